@@ -1,0 +1,1 @@
+"""Collectors: one module per vendor, the protocol in ``base``, the fan-out in ``runner``."""

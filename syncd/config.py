@@ -1,0 +1,445 @@
+"""Configuration: the YAML file, validated into frozen pydantic models grouped by concern.
+
+``load()`` is the only place that reads files and environment variables. ``${VAR}`` and
+``${VAR:-default}`` are expanded before validation so secrets stay out of files. Every problem is
+reported with its key path; secret values are never echoed back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from syncd.errors import ConfigError
+
+DEFAULT_PATH = Path("config/syncd.yaml")
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """``15m``, ``30s``, ``1.5h``, ``250ms`` or a plain number of seconds, as seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")  # noqa: TRY004 (pydantic wants ValueError)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"not a duration (use e.g. 30s, 15m, 1h): {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 or ::1, the only hosts plain HTTP is allowed to."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(value: str, *, allow_http_loopback: bool = True) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    if parts.scheme == "http" and not (allow_http_loopback and is_loopback_host(parts.hostname)):
+        raise ValueError(f"plain http is allowed only for loopback hosts: {value!r}")
+    return value.rstrip("/")
+
+
+# --- cloudflare -----------------------------------------------------------------------------
+
+
+class ZoneConfig(_Section):
+    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = ""
+    origins: Literal["dns", "all"] = Field(
+        "dns",
+        description="dns: only IPs in the zone's A/AAAA records (the 3,500 budget goes to real "
+        "origins); all: every discovered address (small estates).",
+    )
+    proxied_only: bool = False
+    collectors: tuple[str, ...] | None = Field(None, description="Collector names; None is all.")
+    policy: Literal["upsert-only", "sync"] = Field(
+        "upsert-only", description="upsert-only never deletes: the safe default."
+    )
+    adopt: bool = Field(False, description="Take ownership of existing mappings equal to ours.")
+    match_tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class RateLimitConfig(_Section):
+    requests: int = Field(1200, ge=1, description="Cloudflare's per-user budget per period.")
+    period: Duration = 300.0
+
+
+class CloudflareConfig(_Section):
+    api_token: SecretStr | None = None
+    api_email: str | None = None
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    api: Literal["auto", "v1", "v2"] = "auto"
+    max_mappings_per_zone: int = Field(3500, ge=1)
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    zones: tuple[ZoneConfig, ...] = Field(min_length=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @model_validator(mode="after")
+    def _auth(self) -> CloudflareConfig:
+        if self.api_token is None and (self.api_email is None or self.api_key is None):
+            raise ValueError(
+                "set cloudflare.api_token (or CLOUDFLARE_API_TOKEN), or both "
+                "cloudflare.api_email and cloudflare.api_key"
+            )
+        ids = [z.id for z in self.zones]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"zone ids must be unique: {sorted(ids)}")
+        return self
+
+
+# --- collectors -----------------------------------------------------------------------------
+
+VendorName = Literal["aws", "azure", "gcp", "oci"]
+
+
+class StaticEntry(_Section):
+    ip: str
+    vendor: VendorName
+    region: str = Field(min_length=1)
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value.strip())
+        except ValueError:
+            raise ValueError(f"not an IP address: {value!r}") from None
+        return value.strip()
+
+
+class _Named(_Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class AwsOrganization(_Section):
+    role_name: str = Field(min_length=1)
+    exclude: tuple[str, ...] = ()
+    external_id: str | None = Field(None, min_length=2)
+
+
+class AwsCollectorConfig(_Named):
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = Field(None, min_length=2)
+    session_name: str = "syncd"
+    regions: Literal["all"] | tuple[str, ...] = "all"
+    organization: AwsOrganization | None = None
+    endpoint_url: str | None = None
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
+
+
+class GcpCollectorConfig(_Named):
+    projects: Literal["all"] | tuple[str, ...] = "all"
+    credentials_file: Path | None = None
+    global_region: str | None = Field(
+        None, description="Region to map global (anycast) addresses to; unset skips them."
+    )
+    api_endpoint: str | None = None
+    resource_manager_endpoint: str | None = None
+
+    @field_validator("api_endpoint", "resource_manager_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
+
+
+class AzureCollectorConfig(_Named):
+    subscriptions: Literal["all"] | tuple[str, ...] = "all"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    client_certificate_path: Path | None = None
+    authority_host: str | None = Field(
+        None, description="Entra ID authority (sovereign clouds, or a simulator's token endpoint)."
+    )
+    base_url: str | None = None
+
+    @field_validator("base_url", "authority_host")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        # ARM needs TLS for bearer tokens even towards the simulator.
+        return None if value is None else _check_url(value, allow_http_loopback=False)
+
+
+class OciCollectorConfig(_Named):
+    config_file: Path = Path("~/.oci/config")
+    profile: str = "DEFAULT"
+    auth: Literal["api_key", "instance_principal", "resource_principal"] = "api_key"
+    compartments: Literal["all"] | tuple[str, ...] = "all"
+    regions: Literal["subscribed"] | tuple[str, ...] = "subscribed"
+    service_endpoint_template: str | None = Field(
+        None, description="For simulators: a URL with {region} in it (OCI puts it in the host)."
+    )
+
+    @field_validator("service_endpoint_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "{region}" not in value:
+            raise ValueError(f"must contain {{region}}: {value!r}")
+        return _check_url(value.replace("{region}", "region")).replace("region", "{region}", 1)
+
+
+class CollectorsConfig(_Section):
+    static: tuple[StaticEntry, ...] = ()
+    aws: tuple[AwsCollectorConfig, ...] = ()
+    gcp: tuple[GcpCollectorConfig, ...] = ()
+    azure: tuple[AzureCollectorConfig, ...] = ()
+    oci: tuple[OciCollectorConfig, ...] = ()
+
+    def names(self) -> list[str]:
+        named: list[_Named] = [*self.aws, *self.gcp, *self.azure, *self.oci]
+        return (["static"] if self.static else []) + [c.name for c in named]
+
+    @model_validator(mode="after")
+    def _unique(self) -> CollectorsConfig:
+        names = self.names()
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"collector names must be unique; repeated: {dupes}")
+        return self
+
+
+# --- the rest -------------------------------------------------------------------------------
+
+
+class SyncConfig(_Section):
+    batch_size: int = Field(100, ge=1, le=100, description="Cloudflare accepts at most 100.")
+    timeout: Duration = Field(30.0, description="Per HTTP request to Cloudflare.")
+    retries: int = Field(5, ge=0, le=20, description="Retries of a retryable Cloudflare error.")
+    concurrency: int = Field(16, ge=1, le=256, description="Collector tasks run at once.")
+    scope_timeout: Duration = Field(120.0, description="Cap on one scope, retries included.")
+    max_delete_fraction: float = Field(0.2, ge=0, le=1)
+
+
+class ScheduleConfig(_Section):
+    interval: Duration | None = 900.0
+    cron: str | None = None
+    jitter: Duration = 0.0
+    shutdown_timeout: Duration = 30.0
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"cron needs five fields (min hour day month weekday): {value!r}")
+        return value
+
+
+class MetricsConfig(_Section):
+    listen: str = "0.0.0.0:9464"
+    pushgateway: str | None = None
+    instance: str | None = None
+    stale_after: Duration | None = Field(None, description="Default: three schedule intervals.")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"expected host:port, e.g. 0.0.0.0:9464: {value!r}")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            if host != "localhost":
+                raise ValueError(f"not an IP address to listen on: {host!r}") from None
+        return value
+
+    @field_validator("pushgateway")
+    @classmethod
+    def _pushgateway(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
+
+
+class StateConfig(_Section):
+    path: Path = Path("./syncd-state.db")
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "text"] = "auto"
+
+
+class Settings(_Section):
+    cloudflare: CloudflareConfig
+    collectors: CollectorsConfig = CollectorsConfig()
+    sync: SyncConfig = SyncConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    state: StateConfig = StateConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _zone_collectors(self) -> Settings:
+        known = set(self.collectors.names())
+        for zone in self.cloudflare.zones:
+            unknown = sorted(set(zone.collectors or ()) - known)
+            if unknown:
+                raise ValueError(
+                    f"zone {zone.id}: collectors {unknown} are not configured "
+                    f"(known: {sorted(known)})"
+                )
+        return self
+
+    @property
+    def stale_after(self) -> float:
+        if self.metrics.stale_after is not None:
+            return self.metrics.stale_after
+        return 3 * (self.schedule.interval or 900.0)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_SECRET_KEYS = {"api_token", "api_key", "client_secret"}
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
+    missing: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env and (env[name] or default is None):
+            return env[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    out = _VAR.sub(sub, text)
+    if missing:
+        raise ConfigError([("", f"environment variable {n} is not set") for n in missing])
+    return out
+
+
+def resolve_path(explicit: str | None, env: Mapping[str, str]) -> Path:
+    """``--config``, else ``$SYNCD_CONFIG``, else ``config/syncd.yaml``."""
+    return Path(explicit or env.get("SYNCD_CONFIG") or DEFAULT_PATH)
+
+
+def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, expand and validate a config file. Raises ``ConfigError`` naming every problem."""
+    env = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([("", f"cannot read {path}: {exc.strerror}")]) from None
+    return parse(text, env, source=str(path))
+
+
+def parse(text: str, env: Mapping[str, str], *, source: str = "<config>") -> Settings:
+    try:
+        raw = yaml.safe_load(expand(text, env))
+    except yaml.YAMLError as exc:
+        raise ConfigError([("", f"{source} is not valid YAML: {exc}")]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([("", f"{source} must be a mapping at the top level")])
+    return validate(_apply_env_defaults(raw, env))
+
+
+def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    cf = raw.get("cloudflare")
+    if not isinstance(cf, dict):
+        return raw
+    cf = dict(cf)
+    for key, var in (
+        ("api_token", "CLOUDFLARE_API_TOKEN"),
+        ("api_email", "CLOUDFLARE_EMAIL"),
+        ("api_key", "CLOUDFLARE_API_KEY"),
+        ("base_url", "CLOUDFLARE_BASE_URL"),
+    ):
+        if cf.get(key) in (None, "") and env.get(var):
+            cf[key] = env[var]
+        elif cf.get(key) == "":
+            cf.pop(key)
+    return {**raw, "cloudflare": cf}
+
+
+def validate(raw: dict[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err) for err in exc.errors()]) from None
+
+
+def _describe(err: Any) -> tuple[str, str]:
+    loc = [str(p) for p in err["loc"]]
+    path = ".".join(loc)
+    value = err.get("input")
+    if any(p in _SECRET_KEYS for p in loc):
+        shown = "'***'"
+    elif isinstance(value, dict | list) or err["type"] == "missing":
+        shown = ""
+    else:
+        shown = repr(value)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return path, f"{msg} (got {shown})" if shown else msg
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective configuration with every secret replaced by ``***``."""
+    masked_data: dict[str, Any] = _mask(settings.model_dump(mode="json"))
+    return masked_data
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: ("***" if k in _SECRET_KEYS and v is not None else _mask(v)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_mask(v) for v in node]
+    return node

@@ -1,0 +1,110 @@
+"""The one exception tree of syncd.
+
+Every failure that crosses a stage boundary is one of these; SDK and HTTP errors are translated
+where they happen (each collector module, ``cloudflare/transport.py``) and never leak upward.
+
+    SyncdError
+    ├── ConfigError          key path, masked value; the CLI exits 2
+    ├── CollectorError       collector, scope, retryable
+    │   └── ScopeDenied      region not enabled / no permission: the scope is skipped, not failed
+    ├── CloudflareError      status, code, message, retryable
+    │   ├── AuthError        401/403 (not 1164): a bad token fails the run at once, no retries
+    │   ├── RateLimited      429, retry_after
+    │   ├── ZoneFull         code 1164: the zone holds its maximum of mappings
+    │   ├── RouteMissing     codes 7000/7003: this API generation is not routed; auto switches
+    │   └── TransportError   timeouts, resets, malformed bodies: no usable answer at all
+    ├── UnsafePlan           the mass-delete guard tripped
+    └── StateError           the ownership registry cannot be read or written
+"""
+
+from __future__ import annotations
+
+
+class SyncdError(Exception):
+    """Root of every error syncd raises on purpose."""
+
+    retryable: bool = False
+
+
+class ConfigError(SyncdError):
+    """The configuration is invalid; ``problems`` lists ``(key_path, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = [f"{path}: {msg}" if path else msg for path, msg in problems]
+        super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+class CollectorError(SyncdError):
+    """A collector could not read one scope (an account/region, project, subscription, ...)."""
+
+    def __init__(self, message: str, *, reason: str = "error", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class ScopeDenied(CollectorError):
+    """The scope cannot be read by design (region not enabled): skipped, not failed."""
+
+
+class CloudflareError(SyncdError):
+    """Cloudflare answered with an error for a whole request (not a per-item failure)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+
+    @property
+    def reason(self) -> str:
+        """A bounded label value: the Cloudflare code, else the HTTP status, else the class."""
+        if self.code is not None:
+            return str(self.code)
+        if self.status is not None:
+            return f"http_{self.status}"
+        return type(self).__name__.lower()
+
+
+class AuthError(CloudflareError):
+    """The credentials were refused (401, or 403 other than 1164)."""
+
+
+class RateLimited(CloudflareError):
+    """HTTP 429; ``retry_after`` is Cloudflare's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None, status: int = 429) -> None:
+        super().__init__(message, status=status, retryable=True)
+        self.retry_after = retry_after
+
+
+class ZoneFull(CloudflareError):
+    """Code 1164: the zone already holds its maximum number of mappings."""
+
+
+class RouteMissing(CloudflareError):
+    """Codes 7000/7003 ("No route for that URI"): this API generation is not available."""
+
+
+class TransportError(CloudflareError):
+    """No usable HTTP answer: timeout, reset, or a body that is not the documented envelope."""
+
+    @property
+    def reason(self) -> str:
+        return "transport"
+
+
+class UnsafePlan(SyncdError):
+    """The mass-delete guard refused the deletions of a zone."""
+
+
+class StateError(SyncdError):
+    """The ownership registry is locked, corrupt or unwritable."""

@@ -1,0 +1,310 @@
+"""Records shared by every stage: what was discovered, what is planned, what happened.
+
+Frozen, slotted dataclasses and enums only; no I/O and no SDK types. IPs are parsed once at the
+edge (a collector, the Cloudflare client) and travel as ``ipaddress`` objects from then on.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
+from typing import TypeVar
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_T = TypeVar("_T")
+
+
+class Vendor(enum.StrEnum):
+    """The clouds Cloudflare's origin cloud regions accept (the API's vendor enum)."""
+
+    AWS = "aws"
+    AZURE = "azure"
+    GCP = "gcp"
+    OCI = "oci"
+
+
+class SkipReason(enum.StrEnum):
+    """Why an address or mapping was left alone. Bounded: used as a metric label."""
+
+    NON_PUBLIC = "non_public"
+    INVALID_IP = "invalid_ip"
+    UNSUPPORTED_REGION = "unsupported_region"
+    CONFLICT = "conflict"
+    OVER_CAPACITY = "over_capacity"
+    GLOBAL_ANYCAST = "global_anycast"
+    UNALLOCATED = "unallocated"
+    NOT_AN_ORIGIN = "not_an_origin"
+    TAGS_MISMATCH = "tags_mismatch"
+    UNDISCOVERED_ORIGIN = "undiscovered_origin"
+    FOREIGN_MAPPING = "foreign_mapping"
+    SCOPE_INCOMPLETE = "scope_incomplete"
+    MASS_DELETE_GUARD = "mass_delete_guard"
+    ZONE_FULL = "zone_full"
+
+
+class ScopeStatus(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Policy(enum.StrEnum):
+    """external-dns's policies: upsert-only never deletes; sync deletes what syncd owns."""
+
+    UPSERT_ONLY = "upsert-only"
+    SYNC = "sync"
+
+
+def parse_ip(text: str) -> IPAddress:
+    """Parse an IP from any source, dropping an IPv6 scope id (``fe80::1%eth0``).
+
+    Raises ``ValueError`` naming the text when it is not an IP address.
+    """
+    cleaned = text.strip()
+    if "%" in cleaned:
+        cleaned = cleaned.split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(cleaned)
+    except ValueError:
+        raise ValueError(f"not an IP address: {text!r}") from None
+
+
+def canonical(ip: IPAddress) -> str:
+    """RFC 5952 text (``2001:DB8:0:0::1`` -> ``2001:db8::1``), the form Cloudflare stores."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        # Python renders mapped addresses as ::ffff:c000:201; RFC 5952 section 5 wants dotted quad.
+        return f"::ffff:{ip.ipv4_mapped}"
+    return ip.compressed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scope:
+    """One unit of collection work: an (account, region), a project, a subscription, ..."""
+
+    collector: str
+    vendor: Vendor
+    account: str
+    region: str = ""
+
+    @property
+    def key(self) -> str:
+        """Stable identifier, stored with owned mappings so deletions can be protected."""
+        return (
+            f"{self.collector}/{self.account}/{self.region}"
+            if self.region
+            else (f"{self.collector}/{self.account}")
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Address:
+    """A public address a collector found, and where it found it."""
+
+    ip: IPAddress
+    vendor: Vendor
+    region: str
+    collector: str
+    account: str
+    resource: str
+    scope_key: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def tag_map(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+def tag_tuple(tags: MappingABC[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """Tags in the canonical, hashable form ``Address.tags`` carries."""
+    return tuple(sorted((tags or {}).items()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Mapping:
+    """What Cloudflare holds for one IP of a zone."""
+
+    ip: IPAddress
+    vendor: Vendor
+    region: str
+
+    @property
+    def ip_text(self) -> str:
+        return canonical(self.ip)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Skip:
+    """Something left alone on purpose, with the reason. ``subject`` is an IP or a resource id."""
+
+    subject: str
+    reason: SkipReason
+    detail: str = ""
+    vendor: str = ""
+    region: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScopeOutcome:
+    scope: Scope
+    status: ScopeStatus
+    reason: str = ""
+    error: str = ""
+    addresses: int = 0
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectorOutcome:
+    """How a whole collector did: ``listed`` is False when its scopes could not be enumerated."""
+
+    collector: str
+    vendor: Vendor
+    listed: bool
+    error: str = ""
+    reason: str = ""
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inventory:
+    """Everything collected in one run, and which scopes can be trusted."""
+
+    addresses: tuple[Address, ...] = ()
+    skips: tuple[Skip, ...] = ()
+    scopes: tuple[ScopeOutcome, ...] = ()
+    collectors: tuple[CollectorOutcome, ...] = ()
+
+    def failed_scope_keys(self) -> frozenset[str]:
+        return frozenset(o.scope.key for o in self.scopes if o.status is ScopeStatus.FAILED)
+
+    def unlisted_collectors(self) -> frozenset[str]:
+        return frozenset(c.collector for c in self.collectors if not c.listed)
+
+    def complete(self) -> bool:
+        return not self.failed_scope_keys() and not self.unlisted_collectors()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upsert:
+    """A mapping to write; ``previous`` is what Cloudflare held (None: a create)."""
+
+    mapping: Mapping
+    previous: Mapping | None
+    scope_key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZonePlan:
+    """The difference for one zone, in deterministic order."""
+
+    zone_id: str
+    zone_name: str
+    upserts: tuple[Upsert, ...] = ()
+    deletes: tuple[Mapping, ...] = ()
+    unchanged: tuple[Upsert, ...] = ()
+    skips: tuple[Skip, ...] = ()
+    guard: str = ""
+    batch_size: int = 100
+
+    @property
+    def creates(self) -> tuple[Upsert, ...]:
+        return tuple(u for u in self.upserts if u.previous is None)
+
+    @property
+    def updates(self) -> tuple[Upsert, ...]:
+        return tuple(u for u in self.upserts if u.previous is not None)
+
+    def upsert_batches(self) -> list[tuple[Upsert, ...]]:
+        return _chunks(self.upserts, self.batch_size)
+
+    def delete_batches(self) -> list[tuple[Mapping, ...]]:
+        return _chunks(self.deletes, self.batch_size)
+
+
+def _chunks(items: tuple[_T, ...], size: int) -> list[tuple[_T, ...]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemFailure:
+    """One item Cloudflare put in ``failed`` (or that a whole-request error took down)."""
+
+    ip: str
+    vendor: str
+    region: str
+    error: str
+    reason: str = "item"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchResult:
+    """Per-item outcome of one batch request, whatever the API generation."""
+
+    succeeded: tuple[Mapping, ...] = ()
+    failed: tuple[ItemFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneReport:
+    """What happened to one zone in one run."""
+
+    zone_id: str
+    zone_name: str
+    plan: ZonePlan
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    failures: tuple[ItemFailure, ...] = ()
+    error: str = ""
+    error_reason: str = ""
+    mappings_after: tuple[tuple[str, int], ...] = ()
+    applied: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.failures and not self.plan.guard
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloudflareCall:
+    """One HTTP exchange with Cloudflare (retries are separate calls). ``code`` is the HTTP
+    status as text, or ``error`` when no answer came."""
+
+    endpoint: str
+    method: str
+    code: str
+    duration: float
+    retry_reason: str = ""
+
+
+class RunResult(enum.StrEnum):
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunReport:
+    """The truth about one run; logs, metrics and the CLI summary are views of it."""
+
+    started: float
+    finished: float
+    inventory: Inventory
+    zones: tuple[ZoneReport, ...] = ()
+    error: str = ""
+    dry_run: bool = False
+    api_generation: str = ""
+    calls: tuple[CloudflareCall, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+    @property
+    def result(self) -> RunResult:
+        if self.error or (self.zones and all(z.error for z in self.zones)):
+            return RunResult.FAILURE
+        if not self.inventory.complete() or not all(z.ok for z in self.zones):
+            return RunResult.PARTIAL
+        return RunResult.SUCCESS
