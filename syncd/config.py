@@ -255,6 +255,7 @@ class SyncConfig(_Section):
     batch_size: int = Field(100, ge=1, le=100, description="Cloudflare accepts at most 100.")
     timeout: Duration = Field(30.0, description="Per HTTP request to Cloudflare.")
     retries: int = Field(5, ge=0, le=20, description="Retries of a retryable Cloudflare error.")
+    backoff: Duration = Field(0.5, description="First retry delay; doubles, with jitter, to 30s.")
     concurrency: int = Field(16, ge=1, le=256, description="Collector tasks run at once.")
     scope_timeout: Duration = Field(120.0, description="Cap on one scope, retries included.")
     max_delete_fraction: float = Field(0.2, ge=0, le=1)
@@ -361,8 +362,9 @@ def expand(text: str, env: Mapping[str, str]) -> str:
     return out
 
 
-def resolve_path(explicit: str | None, env: Mapping[str, str]) -> Path:
+def resolve_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path:
     """``--config``, else ``$SYNCD_CONFIG``, else ``config/syncd.yaml``."""
+    env = os.environ if env is None else env
     return Path(explicit or env.get("SYNCD_CONFIG") or DEFAULT_PATH)
 
 

@@ -142,6 +142,7 @@ class Skip:
     detail: str = ""
     vendor: str = ""
     region: str = ""
+    collector: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,7 +204,9 @@ class ZonePlan:
     upserts: tuple[Upsert, ...] = ()
     deletes: tuple[Mapping, ...] = ()
     unchanged: tuple[Upsert, ...] = ()
+    adopted: tuple[Upsert, ...] = ()
     skips: tuple[Skip, ...] = ()
+    ignored: int = 0
     guard: str = ""
     batch_size: int = 100
 
@@ -241,7 +244,7 @@ class ItemFailure:
 class BatchResult:
     """Per-item outcome of one batch request, whatever the API generation."""
 
-    succeeded: tuple[Mapping, ...] = ()
+    succeeded: tuple[IPAddress, ...] = ()
     failed: tuple[ItemFailure, ...] = ()
 
 
@@ -260,6 +263,7 @@ class ZoneReport:
     error_reason: str = ""
     mappings_after: tuple[tuple[str, int], ...] = ()
     applied: bool = True
+    generation: str = ""
 
     @property
     def ok(self) -> bool:

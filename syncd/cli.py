@@ -1,0 +1,147 @@
+"""The command line: argv -> configuration -> one call into a stage -> exit code.
+
+The only module that prints. Exit codes: 0 everything applied, 1 any item, zone or collector
+failed (or deletions were refused), 2 a configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+from prometheus_client import CollectorRegistry
+
+from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
+from syncd.collectors import runner
+from syncd.collectors.base import CollectorSettings
+from syncd.config import Settings
+from syncd.errors import CloudflareError, ConfigError
+from syncd.model import RunResult
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $SYNCD_CONFIG, else config/syncd.yaml)",
+    )
+    common.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=argparse.SUPPRESS,
+        help="overrides logging.level",
+    )
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Keep Cloudflare origin cloud region mappings in step with your clouds.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+    s = verbs.add_parser("sync", parents=[common], help="one run: collect, plan, push")
+    s.add_argument("--allow-mass-delete", action="store_true", help="pass the mass-delete guard")
+    p = verbs.add_parser("plan", parents=[common], help="what sync would do, without writes")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.add_argument("--allow-mass-delete", action="store_true", help="plan past the guard")
+    verbs.add_parser("run", parents=[common], help="the long-running service (scheduled syncs)")
+    d = verbs.add_parser("discover", parents=[common], help="list discovered addresses only")
+    d.add_argument("--output", choices=["table", "json", "csv"], default="table")
+    verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
+    verbs.add_parser("check-config", parents=[common], help="validate and print the config")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``syncd`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = config.load(config.resolve_path(getattr(args, "config", None)))
+    except ConfigError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    level = getattr(args, "log_level", None) or settings.logging.level
+    logs.configure(settings.logging.model_copy(update={"level": level}), stream=sys.stderr)
+    verb: Callable[[Settings, argparse.Namespace], int] = _VERBS[args.verb]
+    return verb(settings, args)
+
+
+def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    options = sync.Options(allow_mass_delete=args.allow_mass_delete)
+    report = sync.run_once(settings, options=options)
+    logs.log_report(report)
+    registry = CollectorRegistry()
+    metrics.Metrics(registry).observe(report)
+    if settings.metrics.pushgateway:
+        metrics.push(settings.metrics, registry, report)
+    print(render.summary(report))
+    return EXIT_OK if report.result is RunResult.SUCCESS else EXIT_FAILED
+
+
+def _plan(settings: Settings, args: argparse.Namespace) -> int:
+    options = sync.Options(dry_run=True, allow_mass_delete=args.allow_mass_delete)
+    report = sync.run_once(settings, options=options)
+    if args.output == "json":
+        print(render.dumps(render.report_json(report)))
+    else:
+        print(render.plan_table(report))
+    return EXIT_OK if report.result is RunResult.SUCCESS else EXIT_FAILED
+
+
+def _run(settings: Settings, _: argparse.Namespace) -> int:
+    registry = CollectorRegistry()
+    return daemon.run_service(
+        settings,
+        run=lambda: sync.run_once(settings),
+        metrics=metrics.Metrics(registry),
+        registry=registry,
+    )
+
+
+def _discover(settings: Settings, args: argparse.Namespace) -> int:
+    s = settings.sync
+    found = collectors.build(
+        settings.collectors,
+        settings=CollectorSettings(scope_timeout=s.scope_timeout, request_timeout=s.timeout),
+    )
+    with ThreadPoolExecutor(s.concurrency) as pool:
+        inventory = runner.run(found, executor=pool)
+    print(render.discovery(inventory.addresses, args.output))
+    problems = [o for o in inventory.scopes if o.status.value == "failed"]
+    for o in problems:
+        print(f"scope {o.scope.key} failed ({o.reason}): {o.error}", file=sys.stderr)
+    for c in inventory.collectors:
+        if not c.listed:
+            print(f"collector {c.collector} failed ({c.reason}): {c.error}", file=sys.stderr)
+    return EXIT_OK if inventory.complete() else EXIT_FAILED
+
+
+def _regions(settings: Settings, _: argparse.Namespace) -> int:
+    try:
+        supported = sync.supported_regions(settings)
+    except CloudflareError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(render.regions(supported))
+    return EXIT_OK
+
+
+def _check_config(settings: Settings, _: argparse.Namespace) -> int:
+    print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
+    return EXIT_OK
+
+
+_VERBS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "sync": _sync,
+    "plan": _plan,
+    "run": _run,
+    "discover": _discover,
+    "regions": _regions,
+    "check-config": _check_config,
+}

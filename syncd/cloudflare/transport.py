@@ -1,0 +1,264 @@
+"""HTTP to Cloudflare: auth headers, the shared rate limit, retries, and error translation.
+
+The one place that talks httpx and the one place that retries. A response becomes the parsed
+envelope or a ``CloudflareError`` chosen by HTTP status and Cloudflare code (never by message
+text). Every exchange is recorded as a ``CloudflareCall`` for the run report. Credentials are
+set as headers once and never appear in messages.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from syncd import __version__
+from syncd.errors import (
+    AuthError,
+    CloudflareError,
+    RateLimited,
+    RouteMissing,
+    TransportError,
+    ZoneFull,
+)
+from syncd.model import CloudflareCall
+
+# Codes from shared/reference/cloudflare-origin-cloud-regions.md section 3.
+ZONE_FULL = 1164
+SERVER_SIDE = frozenset({1140, 1156})
+NO_ROUTE = frozenset({7000, 7003})
+_MAX_BACKOFF = 30.0
+_MAX_RETRY_AFTER = 300.0  # Cloudflare blocks for five minutes at most after a 429
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A successful Cloudflare answer: ``result`` and, on paged lists, ``result_info``."""
+
+    result: Any
+    result_info: dict[str, Any]
+
+
+class RateLimiter:
+    """At most ``requests`` per sliding ``period`` seconds, shared by every thread of a run.
+
+    A 429 pauses everyone until its Retry-After has passed.
+    """
+
+    def __init__(
+        self,
+        requests: int,
+        period: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._requests = requests
+        self._period = period
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._clock()
+            at = max(now, self._paused_until)
+            if len(self._sent) >= self._requests:
+                at = max(at, self._sent[0] + self._period)
+                self._sent.popleft()
+            self._sent.append(at)
+        if at > now:
+            self._sleep(at - now)
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    retries: int = 5
+    backoff: float = 0.5
+
+
+class Transport:
+    """Sends one logical request, retrying what is retryable, and parses the envelope."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._limiter = limiter
+        self._retry = retry
+        self._sleep = sleep
+        self._clock = clock
+        self._calls: list[CloudflareCall] = []
+        self._lock = threading.Lock()
+
+    def calls(self) -> tuple[CloudflareCall, ...]:
+        with self._lock:
+            return tuple(self._calls)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> Envelope:
+        """Send with retries; raise the translated error of the last attempt."""
+        attempt = 0
+        while True:
+            try:
+                return self._once(method, path, endpoint, params, body)
+            except CloudflareError as exc:
+                if not exc.retryable or attempt >= self._retry.retries:
+                    raise
+                delay = self._delay(exc, attempt)
+                self._mark_retried(exc)
+                attempt += 1
+                self._sleep(delay)
+
+    def _delay(self, exc: CloudflareError, attempt: int) -> float:
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            wait = min(exc.retry_after, _MAX_RETRY_AFTER)
+            self._limiter.pause(wait)
+            return wait
+        base = min(_MAX_BACKOFF, self._retry.backoff * 2.0**attempt)
+        return base / 2 + random.uniform(0, base / 2)  # "equal jitter"
+
+    def _mark_retried(self, exc: CloudflareError) -> None:
+        with self._lock:
+            last = self._calls[-1]
+            self._calls[-1] = CloudflareCall(
+                endpoint=last.endpoint,
+                method=last.method,
+                code=last.code,
+                duration=last.duration,
+                retry_reason=exc.reason,
+            )
+
+    def _once(
+        self, method: str, path: str, endpoint: str, params: dict[str, Any] | None, body: Any
+    ) -> Envelope:
+        self._limiter.acquire()
+        start = self._clock()
+        code = "error"
+        try:
+            response = self._client.request(
+                method, path.lstrip("/"), params=params, json=body if body is not None else None
+            )
+            code = str(response.status_code)
+            return _parse(response, method, path)
+        except httpx.TimeoutException as exc:
+            raise TransportError(
+                f"{method} {path}: timed out ({type(exc).__name__})", retryable=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"{method} {path}: connection failed ({type(exc).__name__})", retryable=True
+            ) from exc
+        finally:
+            call = CloudflareCall(
+                endpoint=endpoint, method=method, code=code, duration=self._clock() - start
+            )
+            with self._lock:
+                self._calls.append(call)
+
+
+def _parse(response: httpx.Response, method: str, path: str) -> Envelope:
+    where = f"{method} {path}"
+    status = response.status_code
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or "success" not in data:
+        kind = "retryable" if status >= 500 or status == 429 else "final"
+        raise _raw_error(response, where, kind)
+    errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+    if status < 400 and data.get("success") is True:
+        info = data.get("result_info")
+        return Envelope(data.get("result"), info if isinstance(info, dict) else {})
+    raise _api_error(response, where, errors)
+
+
+def _raw_error(response: httpx.Response, where: str, kind: str) -> CloudflareError:
+    status = response.status_code
+    if status == 429:
+        return RateLimited(f"{where}: HTTP 429", retry_after=_retry_after(response))
+    return TransportError(
+        f"{where}: HTTP {status} without a Cloudflare JSON envelope "
+        f"({response.headers.get('content-type', 'no content type')})",
+        status=status,
+        retryable=kind == "retryable",
+    )
+
+
+def _api_error(
+    response: httpx.Response, where: str, errors: list[dict[str, Any]]
+) -> CloudflareError:
+    status = response.status_code
+    codes = [e.get("code") for e in errors if isinstance(e.get("code"), int)]
+    code = codes[0] if codes else None
+    text = "; ".join(f"{e.get('code')}: {e.get('message', '')}" for e in errors) or "no detail"
+    message = f"{where}: HTTP {status}: {text}"
+    if status == 429:
+        return RateLimited(message, retry_after=_retry_after(response))
+    if ZONE_FULL in codes:
+        return ZoneFull(message, status=status, code=ZONE_FULL)
+    if NO_ROUTE & set(codes) and status in (400, 404, 405):
+        return RouteMissing(message, status=status, code=code)
+    if status in (401, 403):
+        return AuthError(message, status=status, code=code)
+    retryable = status >= 500 or bool(SERVER_SIDE & set(codes))
+    return CloudflareError(message, status=status, code=code, retryable=retryable)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def build_client(
+    base_url: str,
+    *,
+    token: str | None,
+    email: str | None,
+    key: str | None,
+    timeout: float,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """The run's one ``httpx.Client``: base URL, auth headers, timeouts, User-Agent."""
+    headers = {"User-Agent": f"syncd/{__version__}", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif email and key:
+        headers["X-Auth-Email"] = email
+        headers["X-Auth-Key"] = key
+    return httpx.Client(
+        base_url=base_url.rstrip("/") + "/",
+        headers=headers,
+        timeout=httpx.Timeout(timeout),
+        transport=transport,
+        follow_redirects=False,
+    )

@@ -1,0 +1,117 @@
+"""The JSON shapes both API generations share, turned into syncd records.
+
+v1 and v2 differ in paths, the envelope around results and the IP key (``origin-ip`` versus
+``origin_ip``); entries, batch item results and supported regions are otherwise alike. Anything
+that does not have the documented shape raises ``TransportError`` naming what was wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from syncd.errors import TransportError
+from syncd.model import BatchResult, IPAddress, ItemFailure, Mapping, Vendor, canonical, parse_ip
+
+
+def malformed(where: str, what: str) -> TransportError:
+    return TransportError(f"{where}: malformed response: {what}")
+
+
+def entry(item: Any, *, ip_key: str, where: str) -> Mapping:
+    """One stored mapping (``{<ip_key>, vendor, region}``)."""
+    if not isinstance(item, dict):
+        raise malformed(where, f"mapping entry is not an object: {item!r:.80}")
+    try:
+        ip = parse_ip(str(item[ip_key]))
+        vendor = Vendor(item["vendor"])
+        region = item["region"]
+    except (KeyError, ValueError) as exc:
+        raise malformed(where, f"bad mapping entry {item!r:.120}: {exc}") from None
+    if not isinstance(region, str):
+        raise malformed(where, f"region is not a string in {item!r:.120}")
+    return Mapping(ip=ip, vendor=vendor, region=region)
+
+
+def entries(items: Any, *, ip_key: str, where: str) -> list[Mapping]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise malformed(where, "mapping list is not an array")
+    return [entry(i, ip_key=ip_key, where=where) for i in items]
+
+
+def batch_result(
+    value: Any, *, ip_key: str, sent: Sequence[Mapping] | Sequence[IPAddress], where: str
+) -> BatchResult:
+    """Per-item outcome; an item Cloudflare did not mention at all counts as failed."""
+    if not isinstance(value, dict):
+        raise malformed(where, "batch result is not an object")
+    by_ip = {_ip_of(s): s for s in sent}
+    succeeded: list[IPAddress] = []
+    failed: list[ItemFailure] = []
+    for item in _items(value, "succeeded", where):
+        ip = _parse_item_ip(item, ip_key, where)
+        if ip in by_ip:
+            succeeded.append(ip)
+    for item in _items(value, "failed", where):
+        ip = _parse_item_ip(item, ip_key, where)
+        if ip in by_ip and ip not in succeeded:
+            failed.append(_failure(by_ip.pop(ip), str(item.get("error") or "no error given")))
+    done = set(succeeded) | {parse_ip(f.ip) for f in failed}
+    failed += [
+        _failure(s, "not in Cloudflare's succeeded or failed list")
+        for ip, s in by_ip.items()
+        if ip not in done
+    ]
+    return BatchResult(succeeded=tuple(succeeded), failed=tuple(failed))
+
+
+def failures(sent: Sequence[Mapping] | Sequence[IPAddress], error: str, reason: str) -> BatchResult:
+    """Every item of a request that failed as a whole."""
+    return BatchResult(failed=tuple(_failure(s, error, reason) for s in sent))
+
+
+def _failure(sent: Mapping | IPAddress, error: str, reason: str = "item") -> ItemFailure:
+    if isinstance(sent, Mapping):
+        return ItemFailure(
+            ip=sent.ip_text,
+            vendor=sent.vendor.value,
+            region=sent.region,
+            error=error,
+            reason=reason,
+        )
+    return ItemFailure(ip=canonical(sent), vendor="", region="", error=error, reason=reason)
+
+
+def _ip_of(sent: Mapping | IPAddress) -> IPAddress:
+    return sent.ip if isinstance(sent, Mapping) else sent
+
+
+def _items(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    items = value.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise malformed(where, f"{key} is not an array of objects")
+    return items
+
+
+def _parse_item_ip(item: dict[str, Any], ip_key: str, where: str) -> IPAddress:
+    try:
+        return parse_ip(str(item[ip_key]))
+    except (KeyError, ValueError):
+        raise malformed(where, f"batch item without a valid {ip_key!r}: {item!r:.120}") from None
+
+
+def supported_regions(result: Any, *, where: str) -> dict[Vendor, frozenset[str]]:
+    """``{vendors: {aws: [{name, upper_tier_colos}], ...}}`` as names per known vendor."""
+    vendors = result.get("vendors") if isinstance(result, dict) else None
+    if not isinstance(vendors, dict):
+        raise malformed(where, "supported_regions has no 'vendors' object")
+    out: dict[Vendor, frozenset[str]] = {}
+    for name, regions in vendors.items():
+        if name not in Vendor.__members__.values() or not isinstance(regions, list):
+            continue  # a vendor syncd does not know yet is not an error
+        out[Vendor(name)] = frozenset(
+            r["name"] for r in regions if isinstance(r, dict) and isinstance(r.get("name"), str)
+        )
+    return out

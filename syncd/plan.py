@@ -1,0 +1,416 @@
+"""The planner: from an inventory and what Cloudflare holds to one ``ZonePlan`` per zone.
+
+Pure: no I/O, no clock, no logging, no globals. Two steps:
+
+    resolve()  run-wide   normalize -> public? -> supported region? -> dedupe / conflicts
+    build()    per zone   select (collectors, tags, DNS origins) -> diff -> ownership ->
+                          deletions (policy, protection, mass-delete guard) -> capacity
+
+Reasons are returned as ``Skip`` records; nothing here raises for bad data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
+
+from syncd.config import ZoneConfig
+from syncd.model import (
+    Address,
+    Inventory,
+    IPAddress,
+    Mapping,
+    Policy,
+    Skip,
+    SkipReason,
+    Upsert,
+    Vendor,
+    ZonePlan,
+    canonical,
+    parse_ip,
+)
+
+STATIC = "static"
+
+# IANA documentation ranges are accepted so that examples and tests can use them.
+_DOCUMENTATION = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+def non_public_reason(ip: IPAddress) -> str:
+    """Why ``ip`` is not publicly routable, or "" when it is."""
+    if any(ip in net for net in _DOCUMENTATION):
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return "IPv4-mapped IPv6 address (map the IPv4 address instead)"
+    checks = (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("shared address space (100.64.0.0/10)", ip in _SHARED),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+        ("not globally routable", not ip.is_global),
+    )
+    return next((name for name, hit in checks if hit), "")
+
+
+def ip_order(ip: IPAddress) -> tuple[int, int]:
+    """Deterministic order: IPv4 before IPv6, then numerically."""
+    return ip.version, int(ip)
+
+
+# --- run-wide -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """One IP's desired mapping and every source that reported it."""
+
+    mapping: Mapping
+    sources: tuple[Address, ...]
+
+    @property
+    def scope_key(self) -> str:
+        return self.sources[0].scope_key
+
+    @property
+    def collectors(self) -> frozenset[str]:
+        return frozenset(a.collector for a in self.sources)
+
+    @property
+    def static(self) -> bool:
+        return any(a.collector == STATIC for a in self.sources)
+
+    def has_tags(self, wanted: MappingABC[str, str]) -> bool:
+        return any(wanted.items() <= a.tag_map().items() for a in self.sources)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolved:
+    """Deduplicated, validated desired mappings for the whole run, and what was skipped."""
+
+    candidates: MappingABC[IPAddress, Candidate]
+    skips: tuple[Skip, ...]
+    conflicted: frozenset[IPAddress]
+
+
+class RegionMatcher:
+    """Maps a collector's region name onto the name Cloudflare lists for that vendor."""
+
+    def __init__(self, supported: MappingABC[Vendor, Collection[str]]) -> None:
+        self._exact = {v: frozenset(names) for v, names in supported.items()}
+        self._loose = {v: {_loose(n): n for n in names} for v, names in supported.items()}
+
+    def match(self, vendor: Vendor, region: str) -> str | None:
+        if region in self._exact.get(vendor, ()):
+            return region
+        return self._loose.get(vendor, {}).get(_loose(region))
+
+
+def _loose(region: str) -> str:
+    return region.lower().replace(" ", "").replace("_", "-")
+
+
+def resolve(inventory: Inventory, regions: RegionMatcher) -> Resolved:
+    """Normalize, drop what cannot be mapped, and merge sources per IP."""
+    skips: list[Skip] = list(inventory.skips)
+    by_ip: dict[IPAddress, list[tuple[Mapping, Address]]] = defaultdict(list)
+    for address in inventory.addresses:
+        skip = _check(address, regions)
+        if isinstance(skip, Skip):
+            skips.append(skip)
+            continue
+        by_ip[address.ip].append((skip, address))
+
+    candidates: dict[IPAddress, Candidate] = {}
+    conflicted: set[IPAddress] = set()
+    for ip in sorted(by_ip, key=ip_order):
+        merged = _merge(by_ip[ip])
+        if isinstance(merged, Skip):
+            skips.append(merged)
+            conflicted.add(ip)
+        else:
+            candidates[ip] = merged
+    return Resolved(candidates=candidates, skips=tuple(skips), conflicted=frozenset(conflicted))
+
+
+def _check(address: Address, regions: RegionMatcher) -> Mapping | Skip:
+    ip_text = canonical(address.ip)
+    common = {"vendor": address.vendor.value, "region": address.region}
+    if reason := non_public_reason(address.ip):
+        return Skip(
+            subject=ip_text,
+            reason=SkipReason.NON_PUBLIC,
+            detail=f"{reason}; from {address.collector} {address.resource}",
+            collector=address.collector,
+            **common,
+        )
+    region = regions.match(address.vendor, address.region)
+    if region is None:
+        return Skip(
+            subject=ip_text,
+            reason=SkipReason.UNSUPPORTED_REGION,
+            detail=f"Cloudflare lists no region {address.region!r} for {address.vendor.value}",
+            collector=address.collector,
+            **common,
+        )
+    return Mapping(ip=address.ip, vendor=address.vendor, region=region)
+
+
+def _merge(found: list[tuple[Mapping, Address]]) -> Candidate | Skip:
+    """One candidate per IP; a static entry beats discovery; disagreement is a conflict."""
+    static = [(m, a) for m, a in found if a.collector == STATIC]
+    pool = static or found
+    mappings = {m for m, _ in pool}
+    sources = tuple(a for _, a in sorted(found, key=lambda f: (f[1].collector, f[1].resource)))
+    if len(mappings) == 1:
+        return Candidate(mapping=next(iter(mappings)), sources=sources)
+    seen = ", ".join(
+        sorted(f"{m.vendor.value}/{m.region} from {a.collector} {a.resource}" for m, a in pool)
+    )
+    return Skip(
+        subject=canonical(found[0][0].ip),
+        reason=SkipReason.CONFLICT,
+        detail=f"sources disagree: {seen}",
+        collector=sources[0].collector,
+    )
+
+
+# --- per zone -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owned:
+    """A mapping syncd wrote (or adopted) for a zone, from the ownership registry."""
+
+    mapping: Mapping
+    scope_key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanSettings:
+    batch_size: int = 100
+    max_mappings: int = 3500
+    max_delete_fraction: float = 0.2
+    allow_mass_delete: bool = False
+    # octoDNS's rule: the delete ratio is judged only on zones with at least this many owned.
+    guard_min_owned: int = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    """What the planner must not trust this run: failed scopes and unlisted collectors."""
+
+    failed_scopes: frozenset[str] = frozenset()
+    unlisted_collectors: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, inventory: Inventory) -> Health:
+        return cls(
+            failed_scopes=inventory.failed_scope_keys(),
+            unlisted_collectors=inventory.unlisted_collectors(),
+        )
+
+    def trusted(self, scope_key: str) -> bool:
+        collector = scope_key.split("/", 1)[0]
+        return scope_key not in self.failed_scopes and collector not in self.unlisted_collectors
+
+
+def build(
+    zone: ZoneConfig,
+    resolved: Resolved,
+    *,
+    current: MappingABC[IPAddress, Mapping],
+    owned: MappingABC[IPAddress, Owned],
+    dns_origins: frozenset[IPAddress] | None,
+    health: Health,
+    settings: PlanSettings,
+) -> ZonePlan:
+    """Plan one zone. ``dns_origins`` is None for ``origins: all`` zones."""
+    desired, skips, ignored = _select(zone, resolved, dns_origins)
+    upserts, unchanged, adopted, foreign = _diff(zone, desired, current, owned)
+    skips += foreign
+    deletes, protected, guard = _deletions(
+        zone,
+        desired=desired,
+        current=current,
+        owned=owned,
+        resolved=resolved,
+        health=health,
+        settings=settings,
+    )
+    skips += protected
+    upserts, over = _fit(upserts, len(current) - len(deletes), settings.max_mappings)
+    skips += over
+    return ZonePlan(
+        zone_id=zone.id,
+        zone_name=zone.label,
+        upserts=tuple(upserts),
+        deletes=tuple(deletes),
+        unchanged=tuple(unchanged),
+        adopted=tuple(adopted),
+        skips=tuple(skips),
+        ignored=ignored,
+        guard=guard,
+        batch_size=settings.batch_size,
+    )
+
+
+def _select(
+    zone: ZoneConfig, resolved: Resolved, dns_origins: frozenset[IPAddress] | None
+) -> tuple[dict[IPAddress, Candidate], list[Skip], int]:
+    """The zone's share of the run: its collectors, its tags, its DNS origins."""
+    wanted = set(zone.collectors) if zone.collectors is not None else None
+    desired: dict[IPAddress, Candidate] = {}
+    skips: list[Skip] = []
+    ignored = 0
+    for ip, cand in resolved.candidates.items():
+        if wanted is not None and not cand.collectors & wanted:
+            continue
+        if dns_origins is not None and ip not in dns_origins:
+            ignored += 1
+            continue
+        if zone.match_tags and not cand.static and not cand.has_tags(zone.match_tags):
+            skips.append(_skip(cand.mapping, SkipReason.TAGS_MISMATCH, "tags do not match"))
+            continue
+        desired[ip] = cand
+    for skip in resolved.skips:
+        if wanted is not None and skip.collector and skip.collector not in wanted:
+            continue
+        if dns_origins is not None and _ip_of(skip.subject) not in dns_origins:
+            continue
+        skips.append(skip)
+    if dns_origins is not None:
+        reported = {_ip_of(s.subject) for s in skips}
+        for ip in sorted(dns_origins - desired.keys() - reported, key=ip_order):
+            skips.append(
+                Skip(
+                    subject=canonical(ip),
+                    reason=SkipReason.UNDISCOVERED_ORIGIN,
+                    detail="the zone's DNS points here but no collector found this address",
+                )
+            )
+    return desired, skips, ignored
+
+
+def _diff(
+    zone: ZoneConfig,
+    desired: MappingABC[IPAddress, Candidate],
+    current: MappingABC[IPAddress, Mapping],
+    owned: MappingABC[IPAddress, Owned],
+) -> tuple[list[Upsert], list[Upsert], list[Upsert], list[Skip]]:
+    upserts: list[Upsert] = []
+    unchanged: list[Upsert] = []
+    adopted: list[Upsert] = []
+    foreign: list[Skip] = []
+    for ip, cand in desired.items():
+        now = current.get(ip)
+        item = Upsert(mapping=cand.mapping, previous=now, scope_key=cand.scope_key)
+        if now == cand.mapping:
+            unchanged.append(item)
+            if ip not in owned and zone.adopt:
+                adopted.append(item)
+        elif now is None or ip in owned:
+            upserts.append(item)
+        else:
+            foreign.append(
+                _skip(
+                    cand.mapping,
+                    SkipReason.FOREIGN_MAPPING,
+                    f"Cloudflare holds {now.vendor.value}/{now.region}, made outside syncd; "
+                    "left alone (syncd only changes mappings it owns)",
+                )
+            )
+    return upserts, unchanged, adopted, foreign
+
+
+def _deletions(
+    zone: ZoneConfig,
+    *,
+    desired: MappingABC[IPAddress, Candidate],
+    current: MappingABC[IPAddress, Mapping],
+    owned: MappingABC[IPAddress, Owned],
+    resolved: Resolved,
+    health: Health,
+    settings: PlanSettings,
+) -> tuple[list[Mapping], list[Skip], str]:
+    if zone.policy != Policy.SYNC.value:
+        return [], [], ""
+    deletes: list[Mapping] = []
+    protected: list[Skip] = []
+    for ip in sorted(owned.keys() & current.keys(), key=ip_order):
+        if ip in desired:
+            continue
+        mapping = current[ip]
+        if not health.trusted(owned[ip].scope_key):
+            detail = f"scope {owned[ip].scope_key} is incomplete this run; deletion deferred"
+            protected.append(_skip(mapping, SkipReason.SCOPE_INCOMPLETE, detail))
+        elif ip in resolved.conflicted:
+            detail = "address still discovered (with conflicting sources); deletion deferred"
+            protected.append(_skip(mapping, SkipReason.CONFLICT, detail))
+        else:
+            deletes.append(mapping)
+    owned_here = len(owned.keys() & current.keys())
+    ratio = len(deletes) / owned_here if owned_here else 0.0
+    if (
+        deletes
+        and not settings.allow_mass_delete
+        and owned_here >= settings.guard_min_owned
+        and ratio > settings.max_delete_fraction
+    ):
+        guard = (
+            f"would delete {len(deletes)} of {owned_here} owned mappings ({ratio:.0%}), more "
+            f"than sync.max_delete_fraction {settings.max_delete_fraction:.0%}; "
+            "run with --allow-mass-delete to apply"
+        )
+        protected += [_skip(m, SkipReason.MASS_DELETE_GUARD, guard) for m in deletes]
+        return [], protected, guard
+    return deletes, protected, ""
+
+
+def _fit(upserts: list[Upsert], kept: int, limit: int) -> tuple[list[Upsert], list[Skip]]:
+    """Keep the zone within its maximum: updates always fit; creates fill the room left."""
+    ordered = sorted(upserts, key=lambda u: ip_order(u.mapping.ip))
+    room = max(0, limit - kept)
+    fitted: list[Upsert] = []
+    over: list[Skip] = []
+    for item in ordered:
+        if item.previous is not None:
+            fitted.append(item)
+        elif room > 0:
+            fitted.append(item)
+            room -= 1
+        else:
+            detail = f"the zone would exceed cloudflare.max_mappings_per_zone ({limit})"
+            over.append(_skip(item.mapping, SkipReason.OVER_CAPACITY, detail))
+    return fitted, over
+
+
+def _skip(mapping: Mapping, reason: SkipReason, detail: str) -> Skip:
+    return Skip(
+        subject=mapping.ip_text,
+        reason=reason,
+        detail=detail,
+        vendor=mapping.vendor.value,
+        region=mapping.region,
+    )
+
+
+def _ip_of(subject: str) -> IPAddress | None:
+    try:
+        return parse_ip(subject)
+    except ValueError:
+        return None
+
+
+def index(mappings: Iterable[Mapping]) -> dict[IPAddress, Mapping]:
+    """Cloudflare's list as a lookup by IP."""
+    return {m.ip: m for m in mappings}

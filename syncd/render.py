@@ -1,0 +1,214 @@
+"""Human and machine views of a run report, a plan and a discovery, for the CLI to print.
+
+Pure formatting: no I/O. The report holds no secrets, so nothing here can leak one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from syncd.model import (
+    Address,
+    Inventory,
+    RunReport,
+    ScopeStatus,
+    Vendor,
+    ZonePlan,
+    ZoneReport,
+    canonical,
+)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A plain aligned text table."""
+    body = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
+    return "\n".join(lines)
+
+
+def summary(report: RunReport) -> str:
+    """Per-zone result of a sync, then collectors and run-level errors."""
+    headers = ["zone", "api", "created", "updated", "deleted", "unchanged", "skipped", "failed"]
+    rows = [
+        [
+            z.zone_name,
+            z.generation or "-",
+            z.created,
+            z.updated,
+            z.deleted,
+            len(z.plan.unchanged),
+            len(z.plan.skips),
+            len(z.failures),
+        ]
+        for z in report.zones
+    ]
+    parts = [table(headers, rows)] if report.zones else []
+    parts += _problems(report)
+    parts.append(f"result: {report.result.value} in {report.duration:.1f}s")
+    return "\n\n".join(parts)
+
+
+def _problems(report: RunReport) -> list[str]:
+    lines = [*_collector_lines(report.inventory)]
+    for z in report.zones:
+        lines += _zone_problems(z)
+    if report.error:
+        lines.append(f"run failed: {report.error}")
+    return ["\n".join(lines)] if lines else []
+
+
+def _collector_lines(inventory: Inventory) -> list[str]:
+    lines = [
+        f"collector {c.collector} failed ({c.reason}): {c.error}"
+        for c in inventory.collectors
+        if not c.listed
+    ]
+    lines += [
+        f"scope {o.scope.key} failed ({o.reason}): {o.error}"
+        for o in inventory.scopes
+        if o.status is ScopeStatus.FAILED
+    ]
+    return lines
+
+
+def _zone_problems(z: ZoneReport) -> list[str]:
+    lines = [f"zone {z.zone_name}: {z.error}"] if z.error else []
+    if z.plan.guard:
+        lines.append(f"zone {z.zone_name}: deletions refused: {z.plan.guard}")
+    lines += [
+        f"zone {z.zone_name}: {f.ip} {f.vendor}/{f.region} failed: {f.error}" for f in z.failures
+    ]
+    return lines
+
+
+def plan_table(report: RunReport) -> str:
+    """Every change and skip of every zone, with reasons."""
+    parts: list[str] = []
+    for z in report.zones:
+        parts.append(_zone_plan(z))
+    parts += _problems(report)
+    return "\n\n".join(parts)
+
+
+def _zone_plan(z: ZoneReport) -> str:
+    p = z.plan
+    head = (
+        f"zone {z.zone_name} ({z.zone_id}): {len(p.creates)} to create, {len(p.updates)} to "
+        f"update, {len(p.deletes)} to delete, {len(p.unchanged)} unchanged, "
+        f"{len(p.skips)} skipped"
+    )
+    rows = [_row(p, kind) for kind in ("create", "update", "delete", "skip")]
+    flat = [r for group in rows for r in group]
+    return head + ("\n" + table(["action", "ip", "mapping", "detail"], flat) if flat else "")
+
+
+def _row(p: ZonePlan, kind: str) -> list[list[str]]:
+    if kind == "create":
+        return [["create", u.mapping.ip_text, _m(u.mapping), ""] for u in p.creates]
+    if kind == "update":
+        return [
+            ["update", u.mapping.ip_text, _m(u.mapping), f"was {_m(u.previous)}"]
+            for u in p.updates
+            if u.previous is not None
+        ]
+    if kind == "delete":
+        return [["delete", m.ip_text, _m(m), "no longer discovered"] for m in p.deletes]
+    return [
+        [
+            f"skip:{s.reason.value}",
+            s.subject,
+            f"{s.vendor}/{s.region}" if s.vendor else "",
+            s.detail,
+        ]
+        for s in p.skips
+    ]
+
+
+def _m(m: Any) -> str:
+    return f"{m.vendor.value}/{m.region}"
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    """The plan (or result) as JSON-ready data."""
+    return {
+        "result": report.result.value,
+        "dry_run": report.dry_run,
+        "error": report.error or None,
+        "zones": [_zone_json(z) for z in report.zones],
+        "collectors": [
+            {"collector": c.collector, "listed": c.listed, "error": c.error or None}
+            for c in report.inventory.collectors
+        ],
+        "scopes": [
+            {"scope": o.scope.key, "status": o.status.value, "reason": o.reason or None}
+            for o in report.inventory.scopes
+        ],
+    }
+
+
+def _zone_json(z: ZoneReport) -> dict[str, Any]:
+    p = z.plan
+
+    def item(m: Any) -> dict[str, str]:
+        return {"ip": m.ip_text, "vendor": m.vendor.value, "region": m.region}
+
+    return {
+        "zone_id": z.zone_id,
+        "zone": z.zone_name,
+        "api": z.generation or None,
+        "create": [item(u.mapping) for u in p.creates],
+        "update": [
+            {**item(u.mapping), "previous": item(u.previous)} for u in p.updates if u.previous
+        ],
+        "delete": [item(m) for m in p.deletes],
+        "unchanged": len(p.unchanged),
+        "skip": [
+            {"subject": s.subject, "reason": s.reason.value, "detail": s.detail} for s in p.skips
+        ],
+        "ignored": p.ignored,
+        "deletions_refused": p.guard or None,
+        "created": z.created,
+        "updated": z.updated,
+        "deleted": z.deleted,
+        "failed": [
+            {"ip": f.ip, "vendor": f.vendor, "region": f.region, "error": f.error}
+            for f in z.failures
+        ],
+        "error": z.error or None,
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+_DISCOVERY = ["ip", "vendor", "region", "collector", "account", "resource"]
+
+
+def discovery(addresses: Iterable[Address], fmt: str) -> str:
+    """One line per discovered address, as a table, JSON or CSV."""
+    rows = [
+        [canonical(a.ip), a.vendor.value, a.region, a.collector, a.account, a.resource]
+        for a in sorted(addresses, key=lambda a: (a.ip.version, int(a.ip), a.collector))
+    ]
+    if fmt == "json":
+        return dumps([dict(zip(_DISCOVERY, r, strict=True)) for r in rows])
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(_DISCOVERY)
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    return table(_DISCOVERY, rows)
+
+
+def regions(supported: dict[Vendor, frozenset[str]]) -> str:
+    rows = [[v.value, ", ".join(sorted(names))] for v, names in sorted(supported.items())]
+    return table(["vendor", "regions"], rows)

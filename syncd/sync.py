@@ -1,0 +1,267 @@
+"""``run_once``: collect -> plan -> push -> record -> RunReport. The unit of work.
+
+Both ``syncd sync`` and every scheduled run of ``syncd run`` call it. Collection and the
+Cloudflare reads (supported regions, each zone's mappings and DNS origins) run at the same time;
+zones are then planned and pushed independently, so one zone's failure never stops another.
+It returns the report and raises nothing but programming errors: logs, metrics and the CLI
+summary are all made from the report elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import structlog
+
+from syncd import collectors, plan, push
+from syncd.cloudflare import dns
+from syncd.cloudflare.api import CloudflareAPI, generation_of, open_api
+from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
+from syncd.collectors import runner
+from syncd.collectors.base import CollectorSettings
+from syncd.config import Settings, ZoneConfig
+from syncd.errors import AuthError, CloudflareError, StateError, SyncdError, TransportError
+from syncd.model import (
+    Inventory,
+    IPAddress,
+    Mapping,
+    RunReport,
+    Vendor,
+    ZonePlan,
+    ZoneReport,
+)
+from syncd.state import Registry
+
+log = structlog.stdlib.get_logger(__name__)
+_ZONE_WORKERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _ZoneState:
+    current: dict[IPAddress, Mapping]
+    dns_origins: frozenset[IPAddress] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """Per-invocation choices that are not configuration."""
+
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+    # The benchmark may pass an httpx transport; production uses the network.
+    http_transport: httpx.BaseTransport | None = None
+
+
+def run_once(
+    settings: Settings,
+    *,
+    options: Options | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RunReport:
+    """One complete run; see the module docstring."""
+    opts = options or Options()
+    started = clock()
+    client, transport = _connect(settings, opts)
+    api = open_api(settings.cloudflare.api, transport)
+    with client, ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator:
+        inventory_future = coordinator.submit(_collect, settings)
+        return _run(settings, opts, api, transport, inventory_future, started, clock)
+
+
+def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
+    """Cloudflare's supported vendors and regions (``syncd regions``)."""
+    client, transport = _connect(settings, Options())
+    with client:
+        return _supported_regions(
+            open_api(settings.cloudflare.api, transport), settings.cloudflare.zones
+        )
+
+
+def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport]:
+    """The run's one HTTP client and the transport (auth, rate limit, retries) around it."""
+    cf = settings.cloudflare
+    client = build_client(
+        cf.base_url,
+        token=cf.api_token.get_secret_value() if cf.api_token else None,
+        email=cf.api_email,
+        key=cf.api_key.get_secret_value() if cf.api_key else None,
+        timeout=settings.sync.timeout,
+        transport=opts.http_transport,
+    )
+    limiter = RateLimiter(cf.rate_limit.requests, cf.rate_limit.period)
+    retry = RetryPolicy(retries=settings.sync.retries, backoff=settings.sync.backoff)
+    return client, Transport(client, limiter=limiter, retry=retry)
+
+
+def _collect(settings: Settings) -> Inventory:
+    s = settings.sync
+    found = collectors.build(
+        settings.collectors,
+        settings=CollectorSettings(scope_timeout=s.scope_timeout, request_timeout=s.timeout),
+    )
+    with ThreadPoolExecutor(s.concurrency, thread_name_prefix="syncd-scope") as pool:
+        return runner.run(found, executor=pool)
+
+
+def _run(  # noqa: PLR0917 (private seam of run_once)
+    settings: Settings,
+    opts: Options,
+    api: CloudflareAPI,
+    transport: Transport,
+    inventory_future: Future[Inventory],
+    started: float,
+    clock: Callable[[], float],
+) -> RunReport:
+    zones = settings.cloudflare.zones
+    with ThreadPoolExecutor(min(_ZONE_WORKERS, len(zones))) as pool:
+        try:
+            regions = _supported_regions(api, zones)
+        except CloudflareError as exc:
+            inventory = inventory_future.result()
+            return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
+        reads = {z.id: pool.submit(_read_zone, api, transport, z) for z in zones}
+        inventory = inventory_future.result()
+        resolved = plan.resolve(inventory, plan.RegionMatcher(regions))
+        try:
+            registry = _open_registry(settings, dry_run=opts.dry_run)
+        except StateError as exc:
+            return _failed(started, clock, inventory, transport, str(exc))
+        with registry:
+            health = plan.Health.of(inventory)
+            work = [
+                pool.submit(_zone, z, reads[z.id], resolved, api, registry, health, settings, opts)
+                for z in zones
+            ]
+            reports = tuple(f.result() for f in work)
+    return RunReport(
+        started=started,
+        finished=clock(),
+        inventory=inventory,
+        zones=reports,
+        dry_run=opts.dry_run,
+        api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
+        calls=transport.calls(),
+    )
+
+
+def _failed(
+    started: float,
+    clock: Callable[[], float],
+    inventory: Inventory,
+    transport: Transport,
+    error: str,
+) -> RunReport:
+    return RunReport(
+        started=started,
+        finished=clock(),
+        inventory=inventory,
+        error=error,
+        calls=transport.calls(),
+    )
+
+
+def _supported_regions(
+    api: CloudflareAPI, zones: tuple[ZoneConfig, ...]
+) -> dict[Vendor, frozenset[str]]:
+    """Once per run, from the first zone that answers (it needs Tiered Cache on)."""
+    last: CloudflareError | None = None
+    for zone in zones:
+        try:
+            return api.supported_regions(zone.id)
+        except CloudflareError as exc:
+            # Credentials and transport trouble are the same for every zone: fail at once.
+            if isinstance(exc, AuthError | TransportError) or exc.retryable:
+                raise
+            last = exc
+    assert last is not None  # noqa: S101 (zones is never empty: config requires one)
+    raise last
+
+
+def _read_zone(api: CloudflareAPI, transport: Transport, zone: ZoneConfig) -> _ZoneState:
+    current = plan.index(api.list_mappings(zone.id))
+    origins = None
+    if zone.origins == "dns":
+        origins = dns.origin_addresses(transport, zone.id, proxied_only=zone.proxied_only)
+    return _ZoneState(current, origins)
+
+
+def _open_registry(settings: Settings, *, dry_run: bool) -> Registry:
+    return Registry(settings.state.path, read_only=dry_run)
+
+
+def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
+    zone: ZoneConfig,
+    read: Future[_ZoneState],
+    resolved: plan.Resolved,
+    api: CloudflareAPI,
+    registry: Registry,
+    health: plan.Health,
+    settings: Settings,
+    opts: Options,
+) -> ZoneReport:
+    empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
+    try:
+        state = read.result()
+        zplan = plan.build(
+            zone,
+            resolved,
+            current=state.current,
+            owned=registry.owned(zone.id),
+            dns_origins=state.dns_origins,
+            health=health,
+            settings=plan.PlanSettings(
+                batch_size=settings.sync.batch_size,
+                max_mappings=settings.cloudflare.max_mappings_per_zone,
+                max_delete_fraction=settings.sync.max_delete_fraction,
+                allow_mass_delete=opts.allow_mass_delete,
+            ),
+        )
+    except SyncdError as exc:
+        reason = getattr(exc, "reason", type(exc).__name__.lower())
+        return ZoneReport(
+            zone_id=zone.id, zone_name=zone.label, plan=empty, error=str(exc), error_reason=reason
+        )
+    generation = generation_of(api, zone.id)
+    if opts.dry_run:
+        return ZoneReport(
+            zone_id=zone.id,
+            zone_name=zone.label,
+            plan=zplan,
+            applied=False,
+            generation=generation,
+            mappings_after=_by_vendor(state.current.values()),
+        )
+    try:
+        out = push.apply(api, registry, zplan)
+    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
+        log.exception("zone_push_crashed", zone=zone.id)
+        return ZoneReport(
+            zone_id=zone.id, zone_name=zone.label, plan=zplan, error=str(exc), error_reason="error"
+        )
+    after = dict(state.current)
+    for ip in out.deleted:
+        after.pop(ip, None)
+    after.update({u.mapping.ip: u.mapping for u in out.upserted})
+    return ZoneReport(
+        zone_id=zone.id,
+        zone_name=zone.label,
+        plan=zplan,
+        created=out.created,
+        updated=out.updated,
+        deleted=len(out.deleted),
+        failures=tuple(out.failures),
+        error=out.error,
+        error_reason=out.error_reason,
+        mappings_after=_by_vendor(after.values()),
+        generation=generation,
+    )
+
+
+def _by_vendor(mappings: Iterable[Mapping]) -> tuple[tuple[str, int], ...]:
+    counts = Counter(m.vendor.value for m in mappings)
+    return tuple(sorted(counts.items()))
