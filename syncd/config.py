@@ -345,7 +345,7 @@ _SECRET_KEYS = {"api_token", "api_key", "client_secret"}
 
 def expand(text: str, env: Mapping[str, str]) -> str:
     """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
-    missing: list[str] = []
+    missing: list[tuple[str, str]] = []
 
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
@@ -353,12 +353,13 @@ def expand(text: str, env: Mapping[str, str]) -> str:
             return env[name]
         if default is not None:
             return default
-        missing.append(name)
+        line = text.count("\n", 0, m.start()) + 1
+        missing.append(("", f"line {line}: environment variable {name} is not set"))
         return ""
 
     out = _VAR.sub(sub, text)
     if missing:
-        raise ConfigError([("", f"environment variable {n} is not set") for n in missing])
+        raise ConfigError(missing)
     return out
 
 

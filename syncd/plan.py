@@ -55,8 +55,8 @@ def non_public_reason(ip: IPAddress) -> str:
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
         ("shared address space (100.64.0.0/10)", ip in _SHARED),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
         ("not globally routable", not ip.is_global),
     )
     return next((name for name, hit in checks if hit), "")
@@ -120,15 +120,17 @@ def _loose(region: str) -> str:
 
 
 def resolve(inventory: Inventory, regions: RegionMatcher) -> Resolved:
-    """Normalize, drop what cannot be mapped, and merge sources per IP."""
+    """Normalize, merge sources per IP, and drop what cannot be mapped, with reasons."""
     skips: list[Skip] = list(inventory.skips)
     by_ip: dict[IPAddress, list[tuple[Mapping, Address]]] = defaultdict(list)
     for address in inventory.addresses:
-        skip = _check(address, regions)
-        if isinstance(skip, Skip):
-            skips.append(skip)
+        if reason := non_public_reason(address.ip):
+            skips.append(_address_skip(address, SkipReason.NON_PUBLIC, reason))
             continue
-        by_ip[address.ip].append((skip, address))
+        region = regions.match(address.vendor, address.region) or address.region
+        by_ip[address.ip].append(
+            (Mapping(ip=address.ip, vendor=address.vendor, region=region), address)
+        )
 
     candidates: dict[IPAddress, Candidate] = {}
     conflicted: set[IPAddress] = set()
@@ -137,32 +139,24 @@ def resolve(inventory: Inventory, regions: RegionMatcher) -> Resolved:
         if isinstance(merged, Skip):
             skips.append(merged)
             conflicted.add(ip)
+        elif regions.match(merged.mapping.vendor, merged.mapping.region) is None:
+            m = merged.mapping
+            detail = f"Cloudflare lists no region {m.region!r} for {m.vendor.value}"
+            skips.append(_address_skip(merged.sources[0], SkipReason.UNSUPPORTED_REGION, detail))
         else:
             candidates[ip] = merged
     return Resolved(candidates=candidates, skips=tuple(skips), conflicted=frozenset(conflicted))
 
 
-def _check(address: Address, regions: RegionMatcher) -> Mapping | Skip:
-    ip_text = canonical(address.ip)
-    common = {"vendor": address.vendor.value, "region": address.region}
-    if reason := non_public_reason(address.ip):
-        return Skip(
-            subject=ip_text,
-            reason=SkipReason.NON_PUBLIC,
-            detail=f"{reason}; from {address.collector} {address.resource}",
-            collector=address.collector,
-            **common,
-        )
-    region = regions.match(address.vendor, address.region)
-    if region is None:
-        return Skip(
-            subject=ip_text,
-            reason=SkipReason.UNSUPPORTED_REGION,
-            detail=f"Cloudflare lists no region {address.region!r} for {address.vendor.value}",
-            collector=address.collector,
-            **common,
-        )
-    return Mapping(ip=address.ip, vendor=address.vendor, region=region)
+def _address_skip(address: Address, reason: SkipReason, detail: str) -> Skip:
+    return Skip(
+        subject=canonical(address.ip),
+        reason=reason,
+        detail=f"{detail}; from {address.collector} {address.resource}",
+        vendor=address.vendor.value,
+        region=address.region,
+        collector=address.collector,
+    )
 
 
 def _merge(found: list[tuple[Mapping, Address]]) -> Candidate | Skip:

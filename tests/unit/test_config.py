@@ -1,0 +1,152 @@
+"""Configuration loading: expansion, defaults, and errors that name the key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd import config
+from syncd.errors import ConfigError
+
+MINIMAL = """
+cloudflare:
+  api_token: ${TOKEN}
+  zones: [{id: 0123456789abcdef0123456789abcdef, name: example.com, origins: all}]
+collectors:
+  static:
+    - {ip: 192.0.2.10, vendor: aws, region: us-east-1}
+"""
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as info:
+        config.parse(text, {"TOKEN": "t0ken-value"} if env is None else env)
+    return info.value.problems
+
+
+def test_minimal_config_gets_safe_defaults():
+    s = config.parse(MINIMAL, {"TOKEN": "t0ken-value"})
+    zone = s.cloudflare.zones[0]
+    assert zone.policy == "upsert-only"
+    assert s.sync.batch_size == 100
+    assert s.cloudflare.base_url == "https://api.cloudflare.com/client/v4"
+    assert s.cloudflare.api == "auto"
+    assert s.cloudflare.max_mappings_per_zone == 3500
+    assert s.cloudflare.api_token is not None
+    assert s.cloudflare.api_token.get_secret_value() == "t0ken-value"
+
+
+def test_env_default_syntax_and_missing_variable():
+    text = MINIMAL.replace("${TOKEN}", "${NOPE:-fallback}")
+    s = config.parse(text, {})
+    assert s.cloudflare.api_token is not None
+    assert s.cloudflare.api_token.get_secret_value() == "fallback"
+    assert problems(MINIMAL, {}) == [("", "line 3: environment variable TOKEN is not set")]
+
+
+def test_environment_variables_fill_cloudflare_credentials():
+    text = MINIMAL.replace("  api_token: ${TOKEN}\n", "")
+    s = config.parse(text, {"CLOUDFLARE_EMAIL": "ops@example.com", "CLOUDFLARE_API_KEY": "k3y"})
+    assert s.cloudflare.api_email == "ops@example.com"
+    assert s.cloudflare.api_key is not None
+    assert s.cloudflare.api_token is None
+
+
+def test_missing_credentials_is_an_error_naming_the_keys():
+    text = MINIMAL.replace("  api_token: ${TOKEN}\n", "")
+    ((path, msg),) = problems(text, {})
+    assert path == "cloudflare"
+    assert "cloudflare.api_token" in msg
+
+
+@pytest.mark.parametrize(
+    ("snippet", "path", "needle"),
+    [
+        ("sync: {batch_size: 101}", "sync.batch_size", "101"),
+        ("sync: {bogus: 1}", "sync.bogus", "unknown key"),
+        ("sync: {timeout: soon}", "sync.timeout", "soon"),
+        ("schedule: {cron: '* * *'}", "schedule.cron", "five fields"),
+        ("metrics: {listen: 'nowhere:99999'}", "metrics.listen", "nowhere"),
+        ("state: {path: [1]}", "state.path", ""),
+        ("logging: {level: loud}", "logging.level", "loud"),
+        ("collectors: {aws: [{name: 'bad name'}]}", "collectors.aws.0.name", "bad name"),
+        (
+            "collectors: {static: [{ip: 300.1.1.1, vendor: aws, region: x}]}",
+            "collectors.static.0.ip",
+            "300.1.1.1",
+        ),
+        (
+            "collectors: {static: [{ip: 192.0.2.1, vendor: ibm, region: x}]}",
+            "collectors.static.0.vendor",
+            "ibm",
+        ),
+        (
+            "collectors: {oci: [{name: o, service_endpoint_template: 'http://127.0.0.1:1'}]}",
+            "collectors.oci.0.service_endpoint_template",
+            "{region}",
+        ),
+        (
+            "collectors: {azure: [{name: a, base_url: 'http://127.0.0.1:1'}]}",
+            "collectors.azure.0.base_url",
+            "plain http",
+        ),
+    ],
+)
+def test_each_section_names_the_bad_key(snippet: str, path: str, needle: str):
+    found = problems(MINIMAL + snippet + "\n")
+    assert [p for p, _ in found] == [path]
+    assert needle in found[0][1]
+
+
+def test_plain_http_only_for_loopback():
+    bad = MINIMAL.replace("  zones:", "  base_url: http://api.example.com/client/v4\n  zones:")
+    ((path, msg),) = problems(bad)
+    assert path == "cloudflare.base_url"
+    assert "loopback" in msg
+    ok = MINIMAL.replace("  zones:", "  base_url: http://127.0.0.1:8080/client/v4\n  zones:")
+    assert config.parse(ok, {"TOKEN": "x"}).cloudflare.base_url.startswith("http://127.0.0.1")
+
+
+def test_secret_values_are_masked_in_errors_and_dumps():
+    text = MINIMAL.replace("  zones:", "  api_key: [not, a, string]\n  zones:")
+    found = problems(text, {"TOKEN": "s3cr3t-token"})
+    assert "s3cr3t" not in repr(found)
+    s = config.parse(MINIMAL, {"TOKEN": "s3cr3t-token"})
+    dumped = config.masked(s)
+    assert dumped["cloudflare"]["api_token"] == "***"
+    assert "s3cr3t" not in repr(dumped)
+    assert "s3cr3t" not in repr(s)
+
+
+def test_zone_collectors_must_exist_and_names_are_unique():
+    text = MINIMAL.replace("origins: all}", "origins: all, collectors: [aws-prod]}")
+    ((path, msg),) = problems(text)
+    assert "aws-prod" in msg
+    dupes = MINIMAL + "  aws: [{name: a}, {name: a}]\n"
+    ((path, msg),) = problems(dupes)
+    assert path == "collectors"
+    assert "'a'" in msg
+
+
+def test_durations():
+    assert config.parse_duration("15m") == 900
+    assert config.parse_duration("250ms") == 0.25
+    assert config.parse_duration(3) == 3
+    with pytest.raises(ValueError, match="fortnight"):
+        config.parse_duration("fortnight")
+
+
+def test_load_reports_unreadable_file_and_bad_yaml(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path / "absent.yaml", {})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cloudflare: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad, {})
+
+
+def test_resolve_path_order():
+    assert config.resolve_path("a.yaml", {"SYNCD_CONFIG": "b.yaml"}) == Path("a.yaml")
+    assert config.resolve_path(None, {"SYNCD_CONFIG": "b.yaml"}) == Path("b.yaml")
+    assert config.resolve_path(None, {}) == Path("config/syncd.yaml")

@@ -1,0 +1,73 @@
+"""Normalization: canonical IP text and the public-address rules."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from syncd.model import canonical, parse_ip
+from syncd.plan import non_public_reason
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2001:DB8:0:0::1", "2001:db8::1"),
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
+        ("2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"),
+        ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"),
+        ("2001:db8::1:0:1", "2001:db8::1:0:1"),
+        (" 192.0.2.1 ", "192.0.2.1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
+    ],
+)
+def test_canonical_text_is_rfc5952(text: str, expected: str):
+    assert expected == canonical(parse_ip(text))
+
+
+@pytest.mark.parametrize("text", ["192.0.2.01", "300.1.1.1", "2001:db8::g", "", "example.com"])
+def test_bad_ip_text_names_the_value(text: str):
+    with pytest.raises(ValueError, match="not an IP address") as info:
+        parse_ip(text)
+    assert repr(text) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("127.0.0.1", "loopback"),
+        ("169.254.1.1", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("100.64.0.1", "shared address space (100.64.0.0/10)"),
+        ("fe80::1", "link-local"),
+        ("fd00::1", "private"),
+        ("::1", "loopback"),
+        ("ff02::1", "multicast"),
+        ("::ffff:8.8.8.8", "IPv4-mapped IPv6 address (map the IPv4 address instead)"),
+    ],
+)
+def test_non_public_addresses_are_named(text: str, reason: str):
+    assert reason == non_public_reason(ipaddress.ip_address(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "8.8.8.8",
+        "34.120.1.1",
+        "2600:1f18::1",
+        "192.0.2.5",
+        "198.51.100.7",
+        "203.0.113.9",
+        "2001:db8::5",
+    ],
+)
+def test_public_and_documentation_addresses_are_accepted(text: str):
+    assert "" == non_public_reason(ipaddress.ip_address(text))
