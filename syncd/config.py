@@ -343,7 +343,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _SECRET_KEYS = {"api_token", "api_key", "client_secret"}
 
 
-def expand(text: str, env: Mapping[str, str]) -> str:
+def expand(text: str, env: Mapping[str, str], *, path: str = "") -> str:
     """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
     missing: list[tuple[str, str]] = []
 
@@ -353,14 +353,24 @@ def expand(text: str, env: Mapping[str, str]) -> str:
             return env[name]
         if default is not None:
             return default
-        line = text.count("\n", 0, m.start()) + 1
-        missing.append(("", f"line {line}: environment variable {name} is not set"))
+        missing.append((path, f"environment variable {name} is not set"))
         return ""
 
     out = _VAR.sub(sub, text)
     if missing:
         raise ConfigError(missing)
     return out
+
+
+def _expand_tree(node: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """Expand variables in every string value (not in comments or keys) of parsed YAML."""
+    if isinstance(node, dict):
+        return {k: _expand_tree(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_tree(v, env, f"{path}.{i}") for i, v in enumerate(node)]
+    if isinstance(node, str):
+        return expand(node, env, path=path)
+    return node
 
 
 def resolve_path(explicit: str | None, env: Mapping[str, str] | None = None) -> Path:
@@ -381,14 +391,14 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
 
 def parse(text: str, env: Mapping[str, str], *, source: str = "<config>") -> Settings:
     try:
-        raw = yaml.safe_load(expand(text, env))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([("", f"{source} is not valid YAML: {exc}")]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([("", f"{source} must be a mapping at the top level")])
-    return validate(_apply_env_defaults(raw, env))
+    return validate(_apply_env_defaults(_expand_tree(raw, env), env))
 
 
 def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

@@ -42,7 +42,9 @@ def test_env_default_syntax_and_missing_variable():
     s = config.parse(text, {})
     assert s.cloudflare.api_token is not None
     assert s.cloudflare.api_token.get_secret_value() == "fallback"
-    assert problems(MINIMAL, {}) == [("", "line 3: environment variable TOKEN is not set")]
+    assert problems(MINIMAL, {}) == [
+        ("cloudflare.api_token", "environment variable TOKEN is not set")
+    ]
 
 
 def test_environment_variables_fill_cloudflare_credentials():

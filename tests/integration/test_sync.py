@@ -1,0 +1,201 @@
+"""`run_once` end to end against the Cloudflare simulator over real HTTP, for v1 and v2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
+
+from syncd import sync
+from syncd.model import RunResult, SkipReason
+from syncd.simulators.base import Fault
+from tests.conftest import ZONE, settings_for
+
+STATIC = [
+    {"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"},
+    {"ip": "2001:DB8:0:0::10", "vendor": "gcp", "region": "us-central1"},
+    {"ip": "198.51.100.7", "vendor": "azure", "region": "westeurope"},
+    {"ip": "10.0.0.5", "vendor": "aws", "region": "us-east-1"},
+    {"ip": "203.0.113.99", "vendor": "aws", "region": "mars-north-1"},
+]
+EXPECTED = {
+    "192.0.2.10": ("aws", "us-east-1"),
+    "2001:db8::10": ("gcp", "us-central1"),
+    "198.51.100.7": ("azure", "westeurope"),
+}
+WRITES = r"/batch$"
+
+pytestmark = pytest.mark.parametrize("api", ["v1", "v2"])
+
+
+def writes(cf: CloudflareSimulator) -> list:
+    return [r for r in cf.requests_matching(path=WRITES) if r.method != "GET"]
+
+
+def test_first_sync_creates_second_changes_nothing(cf, tmp_path: Path, api: str):
+    settings = settings_for(cf, tmp_path, static=STATIC, api=api)
+    report = sync.run_once(settings)
+    assert RunResult.SUCCESS == report.result
+    assert EXPECTED == cf.mappings(ZONE)
+    (zone,) = report.zones
+    assert (3, 0, api) == (zone.created, zone.updated, zone.generation)
+    assert {"10.0.0.5": SkipReason.NON_PUBLIC, "203.0.113.99": SkipReason.UNSUPPORTED_REGION} == {
+        s.subject: s.reason for s in zone.plan.skips
+    }
+    assert 1 == len(writes(cf))
+
+    cf.clear_requests()
+    again = sync.run_once(settings)
+    assert RunResult.SUCCESS == again.result
+    assert [] == writes(cf)
+    assert 3 == len(again.zones[0].plan.unchanged)
+
+
+def test_changed_region_becomes_one_update(cf, tmp_path: Path, api: str):
+    sync.run_once(settings_for(cf, tmp_path, static=STATIC, api=api))
+    moved = [dict(s) for s in STATIC]
+    moved[0]["region"] = "us-west-2"
+    cf.clear_requests()
+    report = sync.run_once(settings_for(cf, tmp_path, static=moved, api=api))
+    assert (0, 1) == (report.zones[0].created, report.zones[0].updated)
+    (write,) = writes(cf)
+    ip_key = "ip" if api == "v1" else "origin_ip"
+    assert [{ip_key: "192.0.2.10", "vendor": "aws", "region": "us-west-2"}] == write.json()
+    assert ("aws", "us-west-2") == cf.mappings(ZONE)["192.0.2.10"]
+
+
+def test_large_estate_is_batched_and_listed_across_pages(cf, tmp_path: Path, api: str):
+    static = [
+        {"ip": f"198.51.100.{i}", "vendor": "aws", "region": "us-east-1"} for i in range(1, 251)
+    ]
+    report = sync.run_once(settings_for(cf, tmp_path, static=static, api=api))
+    assert 250 == report.zones[0].created
+    assert [100, 100, 50] == [len(r.json()) for r in writes(cf)]
+    cf.clear_requests()
+    sync.run_once(settings_for(cf, tmp_path, static=static, api=api))
+    assert [] == writes(cf)
+    lists = cf.requests_matching("GET", r"(origin_cloud_regions|cloud_regions)$")
+    assert (1 if api == "v1" else 3) == len(lists)
+
+
+def test_partial_item_failures_are_reported_and_retried_next_run(cf, tmp_path, api: str):
+    ip_key = "origin-ip" if api == "v1" else "origin_ip"
+    value = {
+        "succeeded": [{ip_key: "192.0.2.10", "vendor": "aws", "region": "us-east-1"}],
+        "failed": [{ip_key: "2001:db8::10", "error": "temporarily unavailable"}],
+    }
+    result = (
+        {"id": "origin_public_cloud_region", "editable": True, "value": value}
+        if api == "v1"
+        else value
+    )
+    body = {"success": True, "errors": [], "messages": [], "result": result}
+    cf.inject(
+        Fault(
+            status=200,
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            path=WRITES,
+        )
+    )
+    static = STATIC[:2]
+    report = sync.run_once(settings_for(cf, tmp_path, static=static, api=api))
+    assert RunResult.PARTIAL == report.result
+    (failure,) = report.zones[0].failures
+    assert ("2001:db8::10", "gcp", "us-central1", "temporarily unavailable") == (
+        failure.ip,
+        failure.vendor,
+        failure.region,
+        failure.error,
+    )
+    # The fault answered instead of the store, so nothing was stored; the next run converges.
+    again = sync.run_once(settings_for(cf, tmp_path, static=static, api=api))
+    assert RunResult.SUCCESS == again.result
+    assert {k: EXPECTED[k] for k in ("192.0.2.10", "2001:db8::10")} == cf.mappings(ZONE)
+
+
+def test_zone_full_stops_upserts_to_that_zone(tmp_path: Path, api: str):
+    with CloudflareSimulator(token="test-token-5c1b0e", max_mappings=150) as cf:
+        cf.add_zone(ZONE, "example.com")
+        static = [
+            {"ip": f"198.51.100.{i}", "vendor": "aws", "region": "us-east-1"} for i in range(1, 251)
+        ]
+        report = sync.run_once(settings_for(cf, tmp_path, static=static, api=api))
+        (zone,) = report.zones
+        assert RunResult.FAILURE == report.result
+        assert "1164" in zone.error
+        assert 100 == len(cf.mappings(ZONE))
+        assert 150 == len(zone.failures)
+        assert 2 == len(writes(cf)), "no request is sent after 1164"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        cf_error(429, 10000, "rate limited", times=2, path=WRITES, headers={"Retry-After": "0"}),
+        cf_error(500, 1140, "Internal error.", times=2, path=WRITES),
+        cf_error(500, 1156, "Failed to validate region against cloud vendor", times=1, path=WRITES),
+        Fault(status=502, body=b"<html>bad gateway</html>", times=1, path=WRITES),
+    ],
+    ids=["429", "1140", "1156", "html-502"],
+)
+def test_retryable_errors_are_retried_then_succeed(cf, tmp_path, api: str, fault: Fault):
+    attempts = fault.times + 1
+    cf.inject(fault)
+    report = sync.run_once(settings_for(cf, tmp_path, static=STATIC, api=api))
+    assert RunResult.SUCCESS == report.result
+    assert EXPECTED == cf.mappings(ZONE)
+    assert attempts == len(writes(cf))
+    assert attempts - 1 == sum(1 for c in report.calls if c.retry_reason)
+
+
+def test_retries_exhausted_fail_the_batch_and_the_next_run_converges(cf, tmp_path, api: str):
+    cf.inject(cf_error(500, 1140, "Internal error.", times=4, path=WRITES))
+    settings = settings_for(cf, tmp_path, static=STATIC, api=api)
+    report = sync.run_once(settings)
+    assert RunResult.PARTIAL == report.result
+    assert 3 == len(report.zones[0].failures)
+    assert {"1140"} == {f.reason for f in report.zones[0].failures}
+    assert 4 == len(writes(cf)), "one try and sync.retries=3 retries"
+    assert {} == cf.mappings(ZONE)
+    assert RunResult.SUCCESS == sync.run_once(settings).result
+    assert EXPECTED == cf.mappings(ZONE)
+
+
+def test_invalid_region_1157_is_not_retried(cf, tmp_path, api: str):
+    cf.inject(cf_error(400, 1157, "The vendor provided doesn't exist", times=1, path=WRITES))
+    report = sync.run_once(settings_for(cf, tmp_path, static=STATIC, api=api))
+    assert RunResult.PARTIAL == report.result
+    assert 1 == len(writes(cf))
+    assert {"1157"} == {f.reason for f in report.zones[0].failures}
+
+
+def test_bad_token_is_one_clear_error_without_retries(cf, tmp_path, api: str):
+    settings = settings_for(cf, tmp_path, static=STATIC, api=api)
+    wrong = {
+        "api_token": None,
+        "api_email": "ops@example.com",
+        "api_key": SecretStr("wrong-key-123"),
+    }
+    bad = settings.model_copy(update={"cloudflare": settings.cloudflare.model_copy(update=wrong)})
+    report = sync.run_once(bad)
+    assert RunResult.FAILURE == report.result
+    assert "Cloudflare" in report.error
+    assert "wrong-key-123" not in report.error
+    assert 1 == len(cf.requests), "no retry storm"
+
+
+def test_auto_falls_back_to_v1_when_v2_has_no_route(cf, tmp_path, api: str):
+    if api == "v1":
+        cf.disable("v1")
+        report = sync.run_once(settings_for(cf, tmp_path, static=STATIC, api="auto"))
+        assert "v2" == report.zones[0].generation
+    else:
+        cf.disable("v2")
+        report = sync.run_once(settings_for(cf, tmp_path, static=STATIC, api="auto"))
+        assert "v1" == report.zones[0].generation
+    assert RunResult.SUCCESS == report.result
+    assert EXPECTED == cf.mappings(ZONE)
