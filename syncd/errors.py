@@ -81,8 +81,10 @@ class AuthError(CloudflareError):
 class RateLimited(CloudflareError):
     """HTTP 429; ``retry_after`` is Cloudflare's Retry-After in seconds, when it sent one."""
 
-    def __init__(self, message: str, *, retry_after: float | None, status: int = 429) -> None:
-        super().__init__(message, status=status, retryable=True)
+    def __init__(
+        self, message: str, *, retry_after: float | None, status: int = 429, code: int | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code, retryable=True)
         self.retry_after = retry_after
 
 

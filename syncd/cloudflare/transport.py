@@ -192,7 +192,8 @@ def _parse(response: httpx.Response, method: str, path: str) -> Envelope:
     if not isinstance(data, dict) or "success" not in data:
         kind = "retryable" if status >= 500 or status == 429 else "final"
         raise _raw_error(response, where, kind)
-    errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+    raw = data.get("errors")
+    errors = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
     if status < 400 and data.get("success") is True:
         info = data.get("result_info")
         return Envelope(data.get("result"), info if isinstance(info, dict) else {})
@@ -220,7 +221,7 @@ def _api_error(
     text = "; ".join(f"{e.get('code')}: {e.get('message', '')}" for e in errors) or "no detail"
     message = f"{where}: HTTP {status}: {text}"
     if status == 429:
-        return RateLimited(message, retry_after=_retry_after(response))
+        return RateLimited(message, retry_after=_retry_after(response), code=code)
     if ZONE_FULL in codes:
         return ZoneFull(message, status=status, code=ZONE_FULL)
     if NO_ROUTE & set(codes) and status in (400, 404, 405):
