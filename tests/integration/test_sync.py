@@ -132,19 +132,29 @@ def test_zone_full_stops_upserts_to_that_zone(tmp_path: Path, api: str):
         assert 2 == len(writes(cf)), "no request is sent after 1164"
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        cf_error(429, 10000, "rate limited", times=2, path=WRITES, headers={"Retry-After": "0"}),
-        cf_error(500, 1140, "Internal error.", times=2, path=WRITES),
-        cf_error(500, 1156, "Failed to validate region against cloud vendor", times=1, path=WRITES),
-        Fault(status=502, body=b"<html>bad gateway</html>", times=1, path=WRITES),
-    ],
-    ids=["429", "1140", "1156", "html-502"],
-)
-def test_retryable_errors_are_retried_then_succeed(cf, tmp_path, api: str, fault: Fault):
-    attempts = fault.times + 1
-    cf.inject(fault)
+FAULTS = {
+    "429": lambda: cf_error(
+        429, 10000, "rate limited", times=2, path=WRITES, headers={"Retry-After": "0"}
+    ),
+    "1140": lambda: cf_error(500, 1140, "Internal error.", times=2, path=WRITES),
+    "1156": lambda: cf_error(500, 1156, "Failed to validate region", times=1, path=WRITES),
+    "html-502": lambda: Fault(status=502, body=b"<html>bad gateway</html>", times=1, path=WRITES),
+    "reset": lambda: Fault(
+        status=200,
+        body=b'{"success": true, "result": {}}',
+        times=1,
+        reset_mid_body=True,
+        path=WRITES,
+    ),
+    "dropped": lambda: Fault(drop=True, times=1, path=WRITES),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_retryable_errors_are_retried_then_succeed(cf, tmp_path, api: str, fault: str):
+    injected = FAULTS[fault]()
+    attempts = injected.times + 1
+    cf.inject(injected)
     report = sync.run_once(settings_for(cf, tmp_path, static=STATIC, api=api))
     assert RunResult.SUCCESS == report.result
     assert EXPECTED == cf.mappings(ZONE)
