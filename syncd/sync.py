@@ -25,7 +25,7 @@ from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, buil
 from syncd.collectors import runner
 from syncd.collectors.base import CollectorSettings
 from syncd.config import Settings, ZoneConfig
-from syncd.errors import AuthError, CloudflareError, StateError, SyncdError, TransportError
+from syncd.errors import CloudflareError, StateError, SyncdError, TransportError
 from syncd.model import (
     Inventory,
     IPAddress,
@@ -168,18 +168,21 @@ def _failed(
 def _supported_regions(
     api: CloudflareAPI, zones: tuple[ZoneConfig, ...]
 ) -> dict[Vendor, frozenset[str]]:
-    """Once per run, from the first zone that answers (it needs Tiered Cache on)."""
-    last: CloudflareError | None = None
+    """Once per run, from the first zone that answers.
+
+    A zone may refuse on its own (Tiered Cache off, a zone id the token cannot see), so the
+    next zone is asked; a network or server failure is the same for every zone and ends it.
+    """
+    first: CloudflareError | None = None
     for zone in zones:
         try:
             return api.supported_regions(zone.id)
         except CloudflareError as exc:
-            # Credentials and transport trouble are the same for every zone: fail at once.
-            if isinstance(exc, AuthError | TransportError) or exc.retryable:
+            if isinstance(exc, TransportError) or exc.retryable:
                 raise
-            last = exc
-    assert last is not None  # noqa: S101 (zones is never empty: config requires one)
-    raise last
+            first = first or exc
+    assert first is not None  # noqa: S101 (zones is never empty: the config requires one)
+    raise first
 
 
 def _read_zone(api: CloudflareAPI, transport: Transport, zone: ZoneConfig) -> _ZoneState:

@@ -32,6 +32,7 @@ from syncd.model import CloudflareCall
 # Codes from shared/reference/cloudflare-origin-cloud-regions.md section 3.
 ZONE_FULL = 1164
 SERVER_SIDE = frozenset({1140, 1156})
+FEATURE_UNAVAILABLE = 1135  # e.g. supported_regions while the zone has Tiered Cache off
 NO_ROUTE = frozenset({7000, 7003})
 _MAX_BACKOFF = 30.0
 _MAX_RETRY_AFTER = 300.0  # Cloudflare blocks for five minutes at most after a 429
@@ -226,7 +227,7 @@ def _api_error(
         return ZoneFull(message, status=status, code=ZONE_FULL)
     if NO_ROUTE & set(codes) and status in (400, 404, 405):
         return RouteMissing(message, status=status, code=code)
-    if status in (401, 403):
+    if status in (401, 403) and code != FEATURE_UNAVAILABLE:
         return AuthError(message, status=status, code=code)
     retryable = status >= 500 or bool(SERVER_SIDE & set(codes))
     return CloudflareError(message, status=status, code=code, retryable=retryable)
