@@ -35,6 +35,7 @@ class SkipReason(enum.StrEnum):
     OVER_CAPACITY = "over_capacity"
     GLOBAL_ANYCAST = "global_anycast"
     UNALLOCATED = "unallocated"
+    PREFIX_NOT_EXPANDED = "prefix_not_expanded"
     NOT_AN_ORIGIN = "not_an_origin"
     TAGS_MISMATCH = "tags_mismatch"
     UNDISCOVERED_ORIGIN = "undiscovered_origin"

@@ -274,18 +274,24 @@ def _make_handler(sim: SimulatorServer) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     self.connection.close()
                     return
-                response = Response(fault.status, fault.body, fault.headers)
-                if fault.body is None:
-                    response = Response(fault.status, {"error": "injected fault"}, fault.headers)
-                self._send(response, reset=fault.reset_mid_body)
+                answer = fault.body
+                if answer is None:  # the {"error": {code, message}} shape Google and ARM share
+                    answer = json.dumps(
+                        {"error": {"code": fault.status, "message": "injected fault"}}
+                    ).encode()
+                # Logged before answering, so a client never holds an answer to an
+                # unlogged request.
                 sim._record(_with_status(request, fault.status))
+                self._send(
+                    Response(fault.status, answer, fault.headers), reset=fault.reset_mid_body
+                )
                 return
             try:
                 response = sim.handle(request)
             except Exception as exc:  # noqa: BLE001 (a simulator bug must show as a 500, not hang)
                 response = Response(500, {"error": f"simulator error: {exc!r}"})
-            self._send(response)
             sim._record(_with_status(request, response.status))
+            self._send(response)
 
         def _send(self, response: Response, *, reset: bool = False) -> None:
             self.send_response(response.status)

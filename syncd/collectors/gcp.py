@@ -1,0 +1,505 @@
+"""GCP collector: the external IPs of each project (one scope per project), as ``Address`` records.
+
+Reads Compute Engine over REST with aggregated lists (one paged call covers every region and zone)
+plus the global lists, and Resource Manager's project search for ``projects: all``. Google, auth
+and transport errors are translated here into ``syncd.errors``; no SDK type leaves this module.
+It must not filter non-public IPs (the planner does) and knows nothing of Cloudflare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ipaddress
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import google.auth
+import requests
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+from google.auth import credentials as gcreds
+from google.auth import exceptions as auth_exc
+from google.cloud import compute_v1, resourcemanager_v3
+from google.oauth2 import service_account
+from google.protobuf import json_format
+
+from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.config import GcpCollectorConfig
+from syncd.errors import CollectorError, ScopeDenied
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
+
+# Read-only: Compute lists, and the project search for `projects: all`.
+OAUTH_SCOPES = (
+    "https://www.googleapis.com/auth/compute.readonly",
+    "https://www.googleapis.com/auth/cloudplatformprojects.readonly",
+)
+PAGE_SIZE = 500  # the most Compute Engine accepts (shared/reference/cloud-collectors.md)
+GLOBAL = "global"
+_EXTERNAL_SCHEMES = frozenset({"EXTERNAL", "EXTERNAL_MANAGED"})
+_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+_DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
+# The SDK's default retry covers neither 429 nor 500; ours does, with a short first backoff that
+# doubles to _BACKOFF_MAX, bounded by settings.max_attempts and what the scope has left.
+_TRANSIENT: tuple[type[Exception], ...] = (
+    gexc.TooManyRequests,
+    gexc.InternalServerError,
+    gexc.BadGateway,
+    gexc.ServiceUnavailable,
+    gexc.GatewayTimeout,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+_BACKOFF_FIRST = 0.25
+_BACKOFF_MAX = 8.0
+_MIN_ATTEMPT_TIMEOUT = 0.05
+
+# Google exception -> (reason label, retryable); the first matching row wins.
+#   TooManyRequests (429)                 throttled      yes
+#   Unauthorized (401), Forbidden (403)   auth           no   (403 rate limits: throttled)
+#   NotFound (404)                        not_found      no
+#   DeadlineExceeded (504 / deadline)     timeout        yes
+#   ServerError (5xx)                     server_error   yes
+#   anything else                         error          no
+_CALL_ERRORS: tuple[tuple[type[gexc.GoogleAPICallError], str, bool], ...] = (
+    (gexc.TooManyRequests, "throttled", True),
+    (gexc.Unauthorized, "auth", False),
+    (gexc.Forbidden, "auth", False),
+    (gexc.NotFound, "not_found", False),
+    (gexc.DeadlineExceeded, "timeout", True),
+    (gexc.ServerError, "server_error", True),
+)
+# Errors from outside the API's answers (token refresh, the wire, the body), same layout.
+_OTHER_ERRORS: tuple[tuple[type[Exception], str, bool], ...] = (
+    (auth_exc.TransportError, "unreachable", True),
+    (auth_exc.GoogleAuthError, "auth", False),
+    (requests.Timeout, "timeout", True),
+    (requests.RequestException, "unreachable", True),
+    (json_format.ParseError, "malformed", True),
+)
+_TRANSLATED = (
+    gexc.GoogleAPIError,
+    auth_exc.GoogleAuthError,
+    requests.RequestException,
+    json_format.ParseError,
+)
+
+
+class GcpCollector:
+    """Lists projects (configured, or every ACTIVE one) and collects each project's IPs."""
+
+    def __init__(self, cfg: GcpCollectorConfig, *, settings: CollectorSettings) -> None:
+        self._cfg = cfg
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._credentials: gcreds.Credentials | None = None
+
+    @property
+    def name(self) -> str:
+        return self._cfg.name
+
+    @property
+    def vendor(self) -> Vendor:
+        return Vendor.GCP
+
+    def scopes(self) -> Iterator[Scope]:
+        """One scope per project: the configured ids, or Resource Manager's ACTIVE projects."""
+        if self._cfg.projects == "all":
+            projects: Iterator[str] = self._searched_projects()
+        else:
+            projects = iter(self._cfg.projects)
+        seen: set[str] = set()
+        for project in projects:
+            if project not in seen:
+                seen.add(project)
+                yield Scope(collector=self.name, vendor=Vendor.GCP, account=project)
+
+    def collect(self, scope: Scope) -> Iterator[Discovery]:
+        """Every external IP of one project, once each, within ``settings.scope_timeout``."""
+        pages = _Pager(_Deadline.after(self._settings.scope_timeout), self._settings)
+        seen: set[IPAddress | str] = set()
+        with contextlib.ExitStack() as stack:
+            reader = _ProjectReader(scope.account, self._compute_clients(stack), pages)
+            for found in reader.everything():
+                item = self._discovery(found, scope)
+                key = item.ip if isinstance(item, Address) else item.subject
+                if key not in seen:
+                    seen.add(key)
+                    yield item
+
+    # --- records --------------------------------------------------------------------------
+
+    def _discovery(self, found: _Found, scope: Scope) -> Discovery:
+        try:
+            ip = _assigned_ip(found.ip)
+        except ValueError:
+            return self._skip(found.ip, SkipReason.INVALID_IP, found.resource)
+        region = found.region
+        if region == GLOBAL:
+            if self._cfg.global_region is None:
+                return self._skip(str(ip), SkipReason.GLOBAL_ANYCAST, found.resource)
+            region = self._cfg.global_region
+        return Address(
+            ip=ip,
+            vendor=Vendor.GCP,
+            region=region,
+            collector=self.name,
+            account=scope.account,
+            resource=found.resource,
+            scope_key=scope.key,
+            tags=tag_tuple(found.labels),
+        )
+
+    def _skip(self, subject: str, reason: SkipReason, resource: str) -> Skip:
+        return Skip(
+            subject=subject,
+            reason=reason,
+            detail=resource,
+            vendor=Vendor.GCP.value,
+            collector=self.name,
+        )
+
+    # --- SDK plumbing ---------------------------------------------------------------------
+
+    def _searched_projects(self) -> Iterator[str]:
+        pages = _Pager(_Deadline.after(self._settings.scope_timeout), self._settings)
+        options = _client_options(self._cfg.resource_manager_endpoint)
+        where = f"gcp collector {self.name}: projects:search"
+        with _translated(where):
+            client = resourcemanager_v3.ProjectsClient(
+                credentials=self._shared_credentials(), transport="rest", client_options=options
+            )
+        with client:
+            request = resourcemanager_v3.SearchProjectsRequest(query="state:ACTIVE")
+            for page in pages.pages(client.search_projects, request, where):
+                for project in page.projects:
+                    if project.state == resourcemanager_v3.Project.State.ACTIVE:
+                        yield str(project.project_id)
+
+    def _compute_clients(self, stack: contextlib.ExitStack[Any]) -> _Clients:
+        """Clients of one scope (each owns a requests session, closed with the stack)."""
+        credentials = self._shared_credentials()
+        options = _client_options(self._cfg.api_endpoint)
+
+        def make(cls: Callable[..., Any]) -> Any:
+            with _translated(f"gcp collector {self.name}: compute client"):
+                client = cls(credentials=credentials, client_options=options)
+            return stack.enter_context(client)
+
+        return _Clients(
+            addresses=make(compute_v1.AddressesClient),
+            global_addresses=make(compute_v1.GlobalAddressesClient),
+            instances=make(compute_v1.InstancesClient),
+            forwarding_rules=make(compute_v1.ForwardingRulesClient),
+            global_forwarding_rules=make(compute_v1.GlobalForwardingRulesClient),
+        )
+
+    def _shared_credentials(self) -> gcreds.Credentials:
+        """Loaded once per collector: a service-account key file, else ADC.
+
+        Sharing is safe: each client copies a service-account credential (to sign its own JWTs),
+        and a concurrent refresh of any other kind costs at most one extra token request.
+        """
+        with self._lock:
+            if self._credentials is None:
+                self._credentials = self._load_credentials()
+            return self._credentials
+
+    def _load_credentials(self) -> gcreds.Credentials:
+        where = f"gcp collector {self.name}"
+        path = self._cfg.credentials_file
+        if path is None:
+            with _translated(f"{where}: application default credentials"):
+                credentials, _project = google.auth.default(scopes=OAUTH_SCOPES)
+            return credentials
+        try:
+            # google-auth leaves this classmethod unannotated.
+            loaded: gcreds.Credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                str(path), scopes=OAUTH_SCOPES
+            )
+            return loaded
+        except (OSError, ValueError, KeyError) as exc:
+            # The file's content (a private key) must not reach the message: name the path only.
+            raise CollectorError(
+                f"{where}: credentials_file {path} is not a readable service-account key "
+                f"({type(exc).__name__})",
+                reason="auth",
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """An IP as the API reports it (an IPv6 may be a ``/96`` range); ``region`` may be global."""
+
+    ip: str
+    region: str
+    resource: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Clients:
+    addresses: compute_v1.AddressesClient
+    global_addresses: compute_v1.GlobalAddressesClient
+    instances: compute_v1.InstancesClient
+    forwarding_rules: compute_v1.ForwardingRulesClient
+    global_forwarding_rules: compute_v1.GlobalForwardingRulesClient
+
+
+class _ProjectReader:
+    """The five list calls of one project, as ``_Found`` records (EXTERNAL only)."""
+
+    def __init__(self, project: str, clients: _Clients, pages: _Pager) -> None:
+        self._project = project
+        self._clients = clients
+        self._pages = pages
+
+    def everything(self) -> Iterator[_Found]:
+        # Reservations first, so an IP both reserved and in use is reported as the address.
+        yield from self.addresses()
+        yield from self.global_addresses()
+        yield from self.instances()
+        yield from self.forwarding_rules()
+        yield from self.global_forwarding_rules()
+
+    def addresses(self) -> Iterator[_Found]:
+        request = compute_v1.AggregatedListAddressesRequest(
+            project=self._project, max_results=PAGE_SIZE
+        )
+        call = self._clients.addresses.aggregated_list
+        for scope_key, address in self._aggregated(call, request, "addresses"):
+            yield from _address(address, scope_key)
+
+    def global_addresses(self) -> Iterator[_Found]:
+        request = compute_v1.ListGlobalAddressesRequest(
+            project=self._project, max_results=PAGE_SIZE
+        )
+        call = self._clients.global_addresses.list
+        for page in self._pages.pages(call, request, self._where("global addresses")):
+            for address in page.items:
+                yield from _address(address, GLOBAL)
+
+    def instances(self) -> Iterator[_Found]:
+        request = compute_v1.AggregatedListInstancesRequest(
+            project=self._project, max_results=PAGE_SIZE
+        )
+        call = self._clients.instances.aggregated_list
+        for scope_key, vm in self._aggregated(call, request, "instances"):
+            zone = (vm.zone or scope_key).rstrip("/").rsplit("/", 1)[-1]
+            region = _region_of(vm.zone or scope_key)
+            resource = f"instance/{zone}/{vm.name}"
+            labels = dict(vm.labels)
+            for nic in vm.network_interfaces:
+                for access in nic.access_configs:
+                    if access.nat_i_p:
+                        yield _Found(access.nat_i_p, region, resource, labels)
+                for access in nic.ipv6_access_configs:
+                    if access.external_ipv6:
+                        yield _Found(access.external_ipv6, region, resource, labels)
+
+    def forwarding_rules(self) -> Iterator[_Found]:
+        request = compute_v1.AggregatedListForwardingRulesRequest(
+            project=self._project, max_results=PAGE_SIZE
+        )
+        call = self._clients.forwarding_rules.aggregated_list
+        for scope_key, rule in self._aggregated(call, request, "forwarding_rules"):
+            yield from _forwarding_rule(rule, scope_key)
+
+    def global_forwarding_rules(self) -> Iterator[_Found]:
+        request = compute_v1.ListGlobalForwardingRulesRequest(
+            project=self._project, max_results=PAGE_SIZE
+        )
+        call = self._clients.global_forwarding_rules.list
+        for page in self._pages.pages(call, request, self._where("global forwarding rules")):
+            for rule in page.items:
+                yield from _forwarding_rule(rule, GLOBAL)
+
+    def _aggregated(
+        self, call: Callable[..., Any], request: Any, field: str
+    ) -> Iterator[tuple[str, Any]]:
+        """``(scope key, resource)`` over every page; empty scopes carry only a warning."""
+        where = self._where(f"aggregated {field.replace('_', ' ')}")
+        for page in self._pages.pages(call, request, where):
+            for scope_key, scoped in page.items.items():
+                for resource in getattr(scoped, field):
+                    yield str(scope_key), resource
+
+    def _where(self, what: str) -> str:
+        return f"gcp project {self._project}: {what}"
+
+
+def _address(address: Any, scope_key: str) -> Iterator[_Found]:
+    # Aggregated lists include INTERNAL addresses; GCP itself says those are not external.
+    if address.address_type == "EXTERNAL" and address.address:
+        region = _region_of(address.region or scope_key)
+        resource = f"address/{region}/{address.name}"
+        yield _Found(address.address, region, resource, dict(address.labels))
+
+
+def _forwarding_rule(rule: Any, scope_key: str) -> Iterator[_Found]:
+    if rule.load_balancing_scheme in _EXTERNAL_SCHEMES and rule.I_p_address:
+        region = _region_of(rule.region or scope_key)
+        resource = f"forwardingRule/{region}/{rule.name}"
+        yield _Found(rule.I_p_address, region, resource, dict(rule.labels))
+
+
+def _region_of(where: str) -> str:
+    """The region of a region/zone URL or aggregated scope key (``us-central1-a`` ->
+    ``us-central1``); ``global`` for global resources."""
+    parts = where.rstrip("/").split("/")
+    kind = parts[-2] if len(parts) > 1 else ""
+    if kind == "zones":
+        return parts[-1].rsplit("-", 1)[0]
+    if kind == "regions":
+        return parts[-1]
+    return GLOBAL if GLOBAL in parts else parts[-1]
+
+
+def _assigned_ip(text: str) -> IPAddress:
+    """The address GCP assigns: an IPv6 range (``/96``) is reduced to its first address."""
+    if "/" in text:
+        return ipaddress.ip_network(text.strip(), strict=False).network_address
+    return parse_ip(text)
+
+
+def _client_options(endpoint: str | None) -> dict[str, str] | None:
+    # An explicit http:// scheme is kept by the REST transports (simulators on loopback).
+    return {"api_endpoint": endpoint} if endpoint else None
+
+
+# --- bounded paging, retries and error translation ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> _Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+class _Pager:
+    """Fetches pages one request at a time, so the scope's deadline bounds all of them.
+
+    The SDK's pager would reuse one retry (and its timeout) for every page; here each page gets
+    a fresh retry whose timeout is what the scope has left.
+    """
+
+    def __init__(self, deadline: _Deadline, settings: CollectorSettings) -> None:
+        self._deadline = deadline
+        self._settings = settings
+
+    def pages(self, call: Callable[..., Any], request: Any, where: str) -> Iterator[Any]:
+        while True:
+            remaining = self._deadline.remaining()
+            if remaining <= 0:
+                raise CollectorError(
+                    f"{where}: scope_timeout of {self._settings.scope_timeout:g}s exceeded",
+                    reason="timeout",
+                    retryable=True,
+                )
+            retry = gretry.Retry(
+                predicate=_RetryBudget(self._settings.max_attempts),
+                initial=_BACKOFF_FIRST,
+                maximum=_BACKOFF_MAX,
+                multiplier=2.0,
+                timeout=remaining,
+            )
+            timeout = _AttemptTimeout(self._settings.request_timeout, self._deadline)
+            with _translated(where):
+                page = call(request=request, retry=retry, timeout=timeout)
+            yield page
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+
+class _RetryBudget:
+    """Retry predicate of one request: transient errors only, ``max_attempts`` in all."""
+
+    def __init__(self, max_attempts: int) -> None:
+        self._retries_left = max_attempts - 1
+
+    def __call__(self, exc: Exception) -> bool:
+        if self._retries_left <= 0 or not (isinstance(exc, _TRANSIENT) or _rate_limited(exc)):
+            return False
+        self._retries_left -= 1
+        return True
+
+
+class _AttemptTimeout:
+    """GAPIC timeout decorator: each attempt gets ``request_timeout``, cut to the deadline.
+
+    A float timeout would be stretched back to its full value once under a second is left.
+    """
+
+    def __init__(self, request_timeout: float, deadline: _Deadline) -> None:
+        self._request_timeout = request_timeout
+        self._deadline = deadline
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def attempt(*args: Any, **kwargs: Any) -> Any:
+            left = min(self._request_timeout, self._deadline.remaining())
+            kwargs["timeout"] = max(_MIN_ATTEMPT_TIMEOUT, left)
+            return func(*args, **kwargs)
+
+        return attempt
+
+
+def _reasons(exc: gexc.GoogleAPICallError) -> frozenset[str]:
+    """The machine-readable reasons of a Google error: ``errors[].reason`` and ErrorInfo's."""
+    found = {e.get("reason") for e in exc.errors if isinstance(e, Mapping)}
+    found.add(exc.reason)
+    return frozenset(r for r in found if isinstance(r, str))
+
+
+def _rate_limited(exc: BaseException) -> bool:
+    return isinstance(exc, gexc.Forbidden) and bool(_reasons(exc) & _RATE_REASONS)
+
+
+@contextlib.contextmanager
+def _translated(where: str) -> Iterator[None]:
+    """Google, auth and transport errors become ``CollectorError``s (by type and code)."""
+    try:
+        yield
+    except _TRANSLATED as exc:
+        raise _translate(where, exc) from exc
+
+
+def _translate(where: str, exc: BaseException) -> CollectorError:
+    if isinstance(exc, gexc.RetryError):
+        # The scope's deadline ran out while retrying: say what kept failing.
+        if exc.cause is None:
+            return CollectorError(f"{where}: timed out", reason="timeout", retryable=True)
+        return _translate(where, exc.cause)
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return _call_error(where, exc)
+    for kind, reason, retryable in _OTHER_ERRORS:
+        if isinstance(exc, kind):
+            message = f"{where}: {reason} ({type(exc).__name__})"
+            return CollectorError(message, reason=reason, retryable=retryable)
+    return CollectorError(f"{where}: {type(exc).__name__}", reason="error")
+
+
+def _call_error(where: str, exc: gexc.GoogleAPICallError) -> CollectorError:
+    reasons = _reasons(exc)
+    label = ",".join(sorted(reasons)) or type(exc).__name__
+    message = f"{where}: HTTP {exc.code} {label}"
+    if isinstance(exc, gexc.Forbidden) and reasons & _DISABLED_REASONS:
+        # No Compute API, no Compute resources: skipped by design, not failed.
+        return ScopeDenied(f"{where}: the API is disabled in the project", reason="api_disabled")
+    if _rate_limited(exc):
+        return CollectorError(message, reason="throttled", retryable=True)
+    for kind, reason, retryable in _CALL_ERRORS:
+        if isinstance(exc, kind):
+            return CollectorError(message, reason=reason, retryable=retryable)
+    return CollectorError(message, reason="error")
