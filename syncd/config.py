@@ -207,6 +207,15 @@ class AzureCollectorConfig(_Named):
         # ARM needs TLS for bearer tokens even towards the simulator.
         return None if value is None else _check_url(value, allow_http_loopback=False)
 
+    @model_validator(mode="after")
+    def _credential(self) -> AzureCollectorConfig:
+        secret, cert = self.client_secret is not None, self.client_certificate_path is not None
+        if secret and cert:
+            raise ValueError("set client_secret or client_certificate_path, not both")
+        if (secret or cert) and not (self.client_id and self.tenant_id):
+            raise ValueError("client_secret/client_certificate_path need client_id and tenant_id")
+        return self
+
 
 class OciCollectorConfig(_Named):
     config_file: Path = Path("~/.oci/config")

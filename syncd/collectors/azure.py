@@ -1,0 +1,369 @@
+"""The Azure collector: public IP addresses per subscription, read through Azure Resource Manager.
+
+Scopes are subscriptions (configured, or every active one the identity can see). Per scope it
+yields each allocated public IPv4/IPv6 address with its ``location`` as the region, and ``Skip``
+records for unallocated, Global-tier and prefix resources. azure-core and azure-identity errors are
+translated here into ``CollectorError``; no SDK type or exception leaves this module, and nothing
+here knows of Cloudflare, zones, state or metrics.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    DecodeError,
+    DeserializationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy
+from azure.identity import CertificateCredential, ClientSecretCredential, DefaultAzureCredential
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network.models import PublicIPAddress, PublicIPPrefix
+from azure.mgmt.subscription import SubscriptionClient
+
+from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.config import AzureCollectorConfig
+from syncd.errors import CollectorError
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
+
+# Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
+# ones are read-only shells (shared/reference/cloud-collectors.md, Azure "Calls").
+_ACTIVE_STATES = frozenset({"enabled", "warned", "pastdue"})
+# azure-core's default exponential backoff factor; Retry-After, when sent, wins over it.
+_BACKOFF_FACTOR = 0.8
+_BACKOFF_MAX = 30.0
+
+
+class AzureCollector:
+    """Reads ``publicIPAddresses`` and ``publicIPPrefixes`` of each subscription."""
+
+    def __init__(self, cfg: AzureCollectorConfig, *, settings: CollectorSettings) -> None:
+        self._cfg = cfg
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._credential: TokenCredential | None = None
+
+    @property
+    def name(self) -> str:
+        return self._cfg.name
+
+    @property
+    def vendor(self) -> Vendor:
+        return Vendor.AZURE
+
+    def scopes(self) -> Iterator[Scope]:
+        """The configured subscriptions, or every active one ``subscriptions.list()`` shows."""
+        if self._cfg.subscriptions != "all":
+            for sub in dict.fromkeys(self._cfg.subscriptions):
+                yield self._scope(sub)
+            return
+        where = f"azure collector {self.name!r}: listing subscriptions"
+        with _azure_errors(where):
+            client = SubscriptionClient(self._get_credential(), **self._client_options())
+            with client:
+                for listed in client.subscriptions.list():
+                    # The model declares its read-only fields as ``self.state = None``, so
+                    # mypy types them None; read them as the strings they are.
+                    sub_id = _text(getattr(listed, "subscription_id", None))
+                    state = _text(getattr(listed, "state", None)).lower()
+                    if sub_id and state in _ACTIVE_STATES:
+                        yield self._scope(sub_id)
+
+    def collect(self, scope: Scope) -> Iterator[Discovery]:
+        """Every public IP resource of one subscription, then its prefixes as skips."""
+        where = f"azure collector {self.name!r}, subscription {scope.account}"
+        with _azure_errors(where):
+            client = NetworkManagementClient(
+                self._get_credential(), scope.account, **self._client_options()
+            )
+            with client:
+                seen: set[IPAddress] = set()
+                for pip in client.public_ip_addresses.list_all():
+                    item = self._discovery(scope, pip)
+                    if isinstance(item, Address):
+                        if item.ip in seen:
+                            continue
+                        seen.add(item.ip)
+                    if item is not None:
+                        yield item
+                for prefix in client.public_ip_prefixes.list_all():
+                    yield self._prefix_skip(prefix)
+
+    # --- records ------------------------------------------------------------------------------
+
+    def _scope(self, subscription_id: str) -> Scope:
+        return Scope(collector=self.name, vendor=Vendor.AZURE, account=subscription_id)
+
+    def _discovery(self, scope: Scope, pip: PublicIPAddress) -> Discovery | None:
+        props = pip.properties
+        rid = pip.id or ""
+        region = _region(pip.location)
+        if props is None or not props.ip_address:
+            detail = f"{_resource(rid, pip.name)}: no address allocated (Dynamic, not attached)"
+            return self._skip(rid, SkipReason.UNALLOCATED, detail, region)
+        try:
+            ip = parse_ip(props.ip_address)
+        except ValueError:
+            detail = f"{_resource(rid, pip.name)}: ipAddress {props.ip_address!r}"
+            return self._skip(rid, SkipReason.INVALID_IP, detail, region)
+        if pip.sku is not None and _text(pip.sku.tier).lower() == "global":
+            detail = f"{_resource(rid, pip.name)}: Global tier (cross-region load balancer)"
+            return self._skip(props.ip_address, SkipReason.GLOBAL_ANYCAST, detail, region)
+        return Address(
+            ip=ip,
+            vendor=Vendor.AZURE,
+            region=region,
+            collector=self.name,
+            account=scope.account,
+            resource=_resource(rid, pip.name),
+            scope_key=scope.key,
+            tags=tag_tuple(pip.tags),
+        )
+
+    def _prefix_skip(self, prefix: PublicIPPrefix) -> Skip:
+        # Only the prefix's addresses that exist as public IP resources are mapped: a NAT gateway
+        # can use the whole range without one, and such outbound-only addresses are no origins.
+        props = prefix.properties
+        cidr = props.ip_prefix if props is not None else None
+        members = len(props.public_ip_addresses or ()) if props is not None else 0
+        detail = (
+            f"public IP prefix {cidr or '(not allocated)'}: not expanded; its {members} "
+            "address(es) that are public IP resources are collected as such"
+        )
+        return self._skip(
+            prefix.id or "", SkipReason.PREFIX_NOT_EXPANDED, detail, _region(prefix.location)
+        )
+
+    def _skip(self, subject: str, reason: SkipReason, detail: str, region: str) -> Skip:
+        return Skip(
+            subject=subject,
+            reason=reason,
+            detail=detail,
+            vendor=Vendor.AZURE.value,
+            region=region,
+            collector=self.name,
+        )
+
+    # --- SDK plumbing -------------------------------------------------------------------------
+
+    def _client_options(self) -> dict[str, Any]:
+        """Keyword arguments for an ARM client: one per scope, with its own retry budget."""
+        retry = _DeadlineRetryPolicy(
+            deadline=time.monotonic() + self._settings.scope_timeout,
+            read_timeout=self._settings.request_timeout,
+            **self._retry_options(),
+        )
+        options: dict[str, Any] = {
+            "retry_policy": retry,
+            # Called on every attempt (the hook policy sits inside the retry loop).
+            "raw_request_hook": retry.cap_read_timeout,
+            **self._transport_options(),
+        }
+        if self._cfg.base_url is not None:
+            options["base_url"] = self._cfg.base_url
+        return options
+
+    def _retry_options(self) -> dict[str, Any]:
+        # azure-core caps status, connect and read retries at 3 each by default, below
+        # retry_total; max_attempts is meant to be the one cap, so all four get it.
+        retries = max(0, self._settings.max_attempts - 1)
+        return {
+            "retry_total": retries,
+            "retry_status": retries,
+            "retry_connect": retries,
+            "retry_read": retries,
+            "retry_backoff_factor": _BACKOFF_FACTOR,
+            "retry_backoff_max": _BACKOFF_MAX,
+        }
+
+    def _transport_options(self) -> dict[str, Any]:
+        timeout = min(self._settings.request_timeout, self._settings.scope_timeout)
+        return {"connection_timeout": timeout, "read_timeout": timeout}
+
+    def _get_credential(self) -> TokenCredential:
+        """One credential per collector, shared by its scopes (azure-identity's are thread-safe)."""
+        with self._lock:
+            if self._credential is None:
+                try:
+                    self._credential = self._new_credential()
+                except (ValueError, OSError) as exc:
+                    # azure-identity validates ids, the authority and the certificate file here.
+                    raise CollectorError(
+                        f"azure collector {self.name!r}: credential: {exc}", reason="config"
+                    ) from exc
+            return self._credential
+
+    def _new_credential(self) -> TokenCredential:
+        cfg = self._cfg
+        options: dict[str, Any] = {**self._retry_options(), **self._transport_options()}
+        if cfg.authority_host is not None:
+            # A private authority (sovereign cloud, simulator) is not in MSAL's list of known
+            # hosts; without this MSAL asks login.microsoftonline.com to vouch for it.
+            options["authority"] = cfg.authority_host
+            options["disable_instance_discovery"] = True
+        if cfg.client_secret is not None or cfg.client_certificate_path is not None:
+            if not cfg.client_id or not cfg.tenant_id:
+                raise CollectorError(
+                    f"azure collector {self.name!r}: client_secret or client_certificate_path "
+                    "needs client_id and tenant_id",
+                    reason="config",
+                )
+            if cfg.client_secret is not None:
+                return ClientSecretCredential(
+                    cfg.tenant_id, cfg.client_id, cfg.client_secret.get_secret_value(), **options
+                )
+            return CertificateCredential(
+                cfg.tenant_id,
+                cfg.client_id,
+                certificate_path=str(cfg.client_certificate_path),
+                **options,
+            )
+        # Environment, workload identity, managed identity, then the developer CLIs; nothing
+        # interactive, since a daemon has nobody to click.
+        return DefaultAzureCredential(
+            managed_identity_client_id=cfg.client_id,
+            workload_identity_tenant_id=cfg.tenant_id,
+            exclude_interactive_browser_credential=True,
+            exclude_visual_studio_code_credential=True,
+            exclude_shared_token_cache_credential=True,
+            exclude_broker_credential=True,
+            **options,
+        )
+
+
+class _DeadlineRetryPolicy(RetryPolicy[Any, Any]):
+    """azure-core's retries (429/408/5xx, Retry-After honoured), capped by one scope deadline.
+
+    A retry whose wait would end past the deadline is not taken, so an always-failing scope costs
+    about ``scope_timeout`` and fails with the last real answer (429 stays "throttled"). azure-core
+    cuts only the connect timeout to the time left; ``cap_read_timeout`` cuts the read timeout.
+    """
+
+    def __init__(self, *, deadline: float, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._deadline = deadline
+        self._read_timeout = read_timeout
+
+    def cap_read_timeout(self, request: PipelineRequest[Any]) -> None:
+        """Give one attempt at most the scope's remaining time to answer."""
+        left = max(0.001, self._remaining())
+        request.context.options["read_timeout"] = min(self._read_timeout, left)
+
+    def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
+        settings = super().configure_retries(options)
+        settings["timeout"] = max(0.0, min(settings["timeout"], self._remaining()))
+        return settings
+
+    def increment(
+        self,
+        settings: dict[str, Any],
+        response: PipelineRequest[Any] | PipelineResponse[Any, Any] | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not super().increment(settings, response=response, error=error):
+            return False
+        wait = self.get_backoff_time(settings)
+        if error is None and isinstance(response, PipelineResponse):
+            wait = self.get_retry_after(response) or wait
+        return wait < self._remaining()
+
+    def _remaining(self) -> float:
+        return self._deadline - time.monotonic()
+
+
+# How an azure-core failure is reported; classified by type and status, never by message.
+#
+#   failure                                   reason         retryable
+#   ClientAuthenticationError, HTTP 401/403   auth           no
+#   HTTP 404                                  not_found      no
+#   HTTP 408, request/response timeout        timeout        yes
+#   HTTP 429                                  throttled      yes
+#   HTTP 5xx                                  server_error   yes
+#   body not JSON / not the model             malformed      no
+#   connection refused, reset, TLS            unreachable    yes
+#   anything else from azure-core             error          no
+_BY_STATUS = {401: ("auth", False), 403: ("auth", False), 404: ("not_found", False)}
+_BY_STATUS |= {408: ("timeout", True), 429: ("throttled", True)}
+
+
+@contextmanager
+def _azure_errors(where: str) -> Iterator[None]:
+    """Translate azure-core and azure-identity exceptions into ``CollectorError``."""
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        raise CollectorError(
+            f"{where}: authentication failed: {_describe(exc)}", reason="auth"
+        ) from exc
+    except (DecodeError, DeserializationError) as exc:
+        raise CollectorError(
+            f"{where}: malformed answer ({type(exc).__name__})", reason="malformed"
+        ) from exc
+    except HttpResponseError as exc:
+        status = exc.status_code or 0
+        reason, retryable = _BY_STATUS.get(
+            status, ("server_error", True) if status >= 500 else ("error", False)
+        )
+        raise CollectorError(
+            f"{where}: {_describe(exc)}", reason=reason, retryable=retryable
+        ) from exc
+    except (ServiceRequestTimeoutError, ServiceResponseTimeoutError) as exc:
+        raise CollectorError(
+            f"{where}: timed out: {_describe(exc)}", reason="timeout", retryable=True
+        ) from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise CollectorError(
+            f"{where}: unreachable: {_describe(exc)}", reason="unreachable", retryable=True
+        ) from exc
+    except AzureError as exc:
+        raise CollectorError(f"{where}: {_describe(exc)}", reason="error") from exc
+
+
+def _describe(exc: AzureError) -> str:
+    """Status, ARM error code and the first line of the message (no secrets are in these)."""
+    parts: list[str] = []
+    text = exc.message
+    if isinstance(exc, HttpResponseError):
+        if exc.status_code is not None:
+            parts.append(f"HTTP {exc.status_code}")
+        if exc.error is not None and exc.error.code:
+            parts.append(str(exc.error.code))
+            text = exc.error.message or text
+    lines = str(text or type(exc).__name__).strip().splitlines()
+    first = lines[0][:300] if lines else type(exc).__name__
+    return f"{' '.join(parts)}: {first}" if parts else first
+
+
+def _text(value: object) -> str:
+    """A model field as text: the SDK's str-enums print as ``Class.MEMBER`` through ``str()``."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return "" if value is None else str(value)
+
+
+def _region(location: str | None) -> str:
+    # ARM names are lowercase without spaces; older resources sometimes say "East US".
+    return (location or "").lower().replace(" ", "")
+
+
+def _resource(rid: str, name: str | None) -> str:
+    """``publicip/<resource group>/<name>``; the subscription is the Address's account."""
+    parts = rid.split("/")
+    lowered = [p.lower() for p in parts]
+    group = parts[lowered.index("resourcegroups") + 1] if "resourcegroups" in lowered[:-1] else ""
+    leaf = name or (parts[-1] if parts else "")
+    return f"publicip/{group}/{leaf}" if group else f"publicip/{leaf}"
