@@ -64,11 +64,15 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _check_url(value: str, *, allow_http_loopback: bool = True) -> str:
+def _check_url(value: str, *, plain_http: Literal["loopback", "never", "any"] = "loopback") -> str:
+    """An http(s) URL. Plain http carries credentials in clear, so by default only to loopback
+    (the simulators); ``never`` where TLS is required, ``any`` where nothing secret is sent."""
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {value!r}")
-    if parts.scheme == "http" and not (allow_http_loopback and is_loopback_host(parts.hostname)):
+    if parts.scheme == "http" and plain_http == "never":
+        raise ValueError(f"https is required here (plain http is never allowed): {value!r}")
+    if parts.scheme == "http" and plain_http == "loopback" and not is_loopback_host(parts.hostname):
         raise ValueError(f"plain http is allowed only for loopback hosts: {value!r}")
     return value.rstrip("/")
 
@@ -205,7 +209,7 @@ class AzureCollectorConfig(_Named):
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         # ARM needs TLS for bearer tokens even towards the simulator.
-        return None if value is None else _check_url(value, allow_http_loopback=False)
+        return None if value is None else _check_url(value, plain_http="never")
 
     @model_validator(mode="after")
     def _credential(self) -> AzureCollectorConfig:
@@ -306,7 +310,8 @@ class MetricsConfig(_Section):
     @field_validator("pushgateway")
     @classmethod
     def _pushgateway(cls, value: str | None) -> str | None:
-        return None if value is None else _check_url(value)
+        # No credential is sent to a Pushgateway, and in-cluster ones are usually plain http.
+        return None if value is None else _check_url(value, plain_http="any")
 
 
 class StateConfig(_Section):

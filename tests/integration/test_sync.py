@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
 
 from syncd import sync
 from syncd.model import RunResult, SkipReason
 from syncd.simulators.base import Fault
+from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
 from tests.conftest import ZONE, settings_for
 
 STATIC = [
