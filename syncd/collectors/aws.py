@@ -1,0 +1,455 @@
+"""AWS collector: Elastic IPs and public ENI addresses, one scope per (account, region).
+
+``scopes()`` lists the account (or every ACTIVE account of an Organization) times the enabled
+regions; ``collect()`` reads one of them through its own botocore session. Every botocore failure
+is translated into ``syncd.errors`` here and nowhere else. It must not filter addresses by
+"publicness" (the planner does that) and knows nothing of Cloudflare, zones, state or metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, cast
+
+import botocore.loaders
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import (
+    CredentialProvider,
+    CredentialResolver,
+    Credentials,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
+
+from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.config import AwsCollectorConfig
+from syncd.errors import CollectorError, ScopeDenied
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_ec2.client import EC2Client
+    from mypy_boto3_ec2.type_defs import NetworkInterfaceTypeDef, TagTypeDef
+    from mypy_boto3_organizations.client import OrganizationsClient
+    from mypy_boto3_sts.client import STSClient
+    from mypy_boto3_sts.type_defs import AssumeRoleRequestTypeDef
+
+# Where STS, Organizations and DescribeRegions are called when neither the profile nor
+# AWS_DEFAULT_REGION names a region (GovCloud and China deployments must name one).
+_HOME_REGION = "us-east-1"
+_ENABLED = frozenset({"opt-in-not-required", "opted-in"})
+# EC2 answers a call to a region the account has not enabled with one of these, the same codes
+# it uses for bad credentials; describe_regions tells the two apart (see _region_enabled).
+_REGION_DENIED = frozenset({"AuthFailure", "OptInRequired", "UnauthorizedOperation"})
+
+# botocore's throttling codes (shared/reference/cloud-collectors.md, "Throttling and retry").
+_THROTTLED = (
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+)
+_AUTH = (
+    "AccessDenied",
+    "AccessDeniedException",
+    "AccessDeniedForDependencyException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "RegionDisabledException",
+)
+# Error.Code -> (reason, retryable). Codes not listed fall back on the HTTP status.
+_CODES: dict[str, tuple[str, bool]] = {
+    **dict.fromkeys(_THROTTLED, ("throttled", True)),
+    **dict.fromkeys([*_REGION_DENIED, *_AUTH], ("auth", False)),
+    "AWSOrganizationsNotInUseException": ("not_found", False),
+}
+
+
+class AwsCollector:
+    """Public IPv4 and IPv6 addresses of one AWS account, or of every account of an Organization."""
+
+    def __init__(self, cfg: AwsCollectorConfig, *, settings: CollectorSettings) -> None:
+        self._cfg = cfg
+        self._settings = settings
+        timeout = min(settings.request_timeout, settings.scope_timeout)
+        self._config = Config(
+            retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},
+            connect_timeout=timeout,
+            read_timeout=timeout,
+        )
+        self._lock = threading.Lock()
+        self._hub: Credentials | None = None
+        self._home = _HOME_REGION
+        self._members: dict[str, Credentials] = {}
+
+    @property
+    def name(self) -> str:
+        return self._cfg.name
+
+    @property
+    def vendor(self) -> Vendor:
+        return Vendor.AWS
+
+    def scopes(self) -> Iterator[Scope]:
+        """Accounts (the caller's, or the Organization's ACTIVE ones) times enabled regions."""
+        deadline = time.monotonic() + self._settings.scope_timeout
+        what = f"{self.name}: listing accounts and regions"
+        with _translated(what):
+            session = self._session(self._hub_credentials())
+            accounts = self._accounts(session, deadline, what)
+            regions = self._regions(session, deadline, what)
+        for account in accounts:
+            for region in regions:
+                yield Scope(collector=self.name, vendor=Vendor.AWS, account=account, region=region)
+
+    def collect(self, scope: Scope) -> Iterator[Discovery]:
+        """Elastic IPs and ENI addresses of one (account, region), each IP once."""
+        deadline = time.monotonic() + self._settings.scope_timeout
+        what = f"{self.name}: account {scope.account} region {scope.region}"
+        with _translated(what):
+            session = self._session(self._scope_credentials(scope.account))
+            ec2 = cast("EC2Client", self._client(session, "ec2", scope.region, deadline, what))
+            try:
+                found = _read(ec2, scope)
+            except ClientError as exc:
+                if _code(exc) in _REGION_DENIED and not self._region_enabled(
+                    session, scope.region, deadline, what
+                ):
+                    raise ScopeDenied(
+                        f"{what}: region not enabled for the account ({_code(exc)})",
+                        reason="region_disabled",
+                    ) from exc
+                raise
+        yield from found
+
+    # --- credentials and clients ---------------------------------------------------------------
+
+    def _session(self, credentials: Credentials | None) -> botocore.session.Session:
+        """A fresh session (they are not thread-safe) sharing the model cache and credentials."""
+        session = botocore.session.Session(profile=self._cfg.profile)
+        session.register_component("data_loader", _models())
+        if credentials is not None:
+            session.register_component(
+                "credential_provider", CredentialResolver([_Shared(credentials)])
+            )
+        return session
+
+    def _client(
+        self,
+        session: botocore.session.Session,
+        service: str,
+        region: str,
+        deadline: float | None,
+        what: str,
+    ) -> BaseClient:
+        client = session.create_client(
+            service, region_name=region, endpoint_url=self._cfg.endpoint_url, config=self._config
+        )
+        if deadline is not None:
+            # Checked before every HTTP attempt, retries included, so a scope that keeps failing
+            # stops near scope_timeout instead of after max_attempts x request_timeout per call.
+            # First, so it runs before adaptive mode's rate limiter waits for a token.
+            guard = _deadline_guard(deadline, what, self._settings.scope_timeout)
+            client.meta.events.register_first("before-send", guard)
+        return client
+
+    def _hub_credentials(self) -> Credentials:
+        """The base chain's credentials, or ``role_arn`` assumed from them; resolved once."""
+        with self._lock:
+            if self._hub is None:
+                base_session = self._session(None)
+                self._home = base_session.get_config_variable("region") or _HOME_REGION
+                base = base_session.get_credentials()
+                if base is None:
+                    raise CollectorError(
+                        f"{self.name}: no AWS credentials found (environment, profile, web "
+                        "identity, container or instance role)",
+                        reason="auth",
+                    )
+                if self._cfg.role_arn is not None:
+                    base = self._assumed(base, self._cfg.role_arn, self._cfg.external_id)
+                self._hub = base
+            return self._hub
+
+    def _scope_credentials(self, account: str) -> Credentials:
+        hub = self._hub_credentials()
+        org = self._cfg.organization
+        if org is None:
+            return hub
+        with self._lock:
+            if account not in self._members:
+                role = f"arn:aws:iam::{account}:role/{org.role_name}"
+                self._members[account] = self._assumed(hub, role, org.external_id)
+            return self._members[account]
+
+    def _assumed(self, source: Credentials, role_arn: str, external_id: str | None) -> Credentials:
+        """Refreshable credentials for ``role_arn``: AssumeRole on first use and near expiry."""
+        sts = cast("STSClient", self._client(self._session(source), "sts", self._home, None, ""))
+        request: AssumeRoleRequestTypeDef = {
+            "RoleArn": role_arn,
+            "RoleSessionName": self._cfg.session_name,
+        }
+        if external_id is not None:
+            request["ExternalId"] = external_id
+
+        def refresh() -> dict[str, str]:
+            creds = sts.assume_role(**request)["Credentials"]
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].isoformat(),
+            }
+
+        return DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")
+
+    # --- enumeration ---------------------------------------------------------------------------
+
+    def _accounts(self, session: botocore.session.Session, deadline: float, what: str) -> list[str]:
+        org = self._cfg.organization
+        if org is None:
+            sts = cast("STSClient", self._client(session, "sts", self._home, deadline, what))
+            return [sts.get_caller_identity()["Account"]]
+        orgs = cast(
+            "OrganizationsClient",
+            self._client(session, "organizations", self._home, deadline, what),
+        )
+        listed = [
+            a
+            for page in orgs.get_paginator("list_accounts").paginate()
+            for a in page.get("Accounts", [])
+        ]
+        if not listed:
+            # An organization always holds its management account; nothing at all means the
+            # caller sees no organization, which must not pass for "no addresses anywhere".
+            raise CollectorError(f"{what}: ListAccounts returned no accounts", reason="not_found")
+        return sorted(
+            a["Id"]
+            for a in listed
+            # State is the newer field; Status is kept for older partitions and emulators.
+            if "Id" in a
+            and (a.get("State") or a.get("Status")) == "ACTIVE"
+            and a["Id"] not in org.exclude
+        )
+
+    def _regions(self, session: botocore.session.Session, deadline: float, what: str) -> list[str]:
+        if self._cfg.regions != "all":
+            return list(dict.fromkeys(self._cfg.regions))
+        ec2 = cast("EC2Client", self._client(session, "ec2", self._home, deadline, what))
+        regions = ec2.describe_regions(AllRegions=True).get("Regions", [])
+        return sorted(
+            r["RegionName"]
+            for r in regions
+            if "RegionName" in r and r.get("OptInStatus", "opt-in-not-required") in _ENABLED
+        )
+
+    def _region_enabled(
+        self, session: botocore.session.Session, region: str, deadline: float, what: str
+    ) -> bool:
+        """Ask the account from its home region; True when it cannot tell, so nothing hides."""
+        ec2 = cast("EC2Client", self._client(session, "ec2", self._home, deadline, what))
+        try:
+            found = ec2.describe_regions(AllRegions=True, RegionNames=[region]).get("Regions", [])
+        except (ClientError, BotoCoreError):
+            return True
+        statuses = {r.get("RegionName"): r.get("OptInStatus") for r in found}
+        return statuses.get(region, "opt-in-not-required") in _ENABLED
+
+
+@functools.cache
+def _models() -> botocore.loaders.Loader:
+    """botocore's parsed service models (its packaged JSON), shared by every session.
+
+    Loading the EC2 model costs 0.15-0.4 s of CPU. Sessions are made per scope and collectors
+    per run, so without one process-wide loader each would pay it again. It caches nothing but
+    the SDK's own read-only data files.
+    """
+    return botocore.loaders.create_loader()
+
+
+class _Shared(CredentialProvider):
+    """Hands every per-scope session the same credentials object (thread-safe when refreshed)."""
+
+    METHOD = "syncd-shared"
+    CANONICAL_NAME = "custom-syncd-shared"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def _deadline_guard(deadline: float, what: str, limit: float) -> Callable[..., None]:
+    def guard(**_: object) -> None:
+        if time.monotonic() > deadline:
+            raise CollectorError(
+                f"{what}: over the scope timeout of {limit:g}s", reason="timeout", retryable=True
+            )
+
+    return guard
+
+
+# --- reading one scope -------------------------------------------------------------------------
+
+
+def _read(ec2: EC2Client, scope: Scope) -> list[Discovery]:
+    """EIPs first, so an IP seen both as an EIP and on its ENI is reported as the EIP."""
+    found: dict[IPAddress, Address] = {}
+    skips: list[Skip] = []
+    # describe_addresses has no paginator and no MaxResults: one response holds every EIP.
+    for eip in ec2.describe_addresses().get("Addresses", []):
+        text = eip.get("PublicIp")
+        if text:
+            resource = f"eip/{eip.get('AllocationId') or text}"
+            _add(found, skips, scope, text, resource=resource, tags=eip.get("Tags"))
+    pages = ec2.get_paginator("describe_network_interfaces").paginate(
+        PaginationConfig={"PageSize": 1000}
+    )
+    for page in pages:
+        for eni in page.get("NetworkInterfaces", []):
+            resource = f"eni/{eni.get('NetworkInterfaceId', '')}"
+            for text in _eni_ips(eni):
+                _add(found, skips, scope, text, resource=resource, tags=eni.get("TagSet"))
+    return [*found.values(), *skips]
+
+
+def _eni_ips(eni: NetworkInterfaceTypeDef) -> Iterator[str]:
+    """The primary public IPv4, public IPv4s of secondary private IPs, and every IPv6 address."""
+    primary = eni.get("Association", {}).get("PublicIp")
+    if primary:
+        yield primary
+    for private in eni.get("PrivateIpAddresses", []):
+        public = private.get("Association", {}).get("PublicIp")
+        if public:
+            yield public
+    for v6 in eni.get("Ipv6Addresses", []):
+        text = v6.get("Ipv6Address")
+        if text:
+            yield text
+
+
+def _add(
+    found: dict[IPAddress, Address],
+    skips: list[Skip],
+    scope: Scope,
+    text: str,
+    *,
+    resource: str,
+    tags: Iterable[TagTypeDef] | None,
+) -> None:
+    try:
+        ip = parse_ip(text)
+    except ValueError:
+        skips.append(
+            Skip(
+                subject=text,
+                reason=SkipReason.INVALID_IP,
+                detail=resource,
+                vendor=Vendor.AWS.value,
+                region=scope.region,
+                collector=scope.collector,
+            )
+        )
+        return
+    if ip in found:
+        return
+    found[ip] = Address(
+        ip=ip,
+        vendor=Vendor.AWS,
+        region=scope.region,
+        collector=scope.collector,
+        account=scope.account,
+        resource=resource,
+        scope_key=scope.key,
+        tags=tag_tuple({t["Key"]: t.get("Value", "") for t in tags or () if "Key" in t}),
+    )
+
+
+# --- the error boundary ------------------------------------------------------------------------
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn every botocore failure into a ``CollectorError`` naming the scope, never the secret."""
+    try:
+        yield
+    except ClientError as exc:
+        raise _client_error(exc, what) from exc
+    except (ConnectTimeoutError, ReadTimeoutError) as exc:
+        raise CollectorError(
+            f"{what}: no answer in time ({type(exc).__name__})", reason="timeout", retryable=True
+        ) from exc
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise CollectorError(
+            f"{what}: endpoint unreachable ({type(exc).__name__})",
+            reason="unreachable",
+            retryable=True,
+        ) from exc
+    except (
+        NoCredentialsError,
+        PartialCredentialsError,
+        CredentialRetrievalError,
+        ProfileNotFound,
+    ) as exc:
+        raise CollectorError(
+            f"{what}: credentials unavailable ({type(exc).__name__})", reason="auth"
+        ) from exc
+    except ResponseParserError as exc:
+        raise CollectorError(f"{what}: unreadable response", reason="malformed") from exc
+    except BotoCoreError as exc:
+        raise CollectorError(f"{what}: {type(exc).__name__}", reason="error") from exc
+
+
+def _client_error(exc: ClientError, what: str) -> CollectorError:
+    """Classify by Error.Code, then by HTTP status. AWS's message text is not echoed."""
+    code = _code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    reason, retryable = _CODES.get(code, ("", False))
+    if not reason:
+        if status == 429:
+            reason, retryable = "throttled", True
+        elif status >= 500:
+            reason, retryable = "server_error", True
+        elif status == 404:
+            reason = "not_found"
+        else:
+            reason = "error"
+    message = f"{what}: {exc.operation_name} failed with {code or 'no error code'} (HTTP {status})"
+    return CollectorError(message, reason=reason, retryable=retryable)
