@@ -7,11 +7,13 @@ injected through ``inject()``, never triggered by magic values in requests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
 import re
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -32,6 +34,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    target: str = ""  # the raw request target (path and query as sent), for signatures
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -108,8 +111,7 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         handler = _make_handler(self)
-        server = ThreadingHTTPServer((self._host, self._port), handler)
-        server.daemon_threads = True
+        server = _Server((self._host, self._port), handler)
         if self._tls:
             server.socket = self._tls_context().wrap_socket(server.socket, server_side=True)
         self._server = server
@@ -262,6 +264,7 @@ def _make_handler(sim: SimulatorServer) -> type[BaseHTTPRequestHandler]:
                 query=parse_qs(parts.query, keep_blank_values=True),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                target=self.path,
             )
             if sim.latency:
                 time.sleep(sim.latency)
@@ -313,11 +316,14 @@ def _make_handler(sim: SimulatorServer) -> type[BaseHTTPRequestHandler]:
 
 
 def _with_status(request: Request, status: int) -> Request:
-    return Request(
-        method=request.method,
-        path=request.path,
-        query=request.query,
-        headers=request.headers,
-        body=request.body,
-        status=status,
-    )
+    return dataclasses.replace(request, status=status)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (on a delayed fault, say) is not an error worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
