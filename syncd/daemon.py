@@ -1,0 +1,353 @@
+"""``syncd run``: schedule ``run`` (one sync) with APScheduler, serve /metrics /healthz /readyz.
+
+The daemon only schedules, serves HTTP and handles signals; each run's work and its report come
+from the ``run`` callable (``sync.run_once``). Never two runs at once; a run that raises is failed
+and recorded, never fatal. SIGTERM/SIGINT stop the schedule and let the run in flight finish
+within ``schedule.shutdown_timeout``. The daemon must not compute anything the report lacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from syncd import logs
+from syncd.config import ScheduleConfig, Settings
+from syncd.errors import ConfigError
+from syncd.metrics import Metrics
+from syncd.model import Inventory, RunReport, RunResult
+
+log = structlog.stdlib.get_logger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_JOB_ID = "sync"
+_HTTP_POLL = 0.1  # how often serve_forever checks for shutdown (stdlib default 0.5 s)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """One run: ``done`` when its report is recorded; ``release`` frees the scheduler thread."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+class Service:
+    """The listener (bound on construction, like ``socketserver``), the schedule and readiness."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        run: Callable[[], RunReport],
+        metrics: Metrics,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._run = run
+        self._metrics = metrics
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._in_flight: _InFlight | None = None
+        self._last_completed: float | None = None
+        self._last_success: float | None = None
+        self._trigger = _trigger(settings.schedule)
+        self._scheduler = BackgroundScheduler()
+        self._http = _server(settings.metrics.listen, self, registry)
+
+    @property
+    def port(self) -> int:
+        """The bound port (``metrics.listen`` may ask for port 0)."""
+        port: int = self._http.server_address[1]
+        return port
+
+    def alive(self) -> bool:
+        """The scheduler is running (the process is, or this would not answer)."""
+        return bool(self._scheduler.running)
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once a run completed and the last success is younger than ``stale_after``."""
+        with self._lock:
+            completed, success = self._last_completed, self._last_success
+        if completed is None:
+            return False, "no sync has completed yet"
+        if success is None:
+            return False, "no sync has succeeded yet"
+        age = self._clock() - success
+        stale_after = self._settings.stale_after
+        if age > stale_after:
+            return False, f"last success {age:.0f}s ago (stale after {stale_after:.0f}s)"
+        return True, "ok"
+
+    def serve(self, stop: threading.Event) -> int:
+        """Schedule and serve until ``stop`` is set; then shut down. Returns the exit code."""
+        try:
+            # The scheduler first, so /healthz never sees it not yet started; the socket is bound
+            # already, so an early connection waits in the backlog instead of being refused.
+            self._start_schedule()
+        except BaseException:
+            self.close()
+            raise
+        thread = threading.Thread(
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": _HTTP_POLL},
+            name="syncd-http",
+            daemon=True,
+        )
+        thread.start()
+        host, port = self._http.server_address[:2]
+        log.info("metrics_listening", host=host, port=port)
+        try:
+            stop.wait()
+            return self._shutdown()
+        finally:
+            self._http.shutdown()
+            self._http.server_close()
+            thread.join()
+
+    def close(self) -> None:
+        """Release the listening socket of a service that never served."""
+        self._http.server_close()
+
+    def _start_schedule(self) -> None:
+        schedule = self._settings.schedule
+        self._scheduler.add_job(
+            self._job,
+            trigger=self._trigger,
+            id=_JOB_ID,
+            name="sync",
+            next_run_time=dt.datetime.now(dt.UTC),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=_grace(schedule),
+        )
+        self._scheduler.start()
+        log.info("schedule_started", interval=schedule.interval, cron=schedule.cron)
+
+    def _shutdown(self) -> int:
+        with self._lock:
+            self._stopping = True
+            current = self._in_flight
+        log.info("shutdown_started", run_in_flight=current is not None)
+        self._scheduler.shutdown(wait=False)
+        timeout = self._settings.schedule.shutdown_timeout
+        if current is not None and not current.done.wait(timeout):
+            # The run goes on in a daemon thread and dies with the process.
+            current.release.set()
+            log.error("shutdown_timed_out", timeout=timeout)
+            return EXIT_FAILED
+        log.info("shutdown_finished")
+        return EXIT_OK
+
+    def _job(self) -> None:
+        """On the scheduler's thread: the run itself goes to a daemon thread, so a run that
+        outlives ``shutdown_timeout`` cannot keep the process alive."""
+        with self._lock:
+            if self._stopping:
+                return
+            current = self._in_flight = _InFlight()
+        worker = threading.Thread(target=self._tick, args=(current,), name="syncd-run", daemon=True)
+        worker.start()
+        current.release.wait()
+        with self._lock:
+            self._in_flight = None
+
+    def _tick(self, current: _InFlight) -> None:
+        try:
+            report = self._run_guarded()
+            self._metrics.observe(report)
+            logs.log_report(report)
+            with self._lock:
+                self._last_completed = report.finished
+                if report.result is RunResult.SUCCESS:
+                    self._last_success = report.finished
+        finally:
+            current.done.set()
+            current.release.set()
+
+    def _run_guarded(self) -> RunReport:
+        started = self._clock()
+        log.info("sync_started")
+        try:
+            return self._run()
+        except Exception as exc:  # the scheduled-run boundary: failed and recorded (style 16)
+            log.exception("sync_crashed")
+            return RunReport(
+                started=started,
+                finished=self._clock(),
+                inventory=Inventory(),
+                error=f"run crashed: {type(exc).__name__}: {exc}",
+            )
+
+
+def run_service(
+    settings: Settings,
+    *,
+    run: Callable[[], RunReport],
+    metrics: Metrics,
+    registry: CollectorRegistry,
+    clock: Callable[[], float] = time.time,
+    stop: threading.Event | None = None,
+) -> int:
+    """``syncd run``: serve until SIGTERM/SIGINT (or ``stop``). Exit code 0 on a clean stop, 2 when
+    the cron expression is invalid or the listener cannot bind, 1 when the run in flight outlived
+    ``schedule.shutdown_timeout``."""
+    stop = threading.Event() if stop is None else stop
+    try:
+        service = Service(settings, run=run, metrics=metrics, registry=registry, clock=clock)
+    except (ConfigError, OSError) as exc:
+        problem = exc
+    else:
+        with _signals_set(stop):
+            return service.serve(stop)
+    if isinstance(problem, ConfigError):
+        log.error("config_invalid", problems=[f"{path}: {msg}" for path, msg in problem.problems])
+    else:
+        error = problem.strerror or str(problem)
+        log.error("metrics_listen_failed", listen=settings.metrics.listen, error=error)
+    return EXIT_USAGE
+
+
+@contextmanager
+def _signals_set(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (only the main thread may install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _: FrameType | None) -> None:
+        log.info("signal_received", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _trigger(schedule: ScheduleConfig) -> Any:
+    """The APScheduler trigger; raises ``ConfigError`` naming ``schedule.cron`` if it is bad."""
+    jitter = schedule.jitter or None
+    if not schedule.cron:
+        return IntervalTrigger(seconds=schedule.interval or 900.0, jitter=jitter)
+    minute, hour, day, month, weekday = schedule.cron.split()
+    try:
+        # Not CronTrigger.from_crontab: APScheduler 3.x counts weekdays from Monday (issue 286).
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_weekdays(weekday),
+            jitter=jitter,
+        )
+    except ValueError as exc:
+        raise ConfigError([("schedule.cron", f"{exc} (got {schedule.cron!r})")]) from None
+
+
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekdays(field: str) -> str:
+    """A crontab weekday field (0 or 7 is Sunday; names; ranges; steps) as APScheduler names."""
+    if field in {"*", "?"}:
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            start, _, end = span.partition("-")
+            first = _weekday(start)
+            last = _weekday(end) if end else (6 if step else first)
+        if not step.isdigit() and step:
+            raise ValueError(f"bad step in weekday field: {part!r}")
+        days.update(d % 7 for d in range(first, last + 1, int(step or 1)))
+    if not days:
+        raise ValueError(f"weekday range selects no day: {field!r}")
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _weekday(text: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text[:3] in _CRON_DAYS:
+        return _CRON_DAYS.index(text[:3])
+    raise ValueError(f"not a weekday: {text!r}")
+
+
+def _grace(schedule: ScheduleConfig) -> int:
+    """A run later than this is dropped (coalesce keeps one); APScheduler's default is 1 s."""
+    if schedule.cron:
+        return 300
+    return max(1, int(schedule.interval or 900.0))
+
+
+def _server(listen: str, service: Service, registry: CollectorRegistry) -> ThreadingHTTPServer:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+
+    class _Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            _answer(self, service, registry)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("http_request", request=format % args)
+
+    class _Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        daemon_threads = True
+
+    return _Server((host, int(port)), _Handler)
+
+
+def _answer(handler: BaseHTTPRequestHandler, service: Service, registry: CollectorRegistry) -> None:
+    path = handler.path.split("?", 1)[0]
+    if path == "/metrics":
+        encoder, content_type = choose_encoder(handler.headers.get("Accept", ""))
+        _send(handler, HTTPStatus.OK, encoder(registry), content_type)
+    elif path == "/healthz":
+        alive = service.alive()
+        status = HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE
+        _send(handler, status, b"ok\n" if alive else b"scheduler stopped\n")
+    elif path == "/readyz":
+        ready, reason = service.readiness()
+        status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+        _send(handler, status, f"{reason}\n".encode())
+    else:
+        _send(handler, HTTPStatus.NOT_FOUND, b"not found\n")
+
+
+def _send(
+    handler: BaseHTTPRequestHandler,
+    status: HTTPStatus,
+    body: bytes,
+    content_type: str = "text/plain; charset=utf-8",
+) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -1,0 +1,171 @@
+"""Logging: structlog configured once, and the run report turned into stable log events.
+
+``configure()`` routes structlog and the standard library (boto3, Azure, APScheduler) through one
+formatter, JSON or text. ``log_report()`` is the one place a run's outcome becomes events; it logs
+what the report holds and nothing else, never settings, so a secret cannot reach a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+import structlog
+
+from syncd.config import LoggingConfig
+from syncd.model import RunReport, RunResult, ScopeStatus, SkipReason, ZoneReport
+
+log = structlog.stdlib.get_logger(__name__)
+
+# Libraries that log a line per request (httpx at INFO) or a chatty debug trail; their failures
+# reach us as exceptions, which syncd reports itself. APScheduler logs a line per run at INFO.
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "botocore", "azure", "apscheduler")
+_HANDLER_NAME = "syncd"
+_RESULT_LEVEL = {
+    RunResult.SUCCESS: logging.INFO,
+    RunResult.PARTIAL: logging.WARNING,
+    RunResult.FAILURE: logging.ERROR,
+}
+
+# Tracebacks without local variables: a frame's locals may hold a token.
+_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+_SHARED: list[structlog.types.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def configure(cfg: LoggingConfig, *, stream: TextIO | None = None) -> None:
+    """Send every log record, ours and the libraries', to ``stream`` (stderr) in one format."""
+    out = sys.stderr if stream is None else stream
+    as_json = cfg.format == "json" or (cfg.format == "auto" and not out.isatty())
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+    )
+    handler = logging.StreamHandler(out)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_SHARED,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _TRACEBACKS if as_json else _keep,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(cfg.level.upper())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Not cached, so structlog.testing.capture_logs sees loggers made before it.
+        cache_logger_on_first_use=False,
+    )
+
+
+def _keep(_: object, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+    """Text output: ConsoleRenderer formats ``exc_info`` itself."""
+    return event_dict
+
+
+def log_report(report: RunReport) -> None:
+    """One event per run summary, zone, failed item, failed scope and failed collector."""
+    inventory = report.inventory
+    for collector in inventory.collectors:
+        if not collector.listed:
+            log.error(
+                "collector_failed",
+                collector=collector.collector,
+                vendor=collector.vendor.value,
+                reason=collector.reason,
+                error=collector.error,
+            )
+    for scope in inventory.scopes:
+        if scope.status is ScopeStatus.FAILED:
+            log.warning(
+                "scope_failed",
+                collector=scope.scope.collector,
+                scope=scope.scope.key,
+                reason=scope.reason,
+                error=scope.error,
+            )
+    for zone in report.zones:
+        _log_zone(zone, dry_run=report.dry_run)
+    result = report.result
+    log.log(
+        _RESULT_LEVEL[result],
+        "sync_finished",
+        result=result.value,
+        duration=round(report.duration, 3),
+        dry_run=report.dry_run,
+        api=report.api_generation,
+        addresses=len(inventory.addresses),
+        zones=len(report.zones),
+        zones_failed=sum(1 for z in report.zones if z.error),
+        scopes=len(inventory.scopes),
+        scopes_failed=sum(1 for s in inventory.scopes if s.status is ScopeStatus.FAILED),
+        created=sum(z.created for z in report.zones),
+        updated=sum(z.updated for z in report.zones),
+        deleted=sum(z.deleted for z in report.zones),
+        failed=sum(len(z.failures) for z in report.zones),
+        error=report.error,
+    )
+
+
+def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
+    for failure in zone.failures:
+        log.warning(
+            "mapping_failed",
+            zone=zone.zone_name,
+            ip=failure.ip,
+            vendor=failure.vendor,
+            region=failure.region,
+            reason=failure.reason,
+            error=failure.error,
+        )
+    plan = zone.plan
+    if plan.guard:
+        log.warning(
+            "deletions_refused", zone=zone.zone_name, deletes=_refused(zone), reason=plan.guard
+        )
+    log.log(
+        logging.INFO if zone.ok else logging.WARNING,
+        "zone_synced",
+        zone=zone.zone_name,
+        zone_id=zone.zone_id,
+        api=zone.generation,
+        applied=zone.applied and not dry_run,
+        created=zone.created,
+        updated=zone.updated,
+        deleted=zone.deleted,
+        unchanged=len(plan.unchanged),
+        skipped=len(plan.skips),
+        failed=len(zone.failures),
+        error=zone.error,
+        error_reason=zone.error_reason,
+    )
+
+
+def _refused(zone: ZoneReport) -> int:
+    return sum(1 for s in zone.plan.skips if s.reason is SkipReason.MASS_DELETE_GUARD)

@@ -1,0 +1,287 @@
+"""Prometheus metrics: every syncd metric, declared on a registry passed in, fed from the report.
+
+``Metrics.observe(report)`` is the one place metrics change; the report is the truth and the
+metrics are a view of it. ``push()`` sends a one-shot run's registry to a Pushgateway. This module
+never registers on the global ``REGISTRY`` and never puts an IP or account id in a label.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter as Tally
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import push_to_gateway, pushadd_to_gateway
+from prometheus_client.metrics_core import Metric
+
+from syncd import __version__
+from syncd.config import MetricsConfig
+from syncd.model import (
+    CollectorOutcome,
+    Inventory,
+    RunReport,
+    RunResult,
+    ScopeOutcome,
+    ScopeStatus,
+    SkipReason,
+    Vendor,
+    ZoneReport,
+)
+
+log = structlog.stdlib.get_logger(__name__)
+
+JOB = "syncd"
+LAST_SUCCESS = "syncd_last_success_timestamp_seconds"
+_PUSH_TIMEOUT = 10.0
+# A sync takes seconds (static) to many minutes (an organisation of accounts).
+_RUN_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_ACTIONS = ("create", "update", "delete")
+_COLLECTOR_RESULTS = ("ok", "failed", "skipped")
+
+
+class Metrics:
+    """Every metric syncd exports, on the registry given (the daemon's, or a one-shot run's)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._skipped_keys: set[tuple[str, str]] = set()
+        self._failed_in_a_row = 0
+        self._declare_run(registry)
+        self._declare_collectors(registry)
+        self._declare_zones(registry)
+        self._declare_cloudflare(registry)
+        self.build_info.labels(version=__version__).set(1)
+        for result in RunResult:
+            self.runs.labels(result=result.value)
+
+    def _declare_run(self, r: CollectorRegistry) -> None:
+        self.build_info = Gauge(
+            "syncd_build_info", "Always 1; the version as a label.", ["version"], registry=r
+        )
+        self.runs = Counter("syncd_sync_runs", "Sync runs by result.", ["result"], registry=r)
+        self.duration = Histogram(
+            "syncd_sync_duration_seconds",
+            "Wall time of one sync run.",
+            buckets=_RUN_BUCKETS,
+            registry=r,
+        )
+        self.last_sync = Gauge(
+            "syncd_last_sync_timestamp_seconds",
+            "When the last sync run finished, whatever its result.",
+            registry=r,
+        )
+        self.last_success = Gauge(
+            LAST_SUCCESS, "When the last fully successful sync run finished.", registry=r
+        )
+        self.consecutive_failures = Gauge(
+            "syncd_consecutive_failed_runs",
+            "Runs in a row whose result was failure (0 after a success or partial run).",
+            registry=r,
+        )
+
+    def _declare_collectors(self, r: CollectorRegistry) -> None:
+        labels = ["collector", "vendor"]
+        self.collector_runs = Counter(
+            "syncd_collector_runs",
+            "Collector runs by result: ok, failed (listing or any scope failed), skipped.",
+            [*labels, "result"],
+            registry=r,
+        )
+        self.collector_errors = Counter(
+            "syncd_collector_errors",
+            "Failed scopes and failed scope listings, by reason.",
+            [*labels, "reason"],
+            registry=r,
+        )
+        self.collector_duration = Histogram(
+            "syncd_collector_duration_seconds",
+            "Listing a collector's scopes plus its slowest scope (scopes run in parallel).",
+            labels,
+            buckets=_RUN_BUCKETS,
+            registry=r,
+        )
+        self.discovered = Gauge(
+            "syncd_discovered_addresses",
+            "Distinct addresses the collector found in the last run.",
+            labels,
+            registry=r,
+        )
+
+    def _declare_zones(self, r: CollectorRegistry) -> None:
+        self.skipped = Gauge(
+            "syncd_skipped_addresses",
+            "Addresses and mappings the last run left alone, by reason.",
+            ["zone", "reason"],
+            registry=r,
+        )
+        self.mappings = Gauge(
+            "syncd_mappings",
+            "Mappings Cloudflare holds after the last run.",
+            ["zone", "vendor"],
+            registry=r,
+        )
+        self.changes = Counter(
+            "syncd_mapping_changes",
+            "Mappings Cloudflare confirmed created, updated or deleted.",
+            ["zone", "action"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "syncd_mapping_failures",
+            "Mappings Cloudflare refused or a failed request took down, by reason.",
+            ["zone", "reason"],
+            registry=r,
+        )
+
+    def _declare_cloudflare(self, r: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "syncd_cloudflare_requests",
+            "HTTP exchanges with the Cloudflare API (each retry counts); code=error: no answer.",
+            ["endpoint", "method", "code"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "syncd_cloudflare_request_duration_seconds",
+            "Duration of one HTTP exchange with the Cloudflare API.",
+            ["endpoint", "method"],
+            buckets=_REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "syncd_cloudflare_retries",
+            "Cloudflare requests retried, by the reason of the failed attempt.",
+            ["endpoint", "reason"],
+            registry=r,
+        )
+
+    def observe(self, report: RunReport) -> None:
+        """Update every metric from one run's report."""
+        result = report.result
+        self.runs.labels(result=result.value).inc()
+        self.duration.observe(max(report.duration, 0.0))
+        self.last_sync.set(report.finished)
+        if result is RunResult.SUCCESS:
+            self.last_success.set(report.finished)
+        self._failed_in_a_row = self._failed_in_a_row + 1 if result is RunResult.FAILURE else 0
+        self.consecutive_failures.set(self._failed_in_a_row)
+        self._observe_collectors(report.inventory)
+        self._observe_skips(report.zones)
+        for zone in report.zones:
+            self._observe_zone(zone)
+        for call in report.calls:
+            self.requests.labels(endpoint=call.endpoint, method=call.method, code=call.code).inc()
+            self.request_duration.labels(endpoint=call.endpoint, method=call.method).observe(
+                max(call.duration, 0.0)
+            )
+            if call.retry_reason:
+                self.retries.labels(endpoint=call.endpoint, reason=call.retry_reason).inc()
+
+    def _observe_collectors(self, inventory: Inventory) -> None:
+        found: dict[str, set[str]] = {}
+        for address in inventory.addresses:
+            found.setdefault(address.collector, set()).add(address.ip.compressed)
+        for outcome in inventory.collectors:
+            scopes = [s for s in inventory.scopes if s.scope.collector == outcome.collector]
+            labels = {"collector": outcome.collector, "vendor": outcome.vendor.value}
+            for result in _COLLECTOR_RESULTS:  # every result exists from the first run on
+                self.collector_runs.labels(**labels, result=result)
+            self.collector_runs.labels(**labels, result=_collector_result(outcome, scopes)).inc()
+            for reason in _error_reasons(outcome, scopes):
+                self.collector_errors.labels(**labels, reason=reason).inc()
+            if outcome.listed:
+                slowest = max((s.duration for s in scopes), default=0.0)
+                self.collector_duration.labels(**labels).observe(outcome.duration + slowest)
+            self.discovered.labels(**labels).set(len(found.get(outcome.collector, ())))
+
+    def _observe_skips(self, zones: Iterable[ZoneReport]) -> None:
+        """A gauge per run: label sets of an earlier run that this one lacks are removed."""
+        keys: set[tuple[str, str]] = set()
+        for zone in zones:
+            counts = Tally(skip.reason.value for skip in zone.plan.skips)
+            for reason in SkipReason:
+                keys.add((zone.zone_name, reason.value))
+                self.skipped.labels(zone=zone.zone_name, reason=reason.value).set(
+                    counts[reason.value]
+                )
+        for stale in self._skipped_keys - keys:
+            self.skipped.remove(*stale)
+        self._skipped_keys = keys
+
+    def _observe_zone(self, zone: ZoneReport) -> None:
+        name = zone.zone_name
+        for action, count in zip(_ACTIONS, (zone.created, zone.updated, zone.deleted), strict=True):
+            self.changes.labels(zone=name, action=action).inc(count)
+        for reason, count in Tally(f.reason for f in zone.failures).items():
+            self.failures.labels(zone=name, reason=reason).inc(count)
+        if zone.error and not zone.mappings_after:
+            return  # the zone could not be read: what Cloudflare holds is unknown, keep the last
+        held = dict(zone.mappings_after)
+        for vendor in Vendor:
+            self.mappings.labels(zone=name, vendor=vendor.value).set(held.get(vendor.value, 0))
+
+
+def _collector_result(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> str:
+    if not outcome.listed or any(s.status is ScopeStatus.FAILED for s in scopes):
+        return "failed"
+    if scopes and all(s.status is ScopeStatus.SKIPPED for s in scopes):
+        return "skipped"
+    return "ok"
+
+
+def _error_reasons(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> list[str]:
+    reasons = [s.reason or "error" for s in scopes if s.status is ScopeStatus.FAILED]
+    if not outcome.listed:
+        reasons.append(outcome.reason or "error")
+    return reasons
+
+
+class _Without:
+    """The families of a registry minus one name: what a failed run may replace."""
+
+    def __init__(self, registry: CollectorRegistry, name: str) -> None:
+        self._registry = registry
+        self._name = name
+
+    def collect(self) -> Iterable[Metric]:
+        return [m for m in self._registry.collect() if m.name != self._name]
+
+
+def push(cfg: MetricsConfig, registry: CollectorRegistry, report: RunReport) -> None:
+    """Push a one-shot run's metrics to ``cfg.pushgateway``; a gateway that is down is logged.
+
+    One group per instance. A successful run replaces the whole group (PUT), its last success
+    timestamp included. Any other run replaces every metric *except* that timestamp (POST of the
+    rest), so a failed run never erases when syncd last succeeded.
+    """
+    if not cfg.pushgateway:
+        return
+    key = {"instance": cfg.instance or socket.gethostname()}
+    succeeded = report.result is RunResult.SUCCESS
+    where = _host_of(cfg.pushgateway)
+    try:
+        if succeeded:
+            push_to_gateway(cfg.pushgateway, JOB, registry, grouping_key=key, timeout=_PUSH_TIMEOUT)
+        else:
+            pushadd_to_gateway(
+                cfg.pushgateway,
+                JOB,
+                _Without(registry, LAST_SUCCESS),
+                grouping_key=key,
+                timeout=_PUSH_TIMEOUT,
+            )
+    except OSError as exc:  # urllib's URLError and HTTPError, timeouts, refused connections
+        log.warning(
+            "metrics_push_failed", pushgateway=where, instance=key["instance"], error=str(exc)
+        )
+        return
+    log.info("metrics_pushed", pushgateway=where, instance=key["instance"], replaced=succeeded)
+
+
+def _host_of(url: str) -> str:
+    """``host:port`` only: a URL may carry credentials, which logs never show."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)

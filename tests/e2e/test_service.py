@@ -1,0 +1,304 @@
+"""`syncd run`, the installed CLI as a subprocess, against the Cloudflare simulator.
+
+A real Prometheus (Debian package ``prometheus``) scrapes it on loopback and is queried through
+its HTTP API; /healthz and /readyz are followed through a sync cycle; SIGTERM in the middle of a
+run lets the run finish and exits 0; ``promtool check metrics`` lints a real scrape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from syncd.simulators.base import Fault
+from syncd.simulators.cloudflare import CloudflareSimulator
+from tests.conftest import TOKEN, ZONE
+
+pytestmark = pytest.mark.e2e
+
+SYNCD = Path(sys.executable).parent / "syncd"
+PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = "/usr/bin/promtool"
+DEADLINE = 20.0
+STATIC = [
+    {"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"},
+    {"ip": "2001:db8::10", "vendor": "gcp", "region": "us-central1"},
+    {"ip": "198.51.100.7", "vendor": "azure", "region": "westeurope"},
+    {"ip": "10.0.0.5", "vendor": "aws", "region": "us-east-1"},
+]
+EXPECTED = {
+    "192.0.2.10": ("aws", "us-east-1"),
+    "2001:db8::10": ("gcp", "us-central1"),
+    "198.51.100.7": ("azure", "westeurope"),
+}
+
+
+def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    """Poll ``check`` until it returns something truthy, or fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not (result := check()):
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline}s waiting for {what}")
+        threading.Event().wait(0.05)
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(tmp: Path, sim: CloudflareSimulator, **sections: dict[str, Any]) -> Path:
+    raw: dict[str, Any] = {
+        "cloudflare": {
+            "api_token": "${CLOUDFLARE_API_TOKEN}",
+            "base_url": sim.base_url,
+            "api": "v2",
+            "zones": [{"id": ZONE, "name": "example.com", "origins": "all"}],
+        },
+        "collectors": {"static": STATIC},
+        "sync": {"backoff": "10ms", "retries": 0, "timeout": "5s"},
+        "state": {"path": str(tmp / "state.db")},
+        "schedule": {"interval": "1s", "shutdown_timeout": "10s"},
+        "metrics": {"listen": "127.0.0.1:0"},
+        "logging": {"format": "json"},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    path = tmp / "syncd.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+class Syncd:
+    """``syncd run`` as a child process; its JSON log lines collected as they come."""
+
+    def __init__(self, config: Path) -> None:
+        env = {**os.environ, "CLOUDFLARE_API_TOKEN": TOKEN}
+        self.proc = subprocess.Popen(
+            [str(SYNCD), "run", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.events: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.raw.append(line)
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                continue
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in list(self.events) if e.get("event") == name]
+
+    def wait_for(self, name: str, count: int = 1) -> dict[str, Any]:
+        found = eventually(lambda: len(self.named(name)) >= count, f"{count} x {name}")
+        assert found
+        return self.named(name)[count - 1]
+
+    @property
+    def port(self) -> int:
+        return int(self.wait_for("metrics_listening")["port"])
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def sim() -> Iterator[CloudflareSimulator]:
+    s = CloudflareSimulator(token=TOKEN)
+    s.add_zone(ZONE, "example.com")
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Syncd]:
+    """One daemon, synced at least once, shared by the read-only tests of this module."""
+    s = CloudflareSimulator(token=TOKEN)
+    s.add_zone(ZONE, "example.com")
+    s.start()
+    daemon = Syncd(write_config(tmp_path_factory.mktemp("service"), s))
+    try:
+        daemon.wait_for("sync_finished")
+        yield daemon
+    finally:
+        daemon.stop()
+        s.stop()
+
+
+class Prometheus:
+    """A real Prometheus on loopback scraping one target every second."""
+
+    def __init__(self, tmp: Path, target: str) -> None:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [
+                {"job_name": "syncd", "static_configs": [{"targets": [target]}]},
+            ],
+        }
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = (tmp / "prometheus.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address={self.url.removeprefix('http://')}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        try:
+            answer = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
+        except httpx.TransportError:
+            return []
+        if answer.status_code == 503:  # still starting (not ready yet)
+            return []
+        body = answer.json()
+        assert "success" == body["status"], body
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def values(self, promql: str, label: str) -> dict[str, float]:
+        return {r["metric"].get(label, ""): float(r["value"][1]) for r in self.query(promql)}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def prometheus(service: Syncd, tmp_path: Path) -> Iterator[Prometheus]:
+    prom = Prometheus(tmp_path, f"127.0.0.1:{service.port}")
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+def test_prometheus_scrapes_the_syncd_series(prometheus: Prometheus):
+    # Prometheus 2.42 applies new scrape targets after up to 5 s; then one scrape per second.
+    eventually(
+        lambda: prometheus.query('syncd_sync_runs_total{result="success"} >= 1'),
+        "the first scrape with a successful run",
+    )
+    assert {"syncd": 1.0} == prometheus.values("up", "job")
+    assert {"aws": 1.0, "gcp": 1.0, "azure": 1.0, "oci": 0.0} == prometheus.values(
+        'syncd_mappings{zone="example.com"}', "vendor"
+    )
+    assert {"static": 4.0} == prometheus.values("syncd_discovered_addresses", "collector")
+    assert {"create": 3.0, "update": 0.0, "delete": 0.0} == prometheus.values(
+        'syncd_mapping_changes_total{zone="example.com"}', "action"
+    )
+    assert (
+        1.0
+        == prometheus.values('syncd_skipped_addresses{zone="example.com"}', "reason")["non_public"]
+    )
+    assert ["static"] == list(
+        prometheus.values('syncd_collector_runs_total{result="ok"} > 0', "collector")
+    )
+    assert prometheus.query("time() - syncd_last_success_timestamp_seconds < 60")
+    assert prometheus.query('sum(syncd_cloudflare_requests_total{code="200"}) > 0')
+    assert prometheus.query('syncd_build_info{version!=""} == 1')
+
+
+def test_promtool_check_metrics_on_a_real_scrape(service: Syncd):
+    scrape = httpx.get(service.url("/metrics"), timeout=5)
+    assert 200 == scrape.status_code
+    assert 'syncd_sync_runs_total{result="success"}' in scrape.text
+    lint = subprocess.run(
+        [PROMTOOL, "check", "metrics"],
+        input=scrape.text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (0, "") == (lint.returncode, lint.stdout + lint.stderr)
+    assert TOKEN not in scrape.text
+
+
+def test_healthz_and_readyz_through_a_sync_cycle(sim: CloudflareSimulator, tmp_path: Path):
+    sim.latency = 1.0  # the first run cannot finish before the first look at /readyz
+    config = write_config(tmp_path, sim, metrics={"stale_after": "2s"})
+    daemon = Syncd(config)
+    try:
+        assert 200 == httpx.get(daemon.url("/healthz")).status_code
+        before = httpx.get(daemon.url("/readyz"))
+        assert (503, "no sync has completed yet\n") == (before.status_code, before.text)
+        sim.latency = 0.0
+        eventually(lambda: httpx.get(daemon.url("/readyz")).status_code == 200, "ready")
+        assert EXPECTED == sim.mappings(ZONE)
+        # From now on every run fails: readiness lasts until the success is 2 s old.
+        sim.inject(Fault(status=500, times=1_000_000))
+        stale = eventually(
+            lambda: (r := httpx.get(daemon.url("/readyz"))).status_code == 503 and r,
+            "readyz to turn 503 once the last success is stale",
+        )
+        assert stale.text.startswith("last success ")
+        assert 200 == httpx.get(daemon.url("/healthz")).status_code
+        assert daemon.named("sync_finished")[-1]["result"] == "failure"
+    finally:
+        daemon.stop()
+
+
+def test_sigterm_mid_run_finishes_the_run_and_exits_0(sim: CloudflareSimulator, tmp_path: Path):
+    sim.latency = 0.4  # a run makes several requests: it lasts more than a second
+    daemon = Syncd(write_config(tmp_path, sim))
+    try:
+        daemon.wait_for("sync_started")
+        sent = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        code = daemon.proc.wait(15)
+        elapsed = time.monotonic() - sent
+        daemon.stop()
+        assert 0 == code
+        assert elapsed < 10.0  # schedule.shutdown_timeout
+        names = [e["event"] for e in daemon.events]
+        assert names.index("signal_received") < names.index("sync_finished")
+        assert names.index("sync_finished") < names.index("shutdown_finished")
+        assert "success" == daemon.named("sync_finished")[0]["result"]
+        assert EXPECTED == sim.mappings(ZONE)  # the batch in flight was completed, not cut
+        assert TOKEN not in "".join(daemon.raw)
+    finally:
+        daemon.stop()
