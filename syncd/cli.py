@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,12 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--output", choices=["table", "json", "csv"], default="table")
     verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
     verbs.add_parser("check-config", parents=[common], help="validate and print the config")
+    demo = verbs.add_parser("demo", help="the whole pipeline on built-in simulators")
+    demo.add_argument("--serve", action="store_true", help="keep `syncd run` going against them")
+    sim = verbs.add_parser("simulate", help="serve a simulator standalone (for local testing)")
+    sim.add_argument("api", choices=["cloudflare"])
+    sim.add_argument("args", nargs=argparse.REMAINDER, help="its options (see --help)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncd`` console script."""
     args = _parser().parse_args(argv)
+    if args.verb == "demo":
+        return _demo(args)
+    if args.verb == "simulate":
+        from syncd.simulators import cloudflare
+
+        return cloudflare.main(args.args)
     try:
         settings = config.load(config.resolve_path(getattr(args, "config", None)))
     except ConfigError as exc:
@@ -96,11 +108,13 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
 
 def _run(settings: Settings, _: argparse.Namespace) -> int:
     registry = CollectorRegistry()
+    stop = threading.Event()  # SIGTERM sets it; a run in flight stops after its current batch
     return daemon.run_service(
         settings,
-        run=lambda: sync.run_once(settings),
+        run=lambda: sync.run_once(settings, options=sync.Options(stop=stop)),
         metrics=metrics.Metrics(registry),
         registry=registry,
+        stop=stop,
     )
 
 
@@ -135,6 +149,18 @@ def _regions(settings: Settings, _: argparse.Namespace) -> int:
 def _check_config(settings: Settings, _: argparse.Namespace) -> int:
     print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
     return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from syncd import demo
+    except ModuleNotFoundError as exc:  # the image leaves the 'demo' extra (moto) out
+        print(f"syncd: the demo needs the 'demo' extra ({exc.name} is missing)", file=sys.stderr)
+        return EXIT_USAGE
+    from syncd.config import LoggingConfig
+
+    logs.configure(LoggingConfig(level="warning"), stream=sys.stderr)
+    return demo.run(sys.stdout, serve=args.serve)
 
 
 _VERBS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {

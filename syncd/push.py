@@ -8,11 +8,10 @@ route or a full zone (1164) also fail every batch still to come for the zone.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-
-import structlog
 
 from syncd.cloudflare import wire
 from syncd.cloudflare.api import CloudflareAPI
@@ -20,7 +19,6 @@ from syncd.errors import AuthError, CloudflareError, RouteMissing, ZoneFull
 from syncd.model import BatchResult, IPAddress, ItemFailure, Mapping, Upsert, ZonePlan
 from syncd.state import Registry
 
-log = structlog.stdlib.get_logger(__name__)
 _FATAL = (AuthError, RouteMissing)
 
 
@@ -37,17 +35,26 @@ class Outcome:
     error_reason: str = ""
 
 
-def apply(api: CloudflareAPI, registry: Registry, zplan: ZonePlan) -> Outcome:
-    """Push ``zplan``; every succeeded item is in the registry when this returns."""
+def apply(
+    api: CloudflareAPI, registry: Registry, zplan: ZonePlan, *, stop: threading.Event | None = None
+) -> Outcome:
+    """Push ``zplan``; every succeeded item is in the registry when this returns.
+
+    ``stop`` (shutdown) is checked between batches: the batch in flight always finishes.
+    """
     out = Outcome()
     registry.record(zplan.zone_id, upserted=zplan.adopted)
     for batch in zplan.delete_batches():
+        if _stopping(out, stop):
+            break
         result = _send(out, batch, partial(api.delete, zplan.zone_id, [m.ip for m in batch]))
         registry.record(zplan.zone_id, deleted=result.succeeded)
         out.deleted += result.succeeded
         if out.error:
             break
     for ubatch in zplan.upsert_batches():
+        if _stopping(out, stop):
+            break
         if out.error:
             out.failures += wire.failures(_mappings(ubatch), out.error, out.error_reason).failed
             continue
@@ -60,6 +67,18 @@ def apply(api: CloudflareAPI, registry: Registry, zplan: ZonePlan) -> Outcome:
         out.created += sum(1 for u in done if u.previous is None)
         out.updated += sum(1 for u in done if u.previous is not None)
     return out
+
+
+def _stopping(out: Outcome, stop: threading.Event | None) -> bool:
+    """Shutdown asked: the rest of the plan is left for the next run (nothing is lost)."""
+    if stop is None or not stop.is_set():
+        return False
+    if not out.error:
+        out.error, out.error_reason = (
+            "interrupted by shutdown; the rest is left for the next run",
+            ("interrupted"),
+        )
+    return True
 
 
 def _mappings(batch: Sequence[Upsert]) -> list[Mapping]:

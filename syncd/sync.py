@@ -9,6 +9,7 @@ summary are all made from the report elsewhere.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -55,6 +56,8 @@ class Options:
     allow_mass_delete: bool = False
     # The benchmark may pass an httpx transport; production uses the network.
     http_transport: httpx.BaseTransport | None = None
+    # Set on shutdown: the batch in flight finishes, no further batch is sent.
+    stop: threading.Event | None = None
 
 
 def run_once(
@@ -240,7 +243,7 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
             mappings_after=_by_vendor(state.current.values()),
         )
     try:
-        out = push.apply(api, registry, zplan)
+        out = push.apply(api, registry, zplan, stop=opts.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
         return ZoneReport(

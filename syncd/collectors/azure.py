@@ -113,13 +113,13 @@ class AzureCollector:
         rid = pip.id or ""
         region = _region(pip.location)
         if props is None or not props.ip_address:
-            detail = f"{_resource(rid, pip.name)}: no address allocated (Dynamic, not attached)"
-            return self._skip(rid, SkipReason.UNALLOCATED, detail, region)
+            detail = f"no address allocated (Dynamic, not attached); {rid}"
+            return self._skip(_resource(rid, pip.name), SkipReason.UNALLOCATED, detail, region)
         try:
             ip = parse_ip(props.ip_address)
         except ValueError:
-            detail = f"{_resource(rid, pip.name)}: ipAddress {props.ip_address!r}"
-            return self._skip(rid, SkipReason.INVALID_IP, detail, region)
+            detail = f"ipAddress {props.ip_address!r} is not an IP address; {rid}"
+            return self._skip(_resource(rid, pip.name), SkipReason.INVALID_IP, detail, region)
         if pip.sku is not None and _text(pip.sku.tier).lower() == "global":
             detail = f"{_resource(rid, pip.name)}: Global tier (cross-region load balancer)"
             return self._skip(props.ip_address, SkipReason.GLOBAL_ANYCAST, detail, region)
@@ -144,9 +144,8 @@ class AzureCollector:
             f"public IP prefix {cidr or '(not allocated)'}: not expanded; its {members} "
             "address(es) that are public IP resources are collected as such"
         )
-        return self._skip(
-            prefix.id or "", SkipReason.PREFIX_NOT_EXPANDED, detail, _region(prefix.location)
-        )
+        subject = cidr or _resource(prefix.id or "", prefix.name)
+        return self._skip(subject, SkipReason.PREFIX_NOT_EXPANDED, detail, _region(prefix.location))
 
     def _skip(self, subject: str, reason: SkipReason, detail: str, region: str) -> Skip:
         return Skip(

@@ -14,8 +14,6 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from syncd.collectors.base import Collector, Discovery
 from syncd.errors import CollectorError, ScopeDenied
 from syncd.model import (
@@ -27,8 +25,6 @@ from syncd.model import (
     ScopeStatus,
     Skip,
 )
-
-log = structlog.stdlib.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +94,6 @@ def _listed(
         listed = future.result()
     except Exception as exc:  # noqa: BLE001 (scope boundary: the collector is failed and recorded)
         reason = exc.reason if isinstance(exc, CollectorError) else "error"
-        log.warning("collector_failed", collector=collector.name, reason=reason, error=str(exc))
         return (
             CollectorOutcome(
                 collector=collector.name,

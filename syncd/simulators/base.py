@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -109,7 +109,7 @@ class SimulatorServer:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> SimulatorServer:
+    def start(self) -> Self:
         handler = _make_handler(self)
         server = _Server((self._host, self._port), handler)
         if self._tls:
@@ -133,7 +133,7 @@ class SimulatorServer:
             self._tmpdir.cleanup()
             self._tmpdir = None
 
-    def __enter__(self) -> SimulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

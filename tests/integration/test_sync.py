@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,30 @@ def test_auto_falls_back_to_v1_when_v2_has_no_route(cf, tmp_path, api: str):
         assert "v1" == report.zones[0].generation
     assert RunResult.SUCCESS == report.result
     assert EXPECTED == cf.mappings(ZONE)
+
+
+class _StopAfter(threading.Event):
+    """A shutdown that arrives while the first batch is in flight (after ``n`` checks)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self._left = n
+
+    def is_set(self) -> bool:
+        self._left -= 1
+        return self._left < 0
+
+
+def test_shutdown_lets_the_batch_in_flight_finish_and_loses_nothing(cf, tmp_path, api: str):
+    static = [
+        {"ip": f"198.51.100.{i}", "vendor": "aws", "region": "us-east-1"} for i in range(1, 251)
+    ]
+    settings = settings_for(cf, tmp_path, static=static, api=api)
+    report = sync.run_once(settings, options=sync.Options(stop=_StopAfter(1)))
+    (zone,) = report.zones
+    assert ("interrupted", 100) == (zone.error_reason, zone.created)
+    assert 100 == len(cf.mappings(ZONE))
+    assert 1 == len(writes(cf))
+    again = sync.run_once(settings)
+    assert (RunResult.SUCCESS, 150) == (again.result, again.zones[0].created)
+    assert 250 == len(cf.mappings(ZONE))

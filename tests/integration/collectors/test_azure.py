@@ -152,7 +152,12 @@ def test_unallocated_address_is_skipped_with_its_resource_id(sim: AzureSimulator
     [skip] = _collect(_collector(sim))
 
     assert isinstance(skip, Skip)
-    assert (rid, SkipReason.UNALLOCATED, "uksouth") == (skip.subject, skip.reason, skip.region)
+    assert ("publicip/rg/pending", SkipReason.UNALLOCATED, "uksouth") == (
+        skip.subject,
+        skip.reason,
+        skip.region,
+    )
+    assert rid in skip.detail
 
 
 def test_unparseable_address_is_skipped_as_invalid(sim: AzureSimulator) -> None:
@@ -161,7 +166,8 @@ def test_unparseable_address_is_skipped_as_invalid(sim: AzureSimulator) -> None:
     [skip] = _collect(_collector(sim))
 
     assert isinstance(skip, Skip)
-    assert (rid, SkipReason.INVALID_IP) == (skip.subject, skip.reason)
+    assert ("publicip/rg/odd", SkipReason.INVALID_IP) == (skip.subject, skip.reason)
+    assert rid in skip.detail
 
 
 def test_global_tier_address_is_skipped_as_anycast(sim: AzureSimulator) -> None:
@@ -183,7 +189,8 @@ def test_prefix_is_not_expanded_only_its_public_ip_resources_are_collected(
 
     assert {"20.40.0.1"} == set(_addresses(items))
     [skip] = [i for i in items if isinstance(i, Skip)]
-    assert (prefix, SkipReason.PREFIX_NOT_EXPANDED) == (skip.subject, skip.reason)
+    assert ("20.40.0.0/30", SkipReason.PREFIX_NOT_EXPANDED) == (skip.subject, skip.reason)
+    assert prefix
     assert "20.40.0.0/30" in skip.detail
 
 
