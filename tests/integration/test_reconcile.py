@@ -1,0 +1,169 @@
+"""Safe reconciliation over HTTP: ownership, deletions, protection, origins, several zones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import sync
+from syncd.model import RunResult, SkipReason
+from syncd.simulators.gcp import GcpSimulator
+from tests.conftest import ZONE, ZONE2, settings_for
+
+
+def static(*ips: str, region: str = "us-east-1") -> list[dict[str, str]]:
+    return [{"ip": ip, "vendor": "aws", "region": region} for ip in ips]
+
+
+def zone(**extra: Any) -> dict[str, Any]:
+    return {"id": ZONE, "name": "example.com", "origins": "all", **extra}
+
+
+IPS = [f"192.0.2.{i}" for i in range(1, 13)]
+
+
+def reasons(report, reason: SkipReason) -> list[str]:
+    return sorted(s.subject for s in report.zones[0].plan.skips if s.reason is reason)
+
+
+def test_upsert_only_never_deletes(cf, tmp_path: Path):
+    sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:3]), zones=[zone()]))
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[0]), zones=[zone()]))
+    assert RunResult.SUCCESS == report.result
+    assert set(IPS[:3]) == set(cf.mappings(ZONE))
+    assert [] == cf.requests_matching("DELETE")
+
+
+def test_sync_deletes_exactly_owned_undiscovered_and_spares_hand_made(cf, tmp_path: Path):
+    cf.set_mapping(ZONE, "198.51.100.9", "gcp", "us-central1")  # made by hand
+    policy = zone(policy="sync")
+    sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:3]), zones=[policy]))
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=[policy]))
+    assert (RunResult.SUCCESS, 1) == (report.result, report.zones[0].deleted)
+    assert {IPS[0], IPS[1], "198.51.100.9"} == set(cf.mappings(ZONE))
+    (delete,) = cf.requests_matching("DELETE")
+    assert [IPS[2]] == delete.json()
+
+
+def test_hand_made_mapping_that_differs_is_reported_not_overwritten(cf, tmp_path: Path):
+    cf.set_mapping(ZONE, IPS[0], "aws", "eu-west-1")
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[0]), zones=[zone()]))
+    assert [IPS[0]] == reasons(report, SkipReason.FOREIGN_MAPPING)
+    assert ("aws", "eu-west-1") == cf.mappings(ZONE)[IPS[0]]
+
+
+def test_mass_delete_guard_trips_and_allow_mass_delete_passes_it(cf, tmp_path: Path):
+    policy = zone(policy="sync")
+    sync.run_once(settings_for(cf, tmp_path, static=static(*IPS), zones=[policy]))
+    shrunk = settings_for(cf, tmp_path, static=static(*IPS[:6]), zones=[policy])
+    plan = sync.run_once(shrunk, options=sync.Options(dry_run=True))
+    assert "would delete 6 of 12" in plan.zones[0].plan.guard
+    refused = sync.run_once(shrunk)
+    assert RunResult.PARTIAL == refused.result, "a refusal makes the run exit 1"
+    assert 12 == len(cf.mappings(ZONE))
+    allowed = sync.run_once(shrunk, options=sync.Options(allow_mass_delete=True))
+    assert (RunResult.SUCCESS, 6) == (allowed.result, allowed.zones[0].deleted)
+    assert set(IPS[:6]) == set(cf.mappings(ZONE))
+
+
+def test_lost_registry_means_no_deletions_until_adopted(cf, tmp_path: Path):
+    policy = zone(policy="sync")
+    sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:3]), zones=[policy]))
+    (tmp_path / "state.db").unlink()
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=[policy]))
+    assert 0 == report.zones[0].deleted
+    assert 3 == len(cf.mappings(ZONE))
+    adopting = zone(policy="sync", adopt=True)
+    sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=[adopting]))
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[0]), zones=[policy]))
+    assert 1 == report.zones[0].deleted, "ownership returned through adopt"
+    assert {IPS[0], IPS[2]} == set(cf.mappings(ZONE))
+
+
+def test_dns_origins_across_several_pages(cf, tmp_path: Path):
+    for i in range(5100):  # the client reads 5,000 records a page
+        cf.add_dns_record(ZONE, "A", f"h{i}.example.com", f"10.{i // 250}.{i % 250}.1")
+    cf.add_dns_record(ZONE, "A", "www.example.com", IPS[0])
+    cf.add_dns_record(ZONE, "AAAA", "v6.example.com", "2001:DB8::1")
+    cf.add_dns_record(ZONE, "CNAME", "alias.example.com", "www.example.com")
+    found = [*static(IPS[0], IPS[1]), {"ip": "2001:db8::1", "vendor": "gcp", "region": "us-east1"}]
+    report = sync.run_once(settings_for(cf, tmp_path, static=found, zones=[zone(origins="dns")]))
+    assert {IPS[0], "2001:db8::1"} == set(cf.mappings(ZONE))
+    assert 2 == len(cf.requests_matching("GET", "/dns_records$"))
+    assert 1 == report.zones[0].plan.ignored
+    assert 5100 == len(reasons(report, SkipReason.UNDISCOVERED_ORIGIN))
+
+
+def test_two_zones_where_one_fails(cf, tmp_path: Path):
+    bad = "0" * 31 + "f"  # well-formed, but not a zone this token can see
+    zones = [zone(), {"id": bad, "name": "broken.example", "origins": "all"}]
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=zones))
+    good, broken = report.zones
+    assert (2, "") == (good.created, good.error)
+    assert "broken.example" == broken.zone_name
+    assert broken.error
+    assert RunResult.PARTIAL == report.result
+    assert 2 == len(cf.mappings(ZONE))
+
+
+def test_zone_failing_1164_does_not_stop_the_other(cf, tmp_path: Path):
+    cf.add_zone(ZONE2, "other.example")
+    cf.max_mappings = 1
+    zones = [zone(), {"id": ZONE2, "name": "other.example", "origins": "all"}]
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=zones))
+    assert all("1164" in z.error for z in report.zones)
+    cf.max_mappings = 3500
+    report = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=zones))
+    assert RunResult.SUCCESS == report.result
+
+
+# --- with a real collector: scope failures and tags ------------------------------------------
+
+
+@pytest.fixture
+def gcp(tmp_path: Path) -> Iterator[tuple[GcpSimulator, dict[str, Any]]]:
+    with GcpSimulator() as sim:
+        for project, ip, label in (
+            ("p-web", "198.51.100.1", "yes"),
+            ("p-ops", "198.51.100.2", "no"),
+        ):
+            sim.add_project(project)
+            sim.add_instance(project, "us-central1-a", "vm", nat_ips=[ip], labels={"cdn": label})
+        cfg = {
+            "name": "gcp",
+            "projects": ["p-web", "p-ops"],
+            "credentials_file": str(sim.write_service_account(tmp_path / "key.json")),
+            "api_endpoint": sim.url,
+            "resource_manager_endpoint": sim.url,
+        }
+        yield sim, cfg
+
+
+def test_failing_scope_protects_its_mappings(cf, tmp_path: Path, gcp):
+    sim, cfg = gcp
+    policy = zone(policy="sync")
+    collectors = {"gcp": [cfg]}
+    sync_cfg = {"scope_timeout": "2s"}
+    first = sync.run_once(
+        settings_for(cf, tmp_path, zones=[policy], collectors=collectors, sync=sync_cfg)
+    )
+    assert 2 == first.zones[0].created
+    sim.inject(GcpSimulator.fault(500, path="/projects/p-ops/", times=1000))
+    sim.remove_instance("p-web", "us-central1-a", "vm")
+    report = sync.run_once(
+        settings_for(cf, tmp_path, zones=[policy], collectors=collectors, sync=sync_cfg)
+    )
+    assert RunResult.PARTIAL == report.result
+    assert ["198.51.100.2"] == reasons(report, SkipReason.SCOPE_INCOMPLETE)
+    assert {"198.51.100.2"} == set(cf.mappings(ZONE)), "only the healthy scope's IP went"
+
+
+def test_match_tags_selects_labelled_resources(cf, tmp_path: Path, gcp):
+    _, cfg = gcp
+    tagged = zone(match_tags={"cdn": "yes"})
+    report = sync.run_once(settings_for(cf, tmp_path, zones=[tagged], collectors={"gcp": [cfg]}))
+    assert {"198.51.100.1"} == set(cf.mappings(ZONE))
+    assert ["198.51.100.2"] == reasons(report, SkipReason.TAGS_MISMATCH)
