@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
+import httpx
 import yaml
 from prometheus_client import CollectorRegistry
 
@@ -80,6 +81,9 @@ def estate(workdir: Path | None = None) -> Iterator[Estate]:
         stack.callback(moto.stop)
         host, port = moto.get_host_and_port()
         aws_endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: start and leave it clean.
+        _reset_moto(aws_endpoint)
+        stack.callback(_reset_moto, aws_endpoint)
         gcp = stack.enter_context(GcpSimulator())
         azure_secret = secrets.token_hex(12)
         azure = stack.enter_context(AzureSimulator(client_secret=azure_secret))
@@ -195,6 +199,10 @@ def _seed_cloudflare(cf: CloudflareSimulator) -> None:
     ):
         kind = "AAAA" if ":" in ip else "A"
         cf.add_dns_record(ZONE_DNS, kind, f"{name}.shop.example.net", ip)
+
+
+def _reset_moto(endpoint: str) -> None:
+    httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
 
 
 def _ec2(endpoint: str, region: str) -> Any:

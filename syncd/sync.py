@@ -39,7 +39,7 @@ from syncd.model import (
 from syncd.state import Registry
 
 log = structlog.stdlib.get_logger(__name__)
-_ZONE_WORKERS = 8
+_ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces them
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ def settings_for(
             "zones": zones or [{"id": ZONE, "name": "example.com", "origins": "all"}],
         },
         "collectors": {"static": static or []},
-        "sync": {"backoff": "10ms", "retries": 3, "timeout": "5s"},
+        "sync": {"backoff": "10ms", "retries": 3, "timeout": "1s"},
         "state": {"path": str(tmp_path / "state.db")},
     }
     for key, value in sections.items():

@@ -191,7 +191,9 @@ def _parse(response: httpx.Response, method: str, path: str) -> Envelope:
     except ValueError:
         data = None
     if not isinstance(data, dict) or "success" not in data:
-        kind = "retryable" if status >= 500 or status == 429 else "final"
+        # A cut or garbled success (a proxy, a reset) is worth another try: batches are
+        # idempotent. A 4xx page (a WAF, say) will not change by asking again.
+        kind = "retryable" if status >= 500 or status == 429 or status < 300 else "final"
         raise _raw_error(response, where, kind)
     raw = data.get("errors")
     errors = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []

@@ -84,6 +84,8 @@ def aws_env(moto: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[No
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never reach for 169.254.169.254
+    # moto's state is per process: another module's moto may have left some behind.
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"))
     try:
         yield
     finally:
@@ -564,7 +566,8 @@ def test_scope_stops_at_its_deadline_instead_of_retrying(stub: Ec2Stub):
     error = failure(aws, scope("eu-west-1"))
 
     assert ("timeout", True) == (error.reason, error.retryable)
-    assert 1 == stub.count("eu-west-1", "DescribeAddresses")
+    # One slow attempt, or none at all when client set-up alone outlived 0.3 s on a busy machine.
+    assert stub.count("eu-west-1", "DescribeAddresses") <= 1
     assert time.monotonic() - started < 0.5 + 1.0 + 0.5  # one answer, one backoff draw, slack
 
 

@@ -1,0 +1,112 @@
+"""The CLI in process against the Cloudflare simulator: outputs, formats and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from syncd import cli
+from syncd.simulators.cloudflare import cf_error
+from tests.conftest import TOKEN, ZONE
+
+STATIC = [
+    {"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"},
+    {"ip": "2001:db8::10", "vendor": "gcp", "region": "us-central1"},
+    {"ip": "10.0.0.5", "vendor": "aws", "region": "us-east-1"},
+]
+
+
+@pytest.fixture
+def config(cf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    raw = {
+        "cloudflare": {
+            "api_token": "${CLOUDFLARE_API_TOKEN}",
+            "base_url": cf.base_url,
+            "zones": [{"id": ZONE, "name": "example.com", "origins": "all"}],
+        },
+        "collectors": {"static": STATIC},
+        "sync": {"backoff": "10ms", "retries": 1},
+        "state": {"path": str(tmp_path / "state.db")},
+        "logging": {"format": "json"},
+    }
+    path = tmp_path / "syncd.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_then_sync_then_idle(capsys, cf, config: Path):
+    code, out, _ = run(capsys, "plan", "--config", str(config))
+    assert 0 == code
+    assert "2 to create" in out
+    assert "skip:non_public" in out
+    assert {} == cf.mappings(ZONE), "plan never writes"
+
+    code, out, err = run(capsys, "sync", "--config", str(config))
+    assert 0 == code
+    assert "result: success" in out
+    assert {"192.0.2.10", "2001:db8::10"} == set(cf.mappings(ZONE))
+    events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+    assert "sync_finished" in events
+    assert TOKEN not in out + err
+
+    code, out, _ = run(capsys, "plan", "--config", str(config), "--output", "json")
+    plan = json.loads(out)
+    assert (0, [], 2) == (code, plan["zones"][0]["create"], plan["zones"][0]["unchanged"])
+
+
+def test_failed_items_exit_1(capsys, cf, config: Path):
+    cf.inject(cf_error(500, 1140, "Internal error.", times=5, path="/batch$"))
+    code, out, _ = run(capsys, "sync", "--config", str(config))
+    assert 1 == code
+    assert "failed: " in out
+
+
+def test_config_error_exits_2_naming_the_key(capsys, config: Path):
+    raw = yaml.safe_load(config.read_text())
+    raw["sync"]["batch_size"] = 500
+    config.write_text(yaml.safe_dump(raw))
+    code, _, err = run(capsys, "sync", "--config", str(config))
+    assert 2 == code
+    assert "sync.batch_size" in err
+    assert "500" in err
+
+
+def test_discover_formats(capsys, config: Path):
+    code, table, _ = run(capsys, "discover", "--config", str(config))
+    assert 0 == code
+    assert "2001:db8::10" in table
+    _, out, _ = run(capsys, "discover", "--config", str(config), "--output", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert ["10.0.0.5", "192.0.2.10", "2001:db8::10"] == [r["ip"] for r in rows]
+    _, out, _ = run(capsys, "discover", "--config", str(config), "--output", "json")
+    assert {"ip", "vendor", "region", "collector", "account", "resource"} == set(json.loads(out)[0])
+
+
+def test_regions_and_check_config(capsys, cf, config: Path):
+    code, out, _ = run(capsys, "regions", "--config", str(config))
+    assert 0 == code
+    assert "us-east-1" in out
+    code, out, _ = run(capsys, "check-config", "--config", str(config))
+    assert 0 == code
+    assert "api_token: '***'" in out
+    assert TOKEN not in out
+
+
+def test_regions_with_a_bad_token_exits_1(capsys, config: Path, monkeypatch):
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "not-the-token-0000")
+    code, _, err = run(capsys, "regions", "--config", str(config))
+    assert 1 == code
+    assert "10000" in err
+    assert "not-the-token" not in err
