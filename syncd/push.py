@@ -59,10 +59,11 @@ def apply(
             out.failures += wire.failures(_mappings(ubatch), out.error, out.error_reason).failed
             continue
         items = _mappings(ubatch)
+        registry.begin(zplan.zone_id, ubatch)
         result = _send(out, items, partial(api.upsert, zplan.zone_id, items))
         ok = set(result.succeeded)
         done = [u for u in ubatch if u.mapping.ip in ok]
-        registry.record(zplan.zone_id, upserted=done)
+        registry.record(zplan.zone_id, upserted=done, clear_pending=True)
         out.upserted += done
         out.created += sum(1 for u in done if u.previous is None)
         out.updated += sum(1 for u in done if u.previous is not None)

@@ -1,7 +1,9 @@
 """The ownership registry: which mappings of each zone syncd wrote (or adopted), in SQLite.
 
 Cloudflare mappings carry no owner marker, so only mappings recorded here may ever be deleted.
-Writes are transactional and record only items Cloudflare reported as succeeded. A file that is
+Writes are transactional and own only items Cloudflare reported as succeeded. A batch is noted
+as ``pending`` before it is sent, so a crash between sending and recording loses nothing: the
+next run owns the pending items Cloudflare turns out to hold, and drops the rest. A file that is
 locked by another syncd, corrupt or unwritable raises ``StateError``: the run stops before it
 writes anything, so a broken registry can never lead to deletions.
 """
@@ -13,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Mapping as Mapping_
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +27,15 @@ SCHEMA_VERSION = "1"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS owned (
+    zone_id TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    region TEXT NOT NULL,
+    scope_key TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (zone_id, ip)
+);
+CREATE TABLE IF NOT EXISTS pending (
     zone_id TEXT NOT NULL,
     ip TEXT NOT NULL,
     vendor TEXT NOT NULL,
@@ -45,6 +57,7 @@ class Registry:
         self._path = path
         self._clock = clock
         self._mutex = threading.Lock()
+        self._read_only = read_only
         self._lock_file = None if read_only else _lock(path)
         if read_only and not path.exists():
             target, uri = "file::memory:", True  # no registry yet: nothing is owned
@@ -94,10 +107,35 @@ class Registry:
 
     def owned(self, zone_id: str) -> dict[IPAddress, Owned]:
         """The mappings syncd owns in ``zone_id``."""
+        return self._read("owned", zone_id)
+
+    def settle(self, zone_id: str, current: Mapping_[IPAddress, Mapping]) -> dict[IPAddress, Owned]:
+        """Reconcile with what Cloudflare holds now, and return what syncd owns.
+
+        Pending items Cloudflare holds exactly are owned (the crash came after the write);
+        other pending items are dropped; owned items Cloudflare no longer holds are forgotten.
+        """
+        pending = self._read("pending", zone_id)
+        owned = self._read("owned", zone_id)
+        landed = [p for ip, p in pending.items() if current.get(ip) == p.mapping]
+        gone = [ip for ip in owned if ip not in current]
+        if self._read_only:  # a plan: the same answer, nothing written
+            kept = {ip: o for ip, o in owned.items() if ip in current}
+            return kept | {p.mapping.ip: p for p in landed}
+        if pending or gone:
+            self._write(
+                zone_id,
+                [_row(zone_id, p.mapping, p.scope_key, self._clock()) for p in landed],
+                gone,
+                clear_pending=True,
+            )
+        return self._read("owned", zone_id) if pending or gone else owned
+
+    def _read(self, table: str, zone_id: str) -> dict[IPAddress, Owned]:
         with self._mutex:
             try:
                 rows = self._db.execute(
-                    "SELECT ip, vendor, region, scope_key FROM owned WHERE zone_id = ?",
+                    f"SELECT ip, vendor, region, scope_key FROM {table} WHERE zone_id = ?",  # noqa: S608 (table is one of two literals)
                     (zone_id,),
                 ).fetchall()
             except sqlite3.Error as exc:
@@ -111,19 +149,32 @@ class Registry:
             out[mapping.ip] = Owned(mapping=mapping, scope_key=scope_key)
         return out
 
+    def begin(self, zone_id: str, upserts: Iterable[Upsert]) -> None:
+        """Note a batch as pending just before it is sent."""
+        rows = [_row(zone_id, u.mapping, u.scope_key, self._clock()) for u in upserts]
+        self._run("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?)", rows)
+
     def record(
         self,
         zone_id: str,
         *,
         upserted: Iterable[Upsert] = (),
         deleted: Iterable[IPAddress] = (),
+        clear_pending: bool = False,
     ) -> None:
         """Own what was written, forget what was deleted, in one transaction."""
         now = self._clock()
-        rows = [
-            (zone_id, u.mapping.ip_text, u.mapping.vendor.value, u.mapping.region, u.scope_key, now)
-            for u in upserted
-        ]
+        rows = [_row(zone_id, u.mapping, u.scope_key, now) for u in upserted]
+        self._write(zone_id, rows, list(deleted), clear_pending=clear_pending)
+
+    def _write(
+        self,
+        zone_id: str,
+        rows: list[tuple[str, str, str, str, str, float]],
+        deleted: list[IPAddress],
+        *,
+        clear_pending: bool,
+    ) -> None:
         gone = [(zone_id, canonical(ip)) for ip in deleted]
         with self._mutex:
             try:
@@ -132,8 +183,24 @@ class Registry:
                         "INSERT OR REPLACE INTO owned VALUES (?, ?, ?, ?, ?, ?)", rows
                     )
                     self._db.executemany("DELETE FROM owned WHERE zone_id = ? AND ip = ?", gone)
+                    if clear_pending:
+                        self._db.execute("DELETE FROM pending WHERE zone_id = ?", (zone_id,))
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+    def _run(self, sql: str, rows: list[tuple[str, str, str, str, str, float]]) -> None:
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.executemany(sql, rows)
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+
+def _row(
+    zone_id: str, mapping: Mapping, scope_key: str, now: float
+) -> tuple[str, str, str, str, str, float]:
+    return (zone_id, mapping.ip_text, mapping.vendor.value, mapping.region, scope_key, now)
 
 
 def _lock(path: Path) -> IO[bytes]:

@@ -217,7 +217,7 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
             zone,
             resolved,
             current=state.current,
-            owned=registry.owned(zone.id),
+            owned=registry.settle(zone.id, state.current),
             dns_origins=state.dns_origins,
             health=health,
             settings=plan.PlanSettings(

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from syncd.simulators.cloudflare import CloudflareSimulator
 
 from syncd import config
+from syncd.simulators.cloudflare import CloudflareSimulator
 
 TOKEN = "test-token-5c1b0e"
 ZONE = "0123456789abcdef0123456789abcdef"

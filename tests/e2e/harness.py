@@ -1,0 +1,124 @@
+"""What the e2e tests share: the installed CLI as a child process, its config, polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syncd.simulators.cloudflare import CloudflareSimulator
+from tests.conftest import TOKEN, ZONE
+
+SYNCD = Path(sys.executable).parent / "syncd"
+DEADLINE = 20.0
+STATIC = [
+    {"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"},
+    {"ip": "2001:db8::10", "vendor": "gcp", "region": "us-central1"},
+    {"ip": "198.51.100.7", "vendor": "azure", "region": "westeurope"},
+    {"ip": "10.0.0.5", "vendor": "aws", "region": "us-east-1"},
+]
+EXPECTED = {
+    "192.0.2.10": ("aws", "us-east-1"),
+    "2001:db8::10": ("gcp", "us-central1"),
+    "198.51.100.7": ("azure", "westeurope"),
+}
+
+
+def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    """Poll ``check`` until it returns something truthy, or fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not (result := check()):
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline}s waiting for {what}")
+        threading.Event().wait(0.05)
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(tmp: Path, sim: CloudflareSimulator, **sections: dict[str, Any]) -> Path:
+    raw: dict[str, Any] = {
+        "cloudflare": {
+            "api_token": "${CLOUDFLARE_API_TOKEN}",
+            "base_url": sim.base_url,
+            "api": "v2",
+            "zones": [{"id": ZONE, "name": "example.com", "origins": "all"}],
+        },
+        "collectors": {"static": STATIC},
+        "sync": {"backoff": "10ms", "retries": 0, "timeout": "5s"},
+        "state": {"path": str(tmp / "state.db")},
+        "schedule": {"interval": "1s", "shutdown_timeout": "10s"},
+        "metrics": {"listen": "127.0.0.1:0"},
+        "logging": {"format": "json"},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    path = tmp / "syncd.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+class Syncd:
+    """``syncd run`` as a child process; its JSON log lines collected as they come."""
+
+    def __init__(self, config: Path) -> None:
+        env = {**os.environ, "CLOUDFLARE_API_TOKEN": TOKEN}
+        self.proc = subprocess.Popen(
+            [str(SYNCD), "run", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.events: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.raw.append(line)
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                continue
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in list(self.events) if e.get("event") == name]
+
+    def wait_for(self, name: str, count: int = 1) -> dict[str, Any]:
+        found = eventually(lambda: len(self.named(name)) >= count, f"{count} x {name}")
+        assert found
+        return self.named(name)[count - 1]
+
+    @property
+    def port(self) -> int:
+        return int(self.wait_for("metrics_listening")["port"])
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
