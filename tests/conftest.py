@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings as hypothesis_settings
 
 from syncd import config
 from syncd.simulators.cloudflare import CloudflareSimulator
+
+# Property tests are deterministic (a fixed derivation of each test's seed) so CI is repeatable;
+# run with --hypothesis-seed=<n> to explore other inputs locally.
+hypothesis_settings.register_profile("syncd", derandomize=True, deadline=None)
+hypothesis_settings.load_profile("syncd")
 
 TOKEN = "test-token-5c1b0e"
 ZONE = "0123456789abcdef0123456789abcdef"

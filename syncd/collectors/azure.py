@@ -12,9 +12,9 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -34,6 +34,7 @@ from azure.identity import CertificateCredential, ClientSecretCredential, Defaul
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import PublicIPAddress, PublicIPPrefix
 from azure.mgmt.subscription import SubscriptionClient
+from azure.mgmt.subscription.models import Subscription
 
 from syncd.collectors.base import CollectorSettings, Discovery
 from syncd.config import AzureCollectorConfig
@@ -46,6 +47,9 @@ _ACTIVE_STATES = frozenset({"enabled", "warned", "pastdue"})
 # azure-core's default exponential backoff factor; Retry-After, when sent, wins over it.
 _BACKOFF_FACTOR = 0.8
 _BACKOFF_MAX = 30.0
+
+
+_T = TypeVar("_T")
 
 
 class AzureCollector:
@@ -75,7 +79,7 @@ class AzureCollector:
         with _azure_errors(where):
             client = SubscriptionClient(self._get_credential(), **self._client_options())
             with client:
-                for listed in client.subscriptions.list():
+                for listed in _parsed(client.subscriptions.list(), Subscription, where):
                     # The model declares its read-only fields as ``self.state = None``, so
                     # mypy types them None; read them as the strings they are.
                     sub_id = _text(getattr(listed, "subscription_id", None))
@@ -92,7 +96,7 @@ class AzureCollector:
             )
             with client:
                 seen: set[IPAddress] = set()
-                for pip in client.public_ip_addresses.list_all():
+                for pip in _parsed(client.public_ip_addresses.list_all(), PublicIPAddress, where):
                     item = self._discovery(scope, pip)
                     if isinstance(item, Address):
                         if item.ip in seen:
@@ -100,7 +104,7 @@ class AzureCollector:
                         seen.add(item.ip)
                     if item is not None:
                         yield item
-                for prefix in client.public_ip_prefixes.list_all():
+                for prefix in _parsed(client.public_ip_prefixes.list_all(), PublicIPPrefix, where):
                     yield self._prefix_skip(prefix)
 
     # --- records ------------------------------------------------------------------------------
@@ -297,6 +301,28 @@ class _DeadlineRetryPolicy(RetryPolicy[Any, Any]):
 #   anything else from azure-core             error          no
 _BY_STATUS = {401: ("auth", False), 403: ("auth", False), 404: ("not_found", False)}
 _BY_STATUS |= {408: ("timeout", True), 429: ("throttled", True)}
+
+
+def _parsed(pager: Iterable[Any], kind: type[_T], where: str) -> Iterator[_T]:
+    """The SDK's pager, checked: its own parsing of a page that is not the ARM list shape
+    surfaces as plain Python errors (``null``: AttributeError; empty: JSONDecodeError) or as
+    items of the wrong type (``{"value": "abc"}`` yields characters)."""
+    items = iter(pager)
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:
+            raise CollectorError(
+                f"{where}: malformed answer ({type(exc).__name__})", reason="malformed"
+            ) from exc
+        if not isinstance(item, kind):
+            raise CollectorError(
+                f"{where}: malformed answer (a {type(item).__name__} in the list)",
+                reason="malformed",
+            )
+        yield item
 
 
 @contextmanager

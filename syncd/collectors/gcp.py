@@ -80,12 +80,14 @@ _OTHER_ERRORS: tuple[tuple[type[Exception], str, bool], ...] = (
     (requests.Timeout, "timeout", True),
     (requests.RequestException, "unreachable", True),
     (json_format.ParseError, "malformed", True),
+    (UnicodeDecodeError, "malformed", True),  # protobuf decodes the body before parsing it
 )
 _TRANSLATED = (
     gexc.GoogleAPIError,
     auth_exc.GoogleAuthError,
     requests.RequestException,
     json_format.ParseError,
+    UnicodeDecodeError,
 )
 
 
@@ -415,7 +417,13 @@ class _Pager:
             )
             timeout = _AttemptTimeout(self._settings.request_timeout, self._deadline)
             with _translated(where):
-                page = call(request=request, retry=retry, timeout=timeout)
+                try:
+                    page = call(request=request, retry=retry, timeout=timeout)
+                except (AttributeError, TypeError, KeyError) as exc:
+                    # google-api-core reading an error body that is JSON but not an object.
+                    raise CollectorError(
+                        f"{where}: malformed answer ({type(exc).__name__})", reason="malformed"
+                    ) from exc
             yield page
             if not page.next_page_token:
                 return

@@ -393,6 +393,8 @@ def _translated(where: str) -> Iterator[None]:
         yield
     except _Malformed as exc:
         raise CollectorError(f"{where}: {exc}", reason="malformed") from exc
+    except UnicodeDecodeError as exc:  # the SDK decodes every body as UTF-8 before we see it
+        raise CollectorError(f"{where}: answer is not UTF-8 text", reason="malformed") from exc
     except oci.exceptions.ServiceError as exc:
         raise _service_error(exc, where) from exc
     except oci.exceptions.ConnectTimeout as exc:
