@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syncd import config
 from syncd.errors import ConfigError
@@ -152,3 +154,62 @@ def test_resolve_path_order():
     assert config.resolve_path("a.yaml", {"SYNCD_CONFIG": "b.yaml"}) == Path("a.yaml")
     assert config.resolve_path(None, {"SYNCD_CONFIG": "b.yaml"}) == Path("b.yaml")
     assert config.resolve_path(None, {}) == Path("config/syncd.yaml")
+
+
+_keys = st.sampled_from(
+    [
+        "cloudflare",
+        "zones",
+        "id",
+        "api_token",
+        "collectors",
+        "static",
+        "aws",
+        "name",
+        "regions",
+        "sync",
+        "batch_size",
+        "schedule",
+        "interval",
+        "cron",
+        "metrics",
+        "listen",
+        "state",
+        "path",
+        "logging",
+        "level",
+        "ip",
+        "vendor",
+        "region",
+        "policy",
+        "origins",
+        "x",
+    ]
+)
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 500)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["${MISSING}", "${HOME:-x}", "15m", "all", "sync"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(_keys, _values, max_size=5))
+def test_any_structure_loads_or_names_its_problems(raw):
+    try:
+        config.validate(config._expand_tree(raw, {}))
+    except ConfigError as exc:
+        assert exc.problems  # noqa: PT017 (hypothesis: raising is optional)
+        assert all(isinstance(path, str) and msg for path, msg in exc.problems)  # noqa: PT017
+
+
+@given(st.text(max_size=200))
+def test_any_text_parses_or_is_a_config_error(text):
+    try:
+        config.parse(text, {})
+    except ConfigError as exc:
+        assert str(exc).startswith("invalid configuration")  # noqa: PT017
