@@ -106,6 +106,10 @@ def test_soak_under_random_faults_keeps_memory_threads_and_files_flat(sim, tmp_p
         assert 200 == httpx.get(daemon.url("/healthz")).status_code
     finally:
         daemon.stop()
+    print(
+        f"soak: RSS {early[0]} -> {late[0]} kB, threads {early[1]} -> {late[1]}, "
+        f"open files {early[2]} -> {late[2]}"
+    )
     results = [e["result"] for e in daemon.named("sync_finished")]
     assert "success" in results[-10:], "it keeps converging between faults"
     assert late[0] - early[0] < 20_000, f"RSS grew from {early[0]} kB to {late[0]} kB"
