@@ -83,3 +83,29 @@ def test_sync_with_one_cloud_collector_creates_exactly_its_mappings(collector, t
     assert EXPECTED[collector] == held
     assert 0 == done.returncode, done.stdout + done.stderr[-2000:]
     assert estate.env["CLOUDFLARE_API_TOKEN"] not in done.stdout + done.stderr
+
+
+def test_discover_lists_the_simulated_estate(tmp_path):
+    with demo.estate(tmp_path) as estate:
+        env = {**os.environ, **estate.env}
+        done = subprocess.run(
+            [SYNCD, "discover", "--config", str(estate.config_path), "--output", "csv"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert 0 == done.returncode, done.stderr[-2000:]
+    rows = {line.split(",")[0]: line.split(",") for line in done.stdout.splitlines()[1:]}
+    _, vendor, region, collector, account, resource = rows["203.0.113.20"]
+    assert ("aws", "eu-west-1", "aws-demo", demo.AWS_ACCOUNT) == (
+        vendor,
+        region,
+        collector,
+        account,
+    )
+    assert resource.startswith("eip/eipalloc-")
+    assert "gcp-demo" == rows["2001:db8:a::10"][3]
+    assert "oci-demo" == rows["192.0.2.61"][3]
+    assert "10.0.0.5" in rows, "discover lists what plan would skip, too"
