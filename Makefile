@@ -39,7 +39,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv system-deps lint
-	$(BIN)/pytest -n 2 --cov=syncd --cov-report=term:skip-covered --cov-fail-under=85
+	$(BIN)/pytest -n 2 --cov=syncd --cov-report=term:skip-covered --cov-fail-under=90
 
 unit: venv
 	$(BIN)/pytest tests/unit -q
