@@ -10,14 +10,11 @@ import argparse
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
-from syncd.collectors import runner
-from syncd.collectors.base import CollectorSettings
+from syncd import __version__, config, daemon, logs, metrics, render, sync
 from syncd.config import Settings
 from syncd.errors import CloudflareError, ConfigError
 from syncd.model import RunResult
@@ -119,13 +116,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _discover(settings: Settings, args: argparse.Namespace) -> int:
-    s = settings.sync
-    found = collectors.build(
-        settings.collectors,
-        settings=CollectorSettings(scope_timeout=s.scope_timeout, request_timeout=s.timeout),
-    )
-    with ThreadPoolExecutor(s.concurrency) as pool:
-        inventory = runner.run(found, executor=pool)
+    inventory = sync.collect(settings)
     print(render.discovery(inventory.addresses, args.output))
     problems = [o for o in inventory.scopes if o.status.value == "failed"]
     for o in problems:

@@ -270,6 +270,9 @@ class SyncConfig(_Section):
     retries: int = Field(5, ge=0, le=20, description="Retries of a retryable Cloudflare error.")
     backoff: Duration = Field(0.5, description="First retry delay; doubles, with jitter, to 30s.")
     concurrency: int = Field(16, ge=1, le=256, description="Collector tasks run at once.")
+    cloud_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts per cloud API request, the first included."
+    )
     scope_timeout: Duration = Field(120.0, description="Cap on one scope, retries included.")
     max_delete_fraction: float = Field(0.2, ge=0, le=1)
 

@@ -72,7 +72,7 @@ def run_once(
     client, transport = _connect(settings, opts)
     api = open_api(settings.cloudflare.api, transport)
     with client, ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator:
-        inventory_future = coordinator.submit(_collect, settings)
+        inventory_future = coordinator.submit(collect, settings)
         return _run(settings, opts, api, transport, inventory_future, started, clock)
 
 
@@ -101,11 +101,16 @@ def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport
     return client, Transport(client, limiter=limiter, retry=retry)
 
 
-def _collect(settings: Settings) -> Inventory:
+def collect(settings: Settings) -> Inventory:
+    """Run every configured collector once (``syncd discover``, and the first half of a run)."""
     s = settings.sync
     found = collectors.build(
         settings.collectors,
-        settings=CollectorSettings(scope_timeout=s.scope_timeout, request_timeout=s.timeout),
+        settings=CollectorSettings(
+            scope_timeout=s.scope_timeout,
+            request_timeout=s.timeout,
+            max_attempts=s.cloud_attempts,
+        ),
     )
     with ThreadPoolExecutor(s.concurrency, thread_name_prefix="syncd-scope") as pool:
         return runner.run(found, executor=pool)
