@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -286,8 +287,14 @@ class ScheduleConfig(_Section):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
+        if value is None:
+            return None
+        if len(value.split()) != 5:
             raise ValueError(f"cron needs five fields (min hour day month weekday): {value!r}")
+        try:
+            CronTrigger.from_crontab(value)  # syntax only; the daemon maps crontab weekdays
+        except ValueError as exc:
+            raise ValueError(f"not a valid cron expression {value!r}: {exc}") from None
         return value
 
 

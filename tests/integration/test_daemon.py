@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from syncd import config, daemon
+from syncd.errors import ConfigError
 from syncd.metrics import Metrics
 from syncd.model import Inventory, RunReport
 
@@ -301,18 +302,10 @@ def test_crontab_weekdays_count_from_sunday(field: str, expected: str):
     assert expected == daemon._weekdays(field)
 
 
-def test_run_service_with_a_bad_cron_is_a_usage_error():
-    registry = CollectorRegistry()
-    with capture_logs() as events:
-        code = daemon.run_service(
-            settings(cron="61 * * * *", interval=None),
-            run=Runs(),
-            metrics=Metrics(registry),
-            registry=registry,
-        )
-    assert 2 == code
-    (invalid,) = [e for e in events if e["event"] == "config_invalid"]
-    assert invalid["problems"][0].startswith("schedule.cron: ")
+def test_a_bad_cron_is_refused_when_the_config_loads():
+    with pytest.raises(ConfigError) as info:
+        settings(cron="61 * * * *", interval=None)
+    assert "schedule.cron" == info.value.problems[0][0]
 
 
 def test_sigterm_in_the_main_thread_stops_the_service_with_exit_0():

@@ -71,6 +71,7 @@ def test_missing_credentials_is_an_error_naming_the_keys():
         ("sync: {bogus: 1}", "sync.bogus", "unknown key"),
         ("sync: {timeout: soon}", "sync.timeout", "soon"),
         ("schedule: {cron: '* * *'}", "schedule.cron", "five fields"),
+        ("schedule: {cron: '61 * * * *'}", "schedule.cron", "61 * * * *"),
         ("metrics: {listen: 'nowhere:99999'}", "metrics.listen", "nowhere"),
         ("state: {path: [1]}", "state.path", ""),
         ("logging: {level: loud}", "logging.level", "loud"),
