@@ -90,7 +90,9 @@ class ZoneConfig(_Section):
         "origins); all: every discovered address (small estates).",
     )
     proxied_only: bool = False
-    collectors: tuple[str, ...] | None = Field(None, description="Collector names; None is all.")
+    collectors: tuple[str, ...] | None = Field(
+        None, min_length=1, description="Collector names; None is all (an empty list is an error)."
+    )
     policy: Literal["upsert-only", "sync"] = Field(
         "upsert-only", description="upsert-only never deletes: the safe default."
     )
@@ -115,7 +117,7 @@ class CloudflareConfig(_Section):
     api: Literal["auto", "v1", "v2"] = "auto"
     max_mappings_per_zone: int = Field(3500, ge=1)
     rate_limit: RateLimitConfig = RateLimitConfig()
-    zones: tuple[ZoneConfig, ...] = Field(min_length=1)
+    zones: tuple[ZoneConfig, ...]
 
     @field_validator("base_url")
     @classmethod
@@ -124,14 +126,20 @@ class CloudflareConfig(_Section):
 
     @model_validator(mode="after")
     def _auth(self) -> CloudflareConfig:
+        if not self.zones:
+            raise ValueError("cloudflare.zones needs at least one zone")
         if self.api_token is None and (self.api_email is None or self.api_key is None):
             raise ValueError(
                 "set cloudflare.api_token (or CLOUDFLARE_API_TOKEN), or both "
                 "cloudflare.api_email and cloudflare.api_key"
             )
-        ids = [z.id for z in self.zones]
-        if len(ids) != len(set(ids)):
-            raise ValueError(f"zone ids must be unique: {sorted(ids)}")
+        for what, values in (
+            ("ids", [z.id for z in self.zones]),
+            ("names", [z.label for z in self.zones]),
+        ):
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                raise ValueError(f"zone {what} must be unique; repeated: {repeated}")
         return self
 
 
@@ -429,18 +437,25 @@ def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str
     cf = raw.get("cloudflare")
     if not isinstance(cf, dict):
         return raw
-    cf = dict(cf)
-    for key, var in (
-        ("api_token", "CLOUDFLARE_API_TOKEN"),
-        ("api_email", "CLOUDFLARE_EMAIL"),
-        ("api_key", "CLOUDFLARE_API_KEY"),
-        ("base_url", "CLOUDFLARE_BASE_URL"),
-    ):
-        if cf.get(key) in (None, "") and env.get(var):
+    cf = {k: v for k, v in cf.items() if v != ""}
+    # Credentials from the environment only when the file names none of either kind, so a
+    # CLOUDFLARE_API_TOKEN exported for another tool never replaces a configured key.
+    keys = ["base_url"]
+    if not any(cf.get(k) for k in ("api_token", "api_email", "api_key")):
+        keys += ["api_token", "api_email", "api_key"]
+    for key in keys:
+        var = _ENV_FALLBACK[key]
+        if cf.get(key) is None and env.get(var):
             cf[key] = env[var]
-        elif cf.get(key) == "":
-            cf.pop(key)
     return {**raw, "cloudflare": cf}
+
+
+_ENV_FALLBACK = {
+    "api_token": "CLOUDFLARE_API_TOKEN",
+    "api_email": "CLOUDFLARE_EMAIL",
+    "api_key": "CLOUDFLARE_API_KEY",
+    "base_url": "CLOUDFLARE_BASE_URL",
+}
 
 
 def validate(raw: dict[str, Any]) -> Settings:
@@ -454,8 +469,9 @@ def _describe(err: Any) -> tuple[str, str]:
     loc = [str(p) for p in err["loc"]]
     path = ".".join(loc)
     value = err.get("input")
-    if any(p in _SECRET_KEYS for p in loc):
-        shown = "'***'"
+    if any(p in _SECRET_KEYS for p in loc) or err["type"] == "extra_forbidden":
+        # An unknown key may be a misspelt secret (api_tokn: ...): never echo its value.
+        shown = "'***'" if err["type"] != "extra_forbidden" else ""
     elif isinstance(value, dict | list) or err["type"] == "missing":
         shown = ""
     else:

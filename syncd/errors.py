@@ -13,7 +13,6 @@ where they happen (each collector module, ``cloudflare/transport.py``) and never
     │   ├── ZoneFull         code 1164: the zone holds its maximum of mappings
     │   ├── RouteMissing     codes 7000/7003: this API generation is not routed; auto switches
     │   └── TransportError   timeouts, resets, malformed bodies: no usable answer at all
-    ├── UnsafePlan           the mass-delete guard tripped
     └── StateError           the ownership registry cannot be read or written
 """
 
@@ -102,10 +101,6 @@ class TransportError(CloudflareError):
     @property
     def reason(self) -> str:
         return "transport"
-
-
-class UnsafePlan(SyncdError):
-    """The mass-delete guard refused the deletions of a zone."""
 
 
 class StateError(SyncdError):

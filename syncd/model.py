@@ -42,7 +42,6 @@ class SkipReason(enum.StrEnum):
     FOREIGN_MAPPING = "foreign_mapping"
     SCOPE_INCOMPLETE = "scope_incomplete"
     MASS_DELETE_GUARD = "mass_delete_guard"
-    ZONE_FULL = "zone_full"
 
 
 class ScopeStatus(enum.StrEnum):
@@ -270,6 +269,10 @@ class ZoneReport:
     def ok(self) -> bool:
         return not self.error and not self.failures and not self.plan.guard
 
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated + self.deleted
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloudflareCall:
@@ -308,7 +311,8 @@ class RunReport:
 
     @property
     def result(self) -> RunResult:
-        if self.error or (self.zones and all(z.error for z in self.zones)):
+        # failure: nothing could be applied at all; partial: something failed or was refused.
+        if self.error or (self.zones and all(z.error and not z.changed for z in self.zones)):
             return RunResult.FAILURE
         if not self.inventory.complete() or not all(z.ok for z in self.zones):
             return RunResult.PARTIAL

@@ -99,7 +99,9 @@ class Resolved:
 
     candidates: MappingABC[IPAddress, Candidate]
     skips: tuple[Skip, ...]
-    conflicted: frozenset[IPAddress]
+    # Public addresses discovered this run that cannot be mapped (a conflict, a region
+    # Cloudflare does not list): they still exist, so their mappings are never deleted.
+    held: MappingABC[IPAddress, SkipReason]
 
 
 class RegionMatcher:
@@ -133,19 +135,20 @@ def resolve(inventory: Inventory, regions: RegionMatcher) -> Resolved:
         )
 
     candidates: dict[IPAddress, Candidate] = {}
-    conflicted: set[IPAddress] = set()
+    held: dict[IPAddress, SkipReason] = {}
     for ip in sorted(by_ip, key=ip_order):
         merged = _merge(by_ip[ip])
         if isinstance(merged, Skip):
             skips.append(merged)
-            conflicted.add(ip)
+            held[ip] = SkipReason.CONFLICT
         elif regions.match(merged.mapping.vendor, merged.mapping.region) is None:
             m = merged.mapping
             detail = f"Cloudflare lists no region {m.region!r} for {m.vendor.value}"
             skips.append(_address_skip(merged.sources[0], SkipReason.UNSUPPORTED_REGION, detail))
+            held[ip] = SkipReason.UNSUPPORTED_REGION
         else:
             candidates[ip] = merged
-    return Resolved(candidates=candidates, skips=tuple(skips), conflicted=frozenset(conflicted))
+    return Resolved(candidates=candidates, skips=tuple(skips), held=held)
 
 
 def _address_skip(address: Address, reason: SkipReason, detail: str) -> Skip:
@@ -266,8 +269,10 @@ def _select(
     desired: dict[IPAddress, Candidate] = {}
     skips: list[Skip] = []
     ignored = 0
+    elsewhere: set[IPAddress] = set()
     for ip, cand in resolved.candidates.items():
         if wanted is not None and not cand.collectors & wanted:
+            elsewhere.add(ip)
             continue
         if dns_origins is not None and ip not in dns_origins:
             ignored += 1
@@ -285,12 +290,13 @@ def _select(
     if dns_origins is not None:
         reported = {_ip_of(s.subject) for s in skips}
         for ip in sorted(dns_origins - desired.keys() - reported, key=ip_order):
+            detail = (
+                "found only by collectors this zone does not use (cloudflare.zones[].collectors)"
+                if ip in elsewhere
+                else "the zone's DNS points here but no collector found this address"
+            )
             skips.append(
-                Skip(
-                    subject=canonical(ip),
-                    reason=SkipReason.UNDISCOVERED_ORIGIN,
-                    detail="the zone's DNS points here but no collector found this address",
-                )
+                Skip(subject=canonical(ip), reason=SkipReason.UNDISCOVERED_ORIGIN, detail=detail)
             )
     return desired, skips, ignored
 
@@ -310,7 +316,10 @@ def _diff(
         item = Upsert(mapping=cand.mapping, previous=now, scope_key=cand.scope_key)
         if now == cand.mapping:
             unchanged.append(item)
-            if ip not in owned and zone.adopt:
+            mine = owned.get(ip)
+            # Adopt on request; re-record an owned one whose scope moved (a renamed collector,
+            # another account), so deletion protection follows the scope that reports it now.
+            if (mine is None and zone.adopt) or (mine and mine.scope_key != cand.scope_key):
                 adopted.append(item)
         elif now is None or ip in owned:
             upserts.append(item)
@@ -347,9 +356,9 @@ def _deletions(
         if not health.trusted(owned[ip].scope_key):
             detail = f"scope {owned[ip].scope_key} is incomplete this run; deletion deferred"
             protected.append(_skip(mapping, SkipReason.SCOPE_INCOMPLETE, detail))
-        elif ip in resolved.conflicted:
-            detail = "address still discovered (with conflicting sources); deletion deferred"
-            protected.append(_skip(mapping, SkipReason.CONFLICT, detail))
+        elif ip in resolved.held:
+            detail = "address still discovered but not mappable this run; deletion deferred"
+            protected.append(_skip(mapping, resolved.held[ip], detail))
         else:
             deletes.append(mapping)
     owned_here = len(owned.keys() & current.keys())

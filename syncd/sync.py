@@ -136,7 +136,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         inventory = inventory_future.result()
         resolved = plan.resolve(inventory, plan.RegionMatcher(regions))
         try:
-            registry = _open_registry(settings, dry_run=opts.dry_run)
+            registry = Registry(settings.state.path, read_only=opts.dry_run)
         except StateError as exc:
             return _failed(started, clock, inventory, transport, str(exc))
         with registry:
@@ -186,7 +186,7 @@ def _supported_regions(
         try:
             return api.supported_regions(zone.id)
         except CloudflareError as exc:
-            if isinstance(exc, TransportError) or exc.retryable:
+            if isinstance(exc, TransportError) or exc.retryable or exc.status == 401:
                 raise
             first = first or exc
     assert first is not None  # noqa: S101 (zones is never empty: the config requires one)
@@ -199,10 +199,6 @@ def _read_zone(api: CloudflareAPI, transport: Transport, zone: ZoneConfig) -> _Z
     if zone.origins == "dns":
         origins = dns.origin_addresses(transport, zone.id, proxied_only=zone.proxied_only)
     return _ZoneState(current, origins)
-
-
-def _open_registry(settings: Settings, *, dry_run: bool) -> Registry:
-    return Registry(settings.state.path, read_only=dry_run)
 
 
 def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
@@ -232,7 +228,9 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
                 allow_mass_delete=opts.allow_mass_delete,
             ),
         )
-    except SyncdError as exc:
+    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
+        if not isinstance(exc, SyncdError):
+            log.exception("zone_crashed", zone=zone.id)
         reason = getattr(exc, "reason", type(exc).__name__.lower())
         return ZoneReport(
             zone_id=zone.id, zone_name=zone.label, plan=empty, error=str(exc), error_reason=reason

@@ -82,4 +82,4 @@ def generation_of(api: CloudflareAPI, zone_id: str) -> str:
     """Which generation serves ``zone_id`` (for logs and the report)."""
     if isinstance(api, AutoClient):
         return api.generation(zone_id)
-    return "v1" if isinstance(api, V1Client) else "v2"
+    return api.generation if isinstance(api, V1Client | V2Client) else ""

@@ -34,7 +34,9 @@ def origin_addresses(
                     found.add(parse_ip(str(record.get("content", ""))))
                 except ValueError:
                     continue
+        # result_info is optional: without total_pages, a short page is the last one.
         total_pages = env.result_info.get("total_pages")
-        if not isinstance(total_pages, int) or page >= total_pages or not env.result:
+        last = page >= total_pages if isinstance(total_pages, int) else len(env.result) < PER_PAGE
+        if last or not env.result:
             return frozenset(found)
         page += 1

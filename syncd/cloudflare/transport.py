@@ -109,6 +109,8 @@ class Transport:
         self._clock = clock
         self._calls: list[CloudflareCall] = []
         self._lock = threading.Lock()
+        # Zones push concurrently: each thread marks its own last call as retried.
+        self._last = threading.local()
 
     def calls(self) -> tuple[CloudflareCall, ...]:
         with self._lock:
@@ -145,9 +147,10 @@ class Transport:
         return base / 2 + random.uniform(0, base / 2)  # "equal jitter"
 
     def _mark_retried(self, exc: CloudflareError) -> None:
+        index: int = self._last.index
         with self._lock:
-            last = self._calls[-1]
-            self._calls[-1] = CloudflareCall(
+            last = self._calls[index]
+            self._calls[index] = CloudflareCall(
                 endpoint=last.endpoint,
                 method=last.method,
                 code=last.code,
@@ -171,9 +174,9 @@ class Transport:
             raise TransportError(
                 f"{method} {path}: timed out ({type(exc).__name__})", retryable=True
             ) from exc
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # connection, protocol, decoding: no usable answer
             raise TransportError(
-                f"{method} {path}: connection failed ({type(exc).__name__})", retryable=True
+                f"{method} {path}: no usable answer ({type(exc).__name__})", retryable=True
             ) from exc
         finally:
             call = CloudflareCall(
@@ -181,6 +184,7 @@ class Transport:
             )
             with self._lock:
                 self._calls.append(call)
+                self._last.index = len(self._calls) - 1
 
 
 def _parse(response: httpx.Response, method: str, path: str) -> Envelope:

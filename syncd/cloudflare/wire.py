@@ -34,8 +34,7 @@ def entry(item: Any, *, ip_key: str, where: str) -> Mapping:
 
 
 def entries(items: Any, *, ip_key: str, where: str) -> list[Mapping]:
-    if items is None:
-        return []
+    # Only [] means "no mappings": a null would make the registry forget what syncd owns.
     if not isinstance(items, list):
         raise malformed(where, "mapping list is not an array")
     return [entry(i, ip_key=ip_key, where=where) for i in items]
@@ -58,11 +57,11 @@ def batch_result(
         ip = _parse_item_ip(item, ip_key, where)
         if ip in by_ip and ip not in succeeded:
             failed.append(_failure(by_ip.pop(ip), str(item.get("error") or "no error given")))
-    done = set(succeeded) | {parse_ip(f.ip) for f in failed}
+    acknowledged = set(succeeded)
     failed += [
         _failure(s, "not in Cloudflare's succeeded or failed list")
         for ip, s in by_ip.items()
-        if ip not in done
+        if ip not in acknowledged
     ]
     return BatchResult(succeeded=tuple(succeeded), failed=tuple(failed))
 

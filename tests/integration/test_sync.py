@@ -126,7 +126,7 @@ def test_zone_full_stops_upserts_to_that_zone(tmp_path: Path, api: str):
         ]
         report = sync.run_once(settings_for(cf, tmp_path, static=static, api=api))
         (zone,) = report.zones
-        assert RunResult.FAILURE == report.result
+        assert RunResult.PARTIAL == report.result, "the first batch was applied"
         assert "1164" in zone.error
         assert 100 == len(cf.mappings(ZONE))
         assert 150 == len(zone.failures)

@@ -214,3 +214,35 @@ def test_any_text_parses_or_is_a_config_error(text):
         config.parse(text, {})
     except ConfigError as exc:
         assert str(exc).startswith("invalid configuration")  # noqa: PT017
+
+
+def test_an_empty_collector_list_for_a_zone_is_an_error():
+    text = MINIMAL.replace("origins: all}", "origins: all, collectors: []}")
+    ((path, _),) = problems(text)
+    assert "cloudflare.zones.0.collectors" == path
+
+
+def test_an_exported_token_never_replaces_a_configured_key():
+    text = MINIMAL.replace("  api_token: ${TOKEN}\n", "  api_email: a@example.com\n  api_key: k\n")
+    s = config.parse(text, {"CLOUDFLARE_API_TOKEN": "for-another-tool"})
+    assert (None, "a@example.com") == (s.cloudflare.api_token, s.cloudflare.api_email)
+
+
+def test_a_misspelt_secret_key_is_not_echoed():
+    text = MINIMAL.replace(
+        "  api_token: ${TOKEN}", "  api_token: ${TOKEN}\n  api_tokn: s3cr3t-value"
+    )
+    found = problems(text)
+    assert [("cloudflare.api_tokn", "unknown key")] == found
+
+
+def test_repeated_zone_ids_and_names_are_named():
+    text = MINIMAL.replace(
+        "  zones: [{id: 0123456789abcdef0123456789abcdef, name: example.com, origins: all}]",
+        "  zones: [{id: aaa, name: x}, {id: aaa, name: y}, {id: bbb, name: x}]",
+    )
+    ((path, msg),) = problems(text)
+    assert ("cloudflare", "zone ids must be unique; repeated: ['aaa']") == (
+        path,
+        msg.split(" (")[0].replace("Value error, ", ""),
+    )

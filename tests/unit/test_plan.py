@@ -301,3 +301,33 @@ def test_planning_again_after_applying_yields_no_upserts(items, existing):
     applied.update({u.mapping.ip: u.mapping for u in first.upserts})
     again = build(found, current=list(applied.values()), own=owned(*applied.values()))
     assert () == again.upserts
+
+
+def test_still_discovered_but_unmappable_addresses_are_never_deleted():
+    """A region Cloudflare stops listing (a vendor absent from supported_regions) is no reason
+    to delete: the address still exists."""
+    current = [mapping("192.0.2.1", "azure", "eastus"), mapping("192.0.2.2")]
+    zp = build(
+        [
+            addr("192.0.2.1", "azure", "centralindia"),
+            addr("192.0.2.2", region="eu-west-1"),
+            addr("192.0.2.2", collector="aws-other", region="us-west-2"),
+        ],
+        zone=SYNC_ZONE,
+        current=current,
+        own=owned(*current),
+        max_delete_fraction=1,
+    )
+    assert () == zp.deletes
+    assert {"192.0.2.1": "unsupported_region", "192.0.2.2": "conflict"} == {
+        s.subject: s.reason.value for s in zp.skips if "deletion deferred" in s.detail
+    }
+
+
+def test_owned_mapping_follows_the_scope_that_reports_it_now():
+    current = [mapping("192.0.2.1")]
+    stale = owned(*current, scope_key="aws/111/us-east-1")  # before the collector was renamed
+    zp = build([addr("192.0.2.1")], current=current, own=stale)
+    assert ["aws-prod/111/us-east-1"] == [u.scope_key for u in zp.adopted]
+    same = build([addr("192.0.2.1")], current=current, own=owned(*current))
+    assert () == same.adopted

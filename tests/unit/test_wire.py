@@ -131,3 +131,9 @@ def test_errors_are_classified_by_status_and_code(status, code, kind, retryable)
         info.value.retryable,
         info.value.code,
     )
+
+
+def test_a_null_mapping_list_is_malformed_not_empty():
+    with pytest.raises(TransportError, match="not an array"):
+        wire.entries(None, ip_key="origin_ip", where="t")
+    assert [] == wire.entries([], ip_key="origin_ip", where="t")
