@@ -11,11 +11,13 @@ Reasons are returned as ``Skip`` records; nothing here raises for bad data.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from syncd.config import ZoneConfig
 from syncd.model import (
@@ -35,31 +37,83 @@ from syncd.model import (
 
 STATIC = "static"
 
-# IANA documentation ranges are accepted so that examples and tests can use them.
-_DOCUMENTATION = tuple(
-    ipaddress.ip_network(n)
-    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+# Where an address is not publicly routable, as (network, reason) in priority order; the IANA
+# documentation ranges come first and are accepted ("") so that examples and tests can use them.
+# The rest is RFC 6890's special-purpose registry as Python's ipaddress classifies it (a
+# property test keeps the two equal), checked by integer range: 100,000 addresses a run.
+_SPECIAL: tuple[tuple[str, str], ...] = (
+    *((n, "") for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")),
+    ("::ffff:0:0/96", "IPv4-mapped IPv6 address (map the IPv4 address instead)"),
+    ("0.0.0.0/32", "unspecified"),
+    ("::/128", "unspecified"),
+    ("127.0.0.0/8", "loopback"),
+    ("::1/128", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("fe80::/10", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    ("ff00::/8", "multicast"),
+    ("100.64.0.0/10", "shared address space (100.64.0.0/10)"),
+    ("240.0.0.0/4", "reserved"),
+    *(
+        (n, "reserved")
+        for n in (
+            "::/8",
+            "100::/8",
+            "200::/7",
+            "400::/6",
+            "800::/5",
+            "1000::/4",
+            "4000::/3",
+            "6000::/3",
+            "8000::/3",
+            "a000::/3",
+            "c000::/3",
+            "e000::/4",
+            "f000::/5",
+            "f800::/6",
+            "fe00::/9",
+        )
+    ),
+    *(
+        (n, "private")
+        for n in (
+            "0.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.0.0.0/29",
+            "192.0.0.170/31",
+            "192.168.0.0/16",
+            "198.18.0.0/15",
+            "255.255.255.255/32",
+            "100::/64",
+            "2001::/23",
+            "2001:2::/48",
+            "2001:10::/28",
+            "fc00::/7",
+        )
+    ),
 )
-_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _segments(version: int) -> tuple[list[int], list[str]]:
+    """``_SPECIAL`` flattened into disjoint segments (start, reason) for a binary search."""
+    ranges = [
+        (int(net.network_address), int(net.broadcast_address), reason)
+        for net, reason in ((ipaddress.ip_network(n), r) for n, r in _SPECIAL)
+        if net.version == version
+    ]
+    edges = sorted({0} | {lo for lo, _, _ in ranges} | {hi + 1 for _, hi, _ in ranges})
+    reasons = [next((r for lo, hi, r in ranges if lo <= edge <= hi), "") for edge in edges]
+    return edges, reasons
+
+
+_SEGMENTS = {4: _segments(4), 6: _segments(6)}
 
 
 def non_public_reason(ip: IPAddress) -> str:
     """Why ``ip`` is not publicly routable, or "" when it is."""
-    if any(ip in net for net in _DOCUMENTATION):
-        return ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return "IPv4-mapped IPv6 address (map the IPv4 address instead)"
-    checks = (
-        ("unspecified", ip.is_unspecified),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("shared address space (100.64.0.0/10)", ip in _SHARED),
-        ("reserved", ip.is_reserved),
-        ("private", ip.is_private),
-        ("not globally routable", not ip.is_global),
-    )
-    return next((name for name, hit in checks if hit), "")
+    edges, reasons = _SEGMENTS[ip.version]
+    return reasons[bisect.bisect_right(edges, int(ip)) - 1]
 
 
 def ip_order(ip: IPAddress) -> tuple[int, int]:
@@ -70,9 +124,12 @@ def ip_order(ip: IPAddress) -> tuple[int, int]:
 # --- run-wide -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Candidate:
-    """One IP's desired mapping and every source that reported it."""
+class Candidate(NamedTuple):
+    """One IP's desired mapping and every source that reported it.
+
+    A NamedTuple rather than a frozen dataclass: one is built per address, 100,000 a run, and
+    a tuple is several times cheaper to make.
+    """
 
     mapping: Mapping
     sources: tuple[Address, ...]
@@ -164,6 +221,8 @@ def _address_skip(address: Address, reason: SkipReason, detail: str) -> Skip:
 
 def _merge(found: list[tuple[Mapping, Address]]) -> Candidate | Skip:
     """One candidate per IP; a static entry beats discovery; disagreement is a conflict."""
+    if len(found) == 1:  # the common case
+        return Candidate(mapping=found[0][0], sources=(found[0][1],))
     static = [(m, a) for m, a in found if a.collector == STATIC]
     pool = static or found
     mappings = {m for m, _ in pool}

@@ -60,7 +60,9 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._requests = requests
+        # 5% headroom: slots are taken when a request leaves, but Cloudflare counts arrivals,
+        # and a busy process may send a request a little after its slot (measured: 62 of 60).
+        self._requests = max(1, int(requests * 0.95))
         self._period = period
         self._clock = clock
         self._sleep = sleep

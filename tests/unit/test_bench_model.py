@@ -91,6 +91,7 @@ def test_lower_bound_is_never_below_what_the_rate_limit_allows():
         rate_limit=(10, 5.0),
     )
     assert 15.0 == bound.rate  # 32 requests, 10 per 5 s: the last leaves in the fourth window
+    assert 10.1 == pytest.approx(bound.push)  # the 30 writes alone need three windows
     assert 15.0 == bound.total
 
 

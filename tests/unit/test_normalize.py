@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syncd.model import canonical, parse_ip
 from syncd.plan import non_public_reason
@@ -71,3 +73,27 @@ def test_non_public_addresses_are_named(text: str, reason: str):
 )
 def test_public_and_documentation_addresses_are_accepted(text: str):
     assert "" == non_public_reason(ipaddress.ip_address(text))
+
+
+def _python_says(ip) -> str:
+    """The reference classification, straight from ipaddress's properties (slow)."""
+    doc = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+    if any(ip in ipaddress.ip_network(n) for n in doc):
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return "mapped"
+    if ip in ipaddress.ip_network("100.64.0.0/10") if ip.version == 4 else False:
+        return "shared"
+    return "" if ip.is_global and not ip.is_multicast and not ip.is_reserved else "non-public"
+
+
+@given(
+    st.one_of(
+        st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address),
+        st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address),
+        st.integers(0, 2**16 - 1).map(lambda n: ipaddress.IPv6Address((0x2001 << 112) + n)),
+    )
+)
+def test_the_range_table_agrees_with_python_ipaddress(ip):
+    ours = non_public_reason(ip)
+    assert (ours == "") == (_python_says(ip) == ""), ours
