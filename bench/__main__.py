@@ -1,0 +1,519 @@
+"""``python -m bench`` (``make bench``): issue 10's performance benchmark, in one run.
+
+Drives ``syncd.sync.run_once`` (what ``syncd sync`` runs) against every simulator, started in a
+process of their own with a per-request latency, over the estate of ``bench.estate``: a first
+sync, a steady-state sync and a sync after 1% churn at ``--concurrency``, a first sync under a
+tight rate limit, a first sync with 100,000 addresses in a fresh process (peak RSS), the planner
+on 100,000 synthetic addresses (CPU), and the first sync at concurrency 1 (the naive baseline).
+It reports against the issue's targets; it changes nothing outside its temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bench import model
+from bench.estate import (
+    Churn,
+    Host,
+    Info,
+    PhaseLog,
+    Spec,
+    fresh_sync,
+    peak_rss_mb,
+    plan_cpu,
+    quiet_logs,
+    settings_yaml,
+)
+
+ZONE_WORKERS = 32  # syncd.sync pushes up to 32 zones at once (its _ZONE_WORKERS)
+NAIVE_BUDGET = 600.0  # seconds: a longer naive run is done on a smaller estate, extrapolated
+RSS_ADDRESSES = 100_000
+PLAN_ADDRESSES = 100_000  # whatever --scale: the planner's CPU target is for 100,000
+PLAN_ZONES = 10
+
+
+@dataclass
+class Phase:
+    """One timed ``run_once`` and what the simulators saw of it."""
+
+    name: str
+    concurrency: int
+    wall: float
+    cpu: float
+    simulator_cpu: float
+    result: str
+    addresses: int
+    scopes: dict[str, int]
+    created: int
+    updated: int
+    deleted: int
+    failures: int
+    cloud_requests: dict[str, int]
+    cloudflare: dict[str, int]
+    writes: int
+    rate_limit: tuple[int, float]
+    peak_in_window: int  # most requests syncd sent in one window (client-side send times)
+    server_peak_in_window: int  # the same by the simulator's arrival times (see _Stamped)
+    bound: model.Bound
+    ratio: float
+    expected_writes: int | None = None
+    notes: list[str] = field(default_factory=list)
+    # Kept for the baseline's estimate and the cross-run window; left out of the output.
+    workload: model.Workload = field(default_factory=model.Workload, repr=False)
+    cloudflare_times: tuple[float, ...] = field(default=(), repr=False)
+
+
+# --- the scenarios --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    quiet_logs()
+    spec = replace(
+        Spec(), latency_cloud=args.latency_cloud, latency_cloudflare=args.latency_cloudflare
+    ).scaled(args.scale)
+    started = time.monotonic()
+    out: dict[str, Any] = {"spec": asdict(spec), "concurrency": args.concurrency}
+    out["import_seconds"] = _import_collectors()
+    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
+        work = Path(tmp)
+        phases = _main_scenario(spec, args, work)
+        out["phases"] = phases
+        out["peak_rss_mb_main"] = peak_rss_mb()
+        # syncd's limiter lives for one run: back-to-back runs may together pass the limit.
+        main_runs = [t for p in phases[:3] for t in p.cloudflare_times]
+        out["window_across_runs"] = model.peak_in_window(main_runs, 300.0)
+        if not args.skip_rss:
+            out["rss_probe"] = _rss_probe(spec, args, work)
+        out["planning"] = _in_child(plan_cpu, PLAN_ADDRESSES, PLAN_ZONES)
+        if not args.skip_naive:
+            out["naive"] = _naive(spec, args, work, phases[0])
+    out["total_seconds"] = time.monotonic() - started
+    out["targets"] = _targets(out)
+    if args.json:  # the JSON on stdout, the readable report with the progress on stderr
+        print(json.dumps(out, default=_jsonable, indent=2))
+        print(_text(out), file=sys.stderr)
+    else:
+        print(_text(out))
+    ok = all(p.result == "success" for p in out["phases"])
+    return 0 if ok and (not args.strict or all(t["met"] for t in out["targets"])) else 1
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of the estate (1.0)")
+    p.add_argument("--latency-cloud", type=float, default=0.05, help="seconds per cloud request")
+    p.add_argument(
+        "--latency-cloudflare", type=float, default=0.1, help="seconds per Cloudflare request"
+    )
+    p.add_argument("--concurrency", type=int, default=32, help="sync.concurrency (32)")
+    p.add_argument("--churn", type=float, default=0.01, help="fraction of addresses changed")
+    p.add_argument(
+        "--stress-limit",
+        default="60/5",
+        help="REQUESTS/SECONDS for the rate-limit stress sync ('off' to skip)",
+    )
+    p.add_argument("--skip-naive", action="store_true", help="no concurrency-1 baseline")
+    p.add_argument(
+        "--naive-scale",
+        type=float,
+        default=None,
+        help="estate fraction for the baseline (default: 1, or less if it would pass 10 min)",
+    )
+    p.add_argument("--skip-rss", action="store_true", help="no 100,000-address RSS probe")
+    p.add_argument(
+        "--json", action="store_true", help="JSON on stdout (the readable report on stderr)"
+    )
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    return p.parse_args(argv)
+
+
+def _main_scenario(spec: Spec, args: argparse.Namespace, work: Path) -> list[Phase]:
+    phases: list[Phase] = []
+    c = args.concurrency
+    with Host(spec, work / "estate") as host:
+        info = _ready(host)
+        settings = _settings(info, work / "main", c)
+        _say(f"estate seeded in {info.seconds_to_seed:.1f}s: {info.addresses} addresses")
+        first_writes = spec.zones * math.ceil(spec.origins / settings.sync.batch_size)
+        phases.append(_timed(host, settings, "first sync", c, expected=first_writes))
+        phases.append(_timed(host, settings, "steady state", c, expected=0))
+        churn = host.churn(args.churn)
+        phases.append(_timed(host, settings, "after 1% churn", c, churn=churn))
+        if args.stress_limit != "off":
+            batch = settings.sync.batch_size
+            writes = sum(math.ceil(n / batch) for n in host.origins().values())
+            phases.append(_stress(host, info, work, args, writes))
+    return phases
+
+
+def _stress(host: Host, info: Info, work: Path, args: argparse.Namespace, writes: int) -> Phase:
+    """A first sync again (Cloudflare emptied, new state) under a tight rate limit."""
+    requests, _, period = args.stress_limit.partition("/")
+    limit = (int(requests), float(period))
+    host.reset_cloudflare()
+    settings = _settings(info, work / "stress", args.concurrency, rate_limit=limit)
+    name = f"first sync, limit {args.stress_limit}s"
+    return _timed(host, settings, name, args.concurrency, expected=writes)
+
+
+def _naive(spec: Spec, args: argparse.Namespace, work: Path, first: Phase) -> dict[str, Any]:
+    """The first sync at concurrency 1, on a smaller estate when it would take too long."""
+    full = model.lower_bound(
+        first.workload,
+        concurrency=1,
+        zone_workers=ZONE_WORKERS,
+        cloud_latency=spec.latency_cloud,
+        cloudflare_latency=spec.latency_cloudflare,
+    )
+    # At concurrency 1 nothing overlaps: the requests' latency plus the CPU the first sync used.
+    estimate = full.total + first.cpu
+    fraction = args.naive_scale or (1.0 if estimate <= NAIVE_BUDGET else NAIVE_BUDGET / estimate)
+    fraction = min(1.0, fraction)
+    small = spec.scaled(fraction) if fraction < 1.0 else spec
+    _say(f"naive baseline: estimated {estimate:.0f}s at full size; running at {fraction:.2f}")
+    with Host(small, work / "naive-estate") as host:
+        info = _ready(host)
+        phase = _timed(host, _settings(info, work / "naive", 1), "first sync, concurrency 1", 1)
+    scaled_bound = phase.bound.total
+    factor = full.total / scaled_bound if fraction < 1.0 and scaled_bound else 1.0
+    return {
+        "phase": phase,
+        "fraction": fraction,
+        "bound_full": full.total,
+        "wall_full": phase.wall * factor,
+        "extrapolated": fraction < 1.0,
+        "speedup": phase.wall * factor / first.wall,
+    }
+
+
+def _rss_probe(spec: Spec, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """A first sync with 100,000 addresses, alone in a fresh process: its peak RSS."""
+    big = replace(spec, addresses=round(RSS_ADDRESSES * args.scale))
+    with Host(big, work / "rss-estate") as host:
+        info = _ready(host)
+        path = work / "rss" / "syncd.yaml"
+        _write_settings(info, path.parent, args.concurrency)
+        _say(f"RSS probe: first sync of {info.addresses} addresses in a fresh process")
+        probe: dict[str, Any] = _in_child(fresh_sync, str(path), info.env)
+        host.drain()
+    return probe
+
+
+# --- one timed sync -------------------------------------------------------------------------
+
+
+class _Stamped(httpx.HTTPTransport):
+    """httpx's own transport (what syncd uses by default), noting when each request leaves.
+
+    The rate limit is checked on these send times: the simulator's arrival times are also
+    kept, but its handler threads wait for its own busy interpreter, which bunches them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[float] = []
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.sent.append(time.monotonic())
+        return super().handle_request(request)
+
+
+def _timed(
+    host: Host,
+    settings: Any,
+    name: str,
+    concurrency: int,
+    *,
+    expected: int | None = None,
+    churn: Churn | None = None,
+) -> Phase:
+    from syncd import sync
+
+    before = host.drain()
+    _say(f"{name}: running")
+    stamped = _Stamped()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    report = sync.run_once(settings, options=sync.Options(http_transport=stamped))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    log = host.drain()
+    limit = (settings.cloudflare.rate_limit.requests, settings.cloudflare.rate_limit.period)
+    phase = _phase(name, concurrency, (wall, cpu), report, log, host.spec, limit)
+    phase.cloudflare_times = tuple(stamped.sent)
+    phase.peak_in_window = model.peak_in_window(stamped.sent, limit[1])
+    phase.simulator_cpu = log.simulator_cpu - before.simulator_cpu
+    if churn is not None:
+        expected = churn.expected_writes(settings.sync.batch_size)
+        phase.notes.append(
+            f"churn: {churn.released} released, {churn.moved} moved, {churn.added} added; "
+            f"{sum(churn.upserts.values())} upserts and {sum(churn.deletes.values())} deletes "
+            f"in {len(churn.upserts.keys() | churn.deletes.keys())} zones"
+        )
+    phase.expected_writes = expected
+    _say(f"{name}: {wall:.2f}s wall (bound {phase.bound.total:.2f}s), {phase.writes} writes")
+    return phase
+
+
+def _phase(  # noqa: PLR0917 (one caller, _timed, in the order it measures)
+    name: str,
+    concurrency: int,
+    times: tuple[float, float],
+    report: Any,
+    log: PhaseLog,
+    spec: Spec,
+    limit: tuple[int, float],
+) -> Phase:
+    wall, cpu = times
+    work = log.workload
+    bound = model.lower_bound(
+        work,
+        concurrency=concurrency,
+        zone_workers=ZONE_WORKERS,
+        cloud_latency=spec.latency_cloud,
+        cloudflare_latency=spec.latency_cloudflare,
+        rate_limit=limit,
+    )
+    kinds = log.cloudflare_kinds
+    statuses = Counter(o.status.value for o in report.inventory.scopes)
+    phase = Phase(
+        name=name,
+        concurrency=concurrency,
+        wall=wall,
+        cpu=cpu,
+        simulator_cpu=0.0,
+        result=report.result.value,
+        addresses=len(report.inventory.addresses),
+        scopes=dict(statuses),
+        created=sum(z.created for z in report.zones),
+        updated=sum(z.updated for z in report.zones),
+        deleted=sum(z.deleted for z in report.zones),
+        failures=sum(len(z.failures) for z in report.zones),
+        cloud_requests=log.cloud_requests,
+        cloudflare=kinds,
+        writes=kinds.get("batch_upsert", 0) + kinds.get("batch_delete", 0),
+        rate_limit=limit,
+        peak_in_window=0,
+        server_peak_in_window=model.peak_in_window((t for t, _ in log.cloudflare_times), limit[1]),
+        bound=bound,
+        ratio=wall / bound.total if bound.total else math.inf,
+        workload=work,
+    )
+    if report.error:
+        phase.notes.append(f"run error: {report.error}")
+    return phase
+
+
+# --- measurements in a fresh process --------------------------------------------------------
+
+
+def _in_child(func: Any, *args: Any) -> Any:
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        return pool.submit(func, *args).result()
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 10's targets, each with the measured value and whether it is met."""
+    first, steady, churned = out["phases"][:3]
+    rows = [
+        _target("first sync within 1.5x of the bound", f"{first.ratio:.2f}x", first.ratio <= 1.5),
+        _target("steady state: zero Cloudflare writes", steady.writes, steady.writes == 0),
+        _target(
+            "after churn: writes = ceil(changes / 100) per zone",
+            f"{churned.writes} (expected {churned.expected_writes})",
+            churned.writes == churned.expected_writes,
+        ),
+        _target(
+            "requests never exceed the rate limit",
+            ", ".join(f"{p.peak_in_window}/{p.rate_limit[0]}" for p in out["phases"]),
+            all(p.peak_in_window <= p.rate_limit[0] for p in out["phases"]),
+        ),
+    ]
+    planning = out["planning"]
+    rows.append(
+        _target(
+            f"planning {planning['addresses']} addresses under 1 s CPU",
+            f"{planning['cpu']:.2f}s",
+            planning["cpu"] < 1.0,
+        )
+    )
+    if "rss_probe" in out:
+        probe = out["rss_probe"]
+        rows.append(
+            _target(
+                f"peak RSS under 300 MB with {probe['addresses']} addresses",
+                f"{probe['peak_rss_mb']:.0f} MB",
+                probe["peak_rss_mb"] < 300,
+            )
+        )
+    if "naive" in out:
+        naive = out["naive"]
+        speed = f"{naive['speedup']:.1f}x" + (" (extrapolated)" if naive["extrapolated"] else "")
+        rows.append(
+            _target("at least 10x faster than concurrency 1", speed, naive["speedup"] >= 10)
+        )
+    return rows
+
+
+def _target(name: str, measured: Any, met: bool) -> dict[str, Any]:
+    return {"target": name, "measured": measured, "met": met}
+
+
+def _text(out: dict[str, Any]) -> str:
+    spec = out["spec"]
+    lines = [
+        f"estate: {spec['addresses']} addresses, {spec['zones']} zones x {spec['origins_per_zone']}"
+        f" origins; latency {spec['latency_cloud'] * 1000:.0f} ms cloud, "
+        f"{spec['latency_cloudflare'] * 1000:.0f} ms Cloudflare; SDK imports "
+        f"{out['import_seconds']:.1f}s (not timed)",
+        "",
+        f"{'phase':34} {'wall':>7} {'bound':>7} {'ratio':>6} {'cpu':>6} {'sims':>6} "
+        f"{'cloud':>6} {'cf':>5} {'writes':>9} {'window':>10} result",
+    ]
+    phases = list(out["phases"])
+    if "naive" in out:
+        phases.append(out["naive"]["phase"])
+    lines += [_phase_line(p) for p in phases]
+    lines.append("")
+    for p in phases:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(p.cloudflare.items()))
+        lines.append(f"{p.name}: Cloudflare {kinds}; {p.addresses} addresses, scopes {p.scopes}")
+        lines.append(
+            f"    mappings created {p.created}, updated {p.updated}, deleted {p.deleted}, "
+            f"failed {p.failures}"
+        )
+        lines.append(
+            f"    most requests in {p.rate_limit[1]:g} s: {p.peak_in_window} sent by syncd, "
+            f"{p.server_peak_in_window} by the simulator's arrival clock (limit {p.rate_limit[0]})"
+        )
+        b = p.bound
+        lines.append(
+            f"    bound {b.total:.2f}s = max(collect {b.collect:.2f}, Cloudflare reads "
+            f"{b.cf_read:.2f}) + push {b.push:.2f} (rate floor {b.rate:.2f}; plain floor "
+            f"{b.floor:.2f}); cloud requests {p.cloud_requests}"
+        )
+        lines += [f"    {note}" for note in p.notes]
+    lines += ["", *_extras(out), "", "targets:"]
+    lines += [
+        f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['measured']}"
+        for t in out["targets"]
+    ]
+    return "\n".join(lines)
+
+
+def _phase_line(p: Phase) -> str:
+    expected = "" if p.expected_writes is None else f"/{p.expected_writes}"
+    return (
+        f"{p.name:34} {p.wall:7.2f} {p.bound.total:7.2f} {p.ratio:6.2f} {p.cpu:6.2f} "
+        f"{p.simulator_cpu:6.2f} {sum(p.cloud_requests.values()):6d} "
+        f"{sum(p.cloudflare.values()):5d} {str(p.writes) + expected:>9} "
+        f"{p.peak_in_window:>4}/{p.rate_limit[0]:<5} {p.result}"
+    )
+
+
+def _extras(out: dict[str, Any]) -> list[str]:
+    planning = out["planning"]
+    lines = [
+        f"peak RSS of this process (all syncs above): {out['peak_rss_mb_main']:.0f} MB",
+        f"most Cloudflare requests in 300 s across the three runs: {out['window_across_runs']}",
+        f"planning {planning['addresses']} addresses, {planning['zones']} zones: resolve "
+        f"{planning['resolve_cpu']:.2f}s + build {planning['build_cpu']:.2f}s CPU; RSS "
+        f"{planning['inventory_rss_mb']:.0f} MB with the inventory, {planning['peak_rss_mb']:.0f}"
+        " MB peak",
+    ]
+    if "rss_probe" in out:
+        probe = out["rss_probe"]
+        lines.append(
+            f"fresh process, first sync of {probe['addresses']} addresses: peak RSS "
+            f"{probe['peak_rss_mb']:.0f} MB, {probe['wall']:.1f}s, {probe['result']}"
+        )
+    if "naive" in out:
+        n = out["naive"]
+        how = f"extrapolated from {n['fraction']:.2f} of the estate" if n["extrapolated"] else ""
+        lines.append(
+            f"naive (concurrency 1): {n['wall_full']:.1f}s {how}; model {n['bound_full']:.1f}s;"
+            f" speedup {n['speedup']:.1f}x"
+        )
+    return lines
+
+
+# --- plumbing -------------------------------------------------------------------------------
+
+
+def _ready(host: Host) -> Info:
+    assert host.info is not None
+    os.environ.update(host.info.env)
+    return host.info
+
+
+def _write_settings(
+    info: Info, directory: Path, concurrency: int, rate_limit: tuple[int, float] = (1200, 300.0)
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    raw = settings_yaml(
+        info, concurrency=concurrency, state=directory / "state.db", rate_limit=rate_limit
+    )
+    path = directory / "syncd.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _settings(
+    info: Info, directory: Path, concurrency: int, rate_limit: tuple[int, float] = (1200, 300.0)
+) -> Any:
+    from syncd import config
+
+    return config.load(_write_settings(info, directory, concurrency, rate_limit))
+
+
+def _import_collectors() -> float:
+    """Import the SDKs before timing (a process pays it once); return how long it took."""
+    t0 = time.perf_counter()
+    import syncd.collectors.aws
+    import syncd.collectors.azure
+    import syncd.collectors.gcp
+    import syncd.collectors.oci
+    import syncd.sync  # noqa: F401 (imported for its cost)
+
+    return time.perf_counter() - t0
+
+
+def _say(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+_HIDDEN = frozenset({"workload", "cloudflare_times"})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Phase):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__ if k not in _HIDDEN}
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
