@@ -58,6 +58,8 @@ class Options:
     http_transport: httpx.BaseTransport | None = None
     # Set on shutdown: the batch in flight finishes, no further batch is sent.
     stop: threading.Event | None = None
+    # The daemon passes one for its whole life: Cloudflare's limit spans runs, not just one.
+    limiter: RateLimiter | None = None
 
 
 def run_once(
@@ -85,6 +87,12 @@ def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
         )
 
 
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
+    cf = settings.cloudflare
+    return RateLimiter(cf.rate_limit.requests, cf.rate_limit.period)
+
+
 def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport]:
     """The run's one HTTP client and the transport (auth, rate limit, retries) around it."""
     cf = settings.cloudflare
@@ -96,7 +104,7 @@ def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport
         timeout=settings.sync.timeout,
         transport=opts.http_transport,
     )
-    limiter = RateLimiter(cf.rate_limit.requests, cf.rate_limit.period)
+    limiter = opts.limiter or rate_limiter(settings)
     retry = RetryPolicy(retries=settings.sync.retries, backoff=settings.sync.backoff)
     return client, Transport(client, limiter=limiter, retry=retry)
 

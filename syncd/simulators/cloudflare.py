@@ -34,7 +34,7 @@ MAX_MAPPINGS = 3500  # per zone (SPEC); 1164 beyond it
 V2_PER_PAGE = (1, 100, 20)  # min, max, default
 DNS_PER_PAGE = (1, 5_000_000, 100)
 SETTING_ID = "origin_public_cloud_region"
-RATE_LIMIT = (1200, 300)  # requests per window of seconds, per user (LIM); reported, not enforced
+RATE_LIMIT = (1200, 300)  # requests per window of seconds, per user (LIM)
 
 # Cloudflare's messages, as quoted in shared/reference/cloudflare-origin-cloud-regions.md.
 MSG_NOT_FOUND = (
@@ -360,11 +360,14 @@ class CloudflareSimulator(SimulatorServer):
         api_key: str | None = None,
         regions: dict[str, list[str]] | None = None,
         max_mappings: int = MAX_MAPPINGS,
+        rate_limit: tuple[int, float] = RATE_LIMIT,
         latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         super().__init__(latency=latency, host=host, port=port)
+        if rate_limit[0] < 1 or rate_limit[1] <= 0:
+            raise ValueError("rate_limit is (requests >= 1, seconds > 0)")
         _check_credentials(token, email, api_key)
         regions = DEFAULT_REGIONS if regions is None else regions
         unknown = set(regions) - set(VENDORS)
@@ -379,7 +382,9 @@ class CloudflareSimulator(SimulatorServer):
         self.max_mappings = max_mappings
         self._zones: dict[str, _Zone] = {}
         self._disabled: set[str] = set()
+        self.rate_limit = rate_limit
         self._window: deque[float] = deque()
+        self._blocked_until = 0.0
         self._handlers: dict[tuple[str, str, str], _Handler] = {
             ("v1", "collection", "GET"): self._list_v1,
             ("v1", "collection", "POST"): self._create_v1,
@@ -475,12 +480,16 @@ class CloudflareSimulator(SimulatorServer):
     # --- request handling -----------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        try:
-            with self._lock:
-                response = self._serve(request)
-        except _ApiError as exc:
-            response = exc.response()
-        response.headers.update(self._rate_headers())
+        limited, headers = self._count()
+        if limited:
+            response = _ApiError(429, 971, MSG_RATE_LIMITED).response()
+        else:
+            try:
+                with self._lock:
+                    response = self._serve(request)
+            except _ApiError as exc:
+                response = exc.response()
+        response.headers.update(headers)
         return response
 
     def _serve(self, request: Request) -> Response:
@@ -536,19 +545,30 @@ class CloudflareSimulator(SimulatorServer):
         ):
             raise _ApiError(403, 9103, "Unknown X-Auth-Key or X-Auth-Email")
 
-    def _rate_headers(self) -> dict[str, str]:
-        quota, window = RATE_LIMIT
+    def _count(self) -> tuple[bool, dict[str, str]]:
+        """Count an arrival against the per-user limit (LIM); (over the limit?, headers).
+
+        Like Cloudflare, every request counts, and one over the quota blocks every call for a
+        whole window: 429 with ``Retry-After`` until it has passed.
+        """
+        quota, window = self.rate_limit
         now = time.monotonic()
         with self._lock:
             self._window.append(now)
             while self._window and self._window[0] <= now - window:
                 self._window.popleft()
+            if now >= self._blocked_until and len(self._window) > quota:
+                self._blocked_until = now + window
             left = max(0, quota - len(self._window))
             reset = math.ceil(self._window[0] + window - now)
-        return {
+            blocked = self._blocked_until - now
+        headers = {
             "Ratelimit": f'"default";r={left};t={reset}',
-            "Ratelimit-Policy": f'"default";q={quota};w={window}',
+            "Ratelimit-Policy": f'"default";q={quota};w={window:g}',
         }
+        if blocked > 0:
+            headers["Retry-After"] = str(math.ceil(blocked))
+        return blocked > 0, headers
 
     # --- envelopes ------------------------------------------------------------------------
 

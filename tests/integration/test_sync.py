@@ -13,7 +13,7 @@ from syncd import sync
 from syncd.model import RunResult, SkipReason
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
-from tests.conftest import ZONE, settings_for
+from tests.conftest import TOKEN, ZONE, settings_for
 
 STATIC = [
     {"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"},
@@ -243,3 +243,33 @@ def test_shutdown_lets_the_batch_in_flight_finish_and_loses_nothing(cf, tmp_path
     again = sync.run_once(settings)
     assert (RunResult.SUCCESS, 150) == (again.result, again.zones[0].created)
     assert 250 == len(cf.mappings(ZONE))
+
+
+def test_requests_stay_under_a_rate_limit_the_simulator_enforces(tmp_path: Path, api: str):
+    """Eight zones pushing at once, two runs back to back with the daemon's one limiter: not
+    one request over Cloudflare's quota, counted by the simulator's arrival clock (a request
+    over it would be a 429 and block every call for a window)."""
+    quota = (20, 1.0)
+    static = [
+        {"ip": f"198.51.100.{i}", "vendor": "aws", "region": "us-east-1"} for i in range(1, 251)
+    ]
+    ids = [f"{z:032x}" for z in range(1, 9)]
+    zones = [{"id": z, "name": f"z{n}.example.com", "origins": "all"} for n, z in enumerate(ids)]
+    with CloudflareSimulator(token=TOKEN, rate_limit=quota) as cf:
+        for n, z in enumerate(ids):
+            cf.add_zone(z, f"z{n}.example.com")
+        settings = settings_for(
+            cf,
+            tmp_path,
+            static=static,
+            api=api,
+            zones=zones,
+            cloudflare={"rate_limit": {"requests": quota[0], "period": "1s"}},
+        )
+        options = sync.Options(limiter=sync.rate_limiter(settings))
+        reports = [sync.run_once(settings, options=options) for _ in range(2)]
+        statuses = [r.status for r in cf.requests_matching()]
+    assert [RunResult.SUCCESS] * 2 == [r.result for r in reports]
+    assert [250] * 8 == [z.created for z in reports[0].zones]
+    assert 40 <= len(statuses), "enough requests to pass the quota twice over"
+    assert {200} == set(statuses)

@@ -413,6 +413,30 @@ def test_responses_carry_rate_limit_headers(http):
     assert response.headers["Ratelimit"].startswith('"default";r=')
 
 
+def test_over_the_rate_limit_every_call_is_blocked_for_a_window():
+    """LIM: one request over the per-user quota blocks all calls, 429 971 with Retry-After."""
+    sim = CloudflareSimulator(token=TOKEN, rate_limit=(3, 600))
+    sim.add_zone(ZONE, "example.com")
+    with sim, httpx.Client(base_url=sim.base_url + "/", headers=_bearer()) as client:
+        first = [client.get(V2) for _ in range(3)]
+        assert [200, 200, 200] == [r.status_code for r in first]
+        assert ['"default";r=2', '"default";r=0'] == [
+            first[0].headers["Ratelimit"].split(";t=")[0],
+            first[2].headers["Ratelimit"].split(";t=")[0],
+        ]
+        over = client.get(V2)
+        assert (429, [971]) == (over.status_code, [e["code"] for e in over.json()["errors"]])
+        assert 599 <= int(over.headers["Retry-After"]) <= 600
+        # Blocked means blocked: a write is refused too, and changes nothing.
+        body = [{"ip": "192.0.2.1", "vendor": "aws", "region": "us-east-1"}]
+        assert 429 == client.patch(f"{V2}/batch", json=body).status_code
+    assert {} == sim.mappings(ZONE)
+
+
+def _bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
 # --- DNS ---------------------------------------------------------------------------------------
 
 
