@@ -934,6 +934,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-mappings", type=int, default=MAX_MAPPINGS)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     parser.add_argument(
+        "--rate-limit",
+        default=f"{RATE_LIMIT[0]}/{RATE_LIMIT[1]}",
+        metavar="REQUESTS/SECONDS",
+        help="the per-user limit it enforces (default: Cloudflare's, %(default)s)",
+    )
+    parser.add_argument(
         "--disable", action="append", default=[], choices=["v1", "v2"], help="answer 7003 for it"
     )
     return parser
@@ -944,12 +950,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.token is None and args.api_key is None:
         parser.error("give --token, or --email and --api-key")
+    requests, _, seconds = args.rate_limit.partition("/")
+    if not requests.isdigit() or not seconds.replace(".", "", 1).isdigit():
+        parser.error(f"--rate-limit {args.rate_limit!r}: expected REQUESTS/SECONDS, e.g. 1200/300")
     try:
         sim = CloudflareSimulator(
             token=args.token,
             email=args.email,
             api_key=args.api_key,
             max_mappings=args.max_mappings,
+            rate_limit=(int(requests), float(seconds)),
             latency=args.latency,
             host=args.host,
             port=args.port,

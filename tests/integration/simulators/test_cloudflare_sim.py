@@ -22,6 +22,7 @@ from syncd.simulators.cloudflare import (
     DEFAULT_REGIONS,
     CloudflareSimulator,
     cf_error,
+    main,
     rate_limited,
 )
 
@@ -484,11 +485,20 @@ def test_control_api_rejects_what_cloudflare_would_never_hold():
         CloudflareSimulator(email=EMAIL, api_key="short")
     with pytest.raises(ValueError, match="v1"):
         CloudflareSimulator().disable("v3")
+    with pytest.raises(ValueError, match="rate_limit"):
+        CloudflareSimulator(rate_limit=(0, 300))
+
+
+def test_standalone_entry_names_a_bad_rate_limit(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--token", TOKEN, "--rate-limit", "1200/five-minutes"])
+    assert 2 == exited.value.code
+    assert "--rate-limit '1200/five-minutes': expected REQUESTS/SECONDS" in capsys.readouterr().err
 
 
 def test_standalone_entry_prints_its_base_url_and_stops_on_sigterm():
     command = [sys.executable, "-m", "syncd.simulators.cloudflare", "--port", "0", "--token", TOKEN]
-    command += ["--zone", f"{ZONE}:example.com"]
+    command += ["--zone", f"{ZONE}:example.com", "--rate-limit", "50/1.5"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as proc:
         try:
