@@ -33,8 +33,8 @@ system-deps:
 	fi
 
 lint: venv
-	$(BIN)/ruff format --check syncd tests bench
-	$(BIN)/ruff check syncd tests bench
+	$(BIN)/ruff format --no-cache --check syncd tests bench
+	$(BIN)/ruff check --no-cache syncd tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

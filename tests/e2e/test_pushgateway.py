@@ -21,8 +21,8 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from syncd.simulators.cloudflare import CloudflareSimulator
 
+from syncd.simulators.cloudflare import CloudflareSimulator
 from tests.conftest import TOKEN, ZONE
 
 pytestmark = pytest.mark.e2e
