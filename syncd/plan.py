@@ -197,18 +197,11 @@ def resolve(inventory: Inventory, regions: RegionMatcher) -> Resolved:
     held: dict[IPAddress, SkipReason] = {}
     for ip, address in sorted(first.items(), key=_first_order):
         found = more.get(ip)
-        if found is None:
-            region = regions.match(address.vendor, address.region)
-            if region is not None:
-                mapping = Mapping(ip=ip, vendor=address.vendor, region=region)
-                candidates[ip] = Candidate(mapping=mapping, sources=(address,))
-                continue
-            merged: Candidate | Skip = Candidate(
-                mapping=Mapping(ip=ip, vendor=address.vendor, region=address.region),
-                sources=(address,),
-            )
-        else:
-            merged = _merge([(_mapping(a, regions), a) for a in found])
+        merged = (
+            Candidate(mapping=_mapping(address, regions), sources=(address,))
+            if found is None
+            else _merge([(_mapping(a, regions), a) for a in found])
+        )
         if isinstance(merged, Skip):
             skips.append(merged)
             held[ip] = SkipReason.CONFLICT
