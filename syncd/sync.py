@@ -85,6 +85,8 @@ def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
     client, transport = _connect(settings, Options())
     with client:
         found = cfzones.discover(transport, settings.cloudflare)
+        if not found.zones:
+            raise CloudflareError("zone discovery matched no zone to ask for supported regions")
         return _supported_regions(open_api(settings.cloudflare.api, transport), found.zones)
 
 

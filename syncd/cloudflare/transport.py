@@ -141,6 +141,8 @@ class RateLimiter:
                 self._server = (min(self._server[0], quota.remaining), self._server[1])
             else:
                 self._server = (quota.remaining, resets)
+            if quota.limit is not None:  # the same 5% reserve, of the server's quota
+                self._reserve = max(1, quota.limit - int(quota.limit * 0.95))
 
     def budget(self) -> Budget:
         """Requests left in the current window: the server's figure if fresh, else syncd's."""

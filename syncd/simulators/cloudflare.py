@@ -402,6 +402,9 @@ class CloudflareSimulator(SimulatorServer):
         self._disabled: set[str] = set()
         # False: the token lacks Zone Read, and GET /zones answers 403 (9109).
         self.zone_read = True
+        # False: answers carry no Ratelimit/Ratelimit-Policy (as through a proxy that strips
+        # them); the limit is still enforced.
+        self.rate_limit_headers = True
         self.rate_limit = rate_limit
         self._window: deque[float] = deque()
         self._blocked_until = 0.0
@@ -526,7 +529,10 @@ class CloudflareSimulator(SimulatorServer):
                     response = self._serve(request)
             except _ApiError as exc:
                 response = exc.response()
-        response.headers.update(headers)
+        if self.rate_limit_headers or "Retry-After" in headers:
+            response.headers.update(
+                headers if self.rate_limit_headers else {"Retry-After": headers["Retry-After"]}
+            )
         return response
 
     def _serve(self, request: Request) -> Response:
