@@ -498,14 +498,17 @@ def test_standalone_entry_names_a_bad_rate_limit(capsys):
 
 def test_standalone_entry_prints_its_base_url_and_stops_on_sigterm():
     command = [sys.executable, "-m", "syncd.simulators.cloudflare", "--port", "0", "--token", TOKEN]
-    command += ["--zone", f"{ZONE}:example.com", "--rate-limit", "50/1.5"]
+    command += ["--zone", f"{ZONE}:example.com", "--rate-limit", "50/1.5", "--zones", "30"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as proc:
         try:
             assert proc.stdout is not None
             base_url = proc.stdout.readline().strip()
-            response = httpx.get(f"{base_url}/{V2}", headers={"Authorization": f"Bearer {TOKEN}"})
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            response = httpx.get(f"{base_url}/{V2}", headers=auth)
             assert [] == ok(response)
+            listed = httpx.get(f"{base_url}/zones", params={"per_page": 50}, headers=auth)
+            assert 31 == listed.json()["result_info"]["total_count"]
         finally:
             proc.send_signal(signal.SIGTERM)
             assert 0 == proc.wait(timeout=10)
