@@ -166,6 +166,11 @@ class CloudflareConfig(_Section):
     base_url: str = DEFAULT_BASE_URL
     api: Literal["auto", "v1", "v2"] = "auto"
     max_mappings_per_zone: int = Field(3500, ge=1)
+    verify_interval: Duration = Field(
+        3600.0,
+        description="List a zone's mappings in full at most this often; plan against the "
+        "state database's mirror in between (0: every run).",
+    )
     rate_limit: RateLimitConfig = RateLimitConfig()
     zones: tuple[ZoneConfig, ...] = Field(
         (), description="Explicit zones; with zone_discovery, each overrides the defaults."

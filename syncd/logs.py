@@ -155,6 +155,8 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
             reason=failure.reason,
             error=failure.error,
         )
+    if zone.drift:
+        log.warning("mapping_drift", zone=zone.zone_name, zone_id=zone.zone_id, drift=zone.drift)
     plan = zone.plan
     if plan.guard:
         log.warning(
@@ -173,6 +175,8 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
         unchanged=len(plan.unchanged),
         skipped=len(plan.skips),
         failed=len(zone.failures),
+        listed=zone.listed or "mirror",
+        drift=zone.drift,
         error=zone.error,
         error_reason=zone.error_reason,
     )

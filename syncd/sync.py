@@ -9,6 +9,8 @@ summary are all made from the report elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
 import time
 from collections import Counter
@@ -38,7 +40,7 @@ from syncd.model import (
     ZonePlan,
     ZoneReport,
 )
-from syncd.state import Registry, load_window
+from syncd.state import Mirror, Registry, load_window
 
 log = structlog.stdlib.get_logger(__name__)
 _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces them
@@ -48,6 +50,8 @@ _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces
 class _ZoneState:
     current: dict[IPAddress, Mapping]
     dns_origins: frozenset[IPAddress] | None
+    listed: str = ""  # why the zone was listed in full; "" when its mirror was used
+    drift: int = 0  # mappings where the list disagreed with the mirror
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +66,8 @@ class Options:
     stop: threading.Event | None = None
     # The daemon passes one for its whole life: Cloudflare's limit spans runs, not just one.
     limiter: RateLimiter | None = None
+    # sync --verify: list every zone in full, whatever its mirror says.
+    verify: bool = False
 
 
 def run_once(
@@ -151,28 +157,29 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         inventory = inventory_future.result()
         return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
     zones = found.zones
-    with ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
+    try:
+        # Opened before the zones are read: it holds each zone's mirror of Cloudflare.
+        registry = Registry(settings.state.path, read_only=opts.dry_run)
+    except StateError as exc:
+        return _failed(started, clock, inventory_future.result(), transport, str(exc))
+    with registry, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
         try:
             regions = _supported_regions(api, zones) if zones else {}
         except CloudflareError as exc:
             inventory = inventory_future.result()
             return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
-        reads = {z.id: pool.submit(_read_zone, api, transport, z) for z in zones}
+        reading = _Reading(settings.cloudflare.verify_interval, opts.verify, clock())
+        reads = {z.id: pool.submit(_read_zone, api, transport, z, registry, reading) for z in zones}
         inventory = inventory_future.result()
         resolved = plan.resolve(inventory, plan.RegionMatcher(regions))
-        try:
-            registry = Registry(settings.state.path, read_only=opts.dry_run)
-        except StateError as exc:
-            return _failed(started, clock, inventory, transport, str(exc))
-        with registry:
-            discovery = _discovery(settings, found, registry)
-            health = plan.Health.of(inventory)
-            work = [
-                pool.submit(_zone, z, reads[z.id], resolved, api, registry, health, settings, opts)
-                for z in zones
-            ]
-            reports = tuple(f.result() for f in work)
-            _save_window(registry, transport)
+        discovery = _discovery(settings, found, registry)
+        health = plan.Health.of(inventory)
+        work = [
+            pool.submit(_zone, z, reads[z.id], resolved, api, registry, health, settings, opts)
+            for z in zones
+        ]
+        reports = tuple(f.result() for f in work)
+        _save_window(registry, transport)
     budget = transport.limiter.budget()
     return RunReport(
         started=started,
@@ -246,12 +253,67 @@ def _supported_regions(
     raise first
 
 
-def _read_zone(api: CloudflareAPI, transport: Transport, zone: ZoneConfig) -> _ZoneState:
-    current = plan.index(api.list_mappings(zone.id))
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How this run reads zones: when a mirror is due for a full list."""
+
+    interval: float  # cloudflare.verify_interval
+    verify: bool  # sync --verify: list every zone in full
+    now: float
+
+
+def _read_zone(
+    api: CloudflareAPI,
+    transport: Transport,
+    zone: ZoneConfig,
+    registry: Registry,
+    reading: _Reading,
+) -> _ZoneState:
+    """The zone's mappings from its mirror when that is trusted and not due, else listed in
+    full (and the mirror replaced); its DNS origins are always read."""
     origins = None
     if zone.origins == "dns":
         origins = dns.origin_addresses(transport, zone.id, proxied_only=zone.proxied_only)
-    return _ZoneState(current, origins)
+    mirror, why = _mirror(registry, zone.id, reading)
+    if mirror is not None and not why:
+        return _ZoneState(dict(mirror.mappings), origins)
+    current = plan.index(api.list_mappings(zone.id))
+    drift = 0
+    if mirror is not None:
+        drift = sum(
+            1
+            for ip in mirror.mappings.keys() | current.keys()
+            if mirror.mappings.get(ip) != current.get(ip)
+        )
+        due = reading.now + reading.interval
+    else:  # never listed: spread the zones' next verification over the interval
+        due = reading.now + reading.interval * _phase(zone.id)
+    registry.mirror_listed(zone.id, current.values(), verify_after=due)
+    return _ZoneState(current, origins, listed=why, drift=drift)
+
+
+def _mirror(registry: Registry, zone_id: str, reading: _Reading) -> tuple[Mirror | None, str]:
+    """The zone's mirror and why the zone must be listed in full anyway ("" if it need not)."""
+    try:
+        mirror = registry.mirror(zone_id)
+        pending = registry.pending(zone_id)
+    except StateError:
+        return None, "mirror_corrupt"
+    if mirror is None:
+        return None, "no_mirror"
+    if reading.verify:
+        return mirror, "verify"
+    if pending:  # a batch's outcome is unknown: only Cloudflare's list can settle it
+        return mirror, "pending"
+    if reading.interval <= 0 or mirror.verify_after <= reading.now:
+        return mirror, "due"
+    return mirror, ""
+
+
+def _phase(zone_id: str) -> float:
+    """A stable fraction in (0, 1] per zone, so first verifications never bunch."""
+    digest = hashlib.sha256(zone_id.encode()).digest()
+    return (int.from_bytes(digest[:4], "big") + 1) / 2**32
 
 
 def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
@@ -297,11 +359,14 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
             applied=False,
             generation=generation,
             mappings_after=_by_vendor(state.current.values()),
+            listed=state.listed,
+            drift=state.drift,
         )
     try:
         out = push.apply(api, registry, zplan, stop=opts.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
+        _remember(registry, zone.id, None)
         return ZoneReport(
             zone_id=zone.id, zone_name=zone.label, plan=zplan, error=str(exc), error_reason="error"
         )
@@ -309,7 +374,13 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
     for ip in out.deleted:
         after.pop(ip, None)
     after.update({u.mapping.ip: u.mapping for u in out.upserted})
+    if out.failures or out.error:
+        _remember(registry, zone.id, None)  # an answer disagreed, or the zone stopped: re-list
+    elif out.deleted or out.upserted:
+        _remember(registry, zone.id, after)
     return ZoneReport(
+        listed=state.listed,
+        drift=state.drift,
         zone_id=zone.id,
         zone_name=zone.label,
         plan=zplan,
@@ -322,6 +393,20 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
         mappings_after=_by_vendor(after.values()),
         generation=generation,
     )
+
+
+def _remember(registry: Registry, zone_id: str, after: dict[IPAddress, Mapping] | None) -> None:
+    """Keep the mirror in step with confirmed writes; ``None``: distrust it (list next run)."""
+    try:
+        if after is None:
+            registry.mirror_distrust(zone_id)
+        else:
+            registry.mirror_written(zone_id, after.values())
+    except StateError as exc:
+        log.warning("mirror_not_saved", zone=zone_id, error=str(exc))
+        # If even that fails, the database is broken: the next run's check stops it.
+        with contextlib.suppress(StateError):
+            registry.mirror_distrust(zone_id)
 
 
 def _by_vendor(mappings: Iterable[Mapping]) -> tuple[tuple[str, int], ...]:
