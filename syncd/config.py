@@ -67,7 +67,7 @@ def format_duration(seconds: float) -> str:
     for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
-    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+    return f"{seconds * 1000:g}ms" if 0 < seconds < 1 else f"{seconds:g}s"
 
 
 def _within(low: float, high: float) -> AfterValidator:
@@ -678,7 +678,9 @@ def _check_expansion(root: yaml.Node) -> None:
     def visit(node: yaml.Node, depth: int) -> tuple[int, int]:
         key = id(node)
         if key in active:
-            raise _problem(f"an alias at {_at(node.start_mark)} refers to itself")
+            raise _problem(
+                f"the anchored node at {_at(node.start_mark)} contains an alias of itself"
+            )
         size, height = done.get(key) or _expand(node, depth)
         if depth + height > MAX_DEPTH:
             raise _problem(f"nesting deeper than {MAX_DEPTH} levels at {_at(node.start_mark)}")
