@@ -153,7 +153,7 @@ def test_a_duration_outside_its_range_is_refused(value: str):
         ("sync.backoff", "0s", "1m"),
         ("sync.scope_timeout", "1s", "6h"),
         ("cloudflare.rate_limit.period", "1s", "1d"),
-        ("schedule.interval", "100ms", "7d"),
+        ("schedule.interval", "10ms", "7d"),
         ("schedule.jitter", "0s", "1d"),
         ("schedule.shutdown_timeout", "0s", "1h"),
         ("metrics.stale_after", "1s", "30d"),
