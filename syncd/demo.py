@@ -278,12 +278,17 @@ def _config(  # noqa: PLR0917 (one call site, in order of the estate)
         "cloudflare": {
             "api_token": "${CLOUDFLARE_API_TOKEN}",
             "base_url": cf.base_url,
+            "timeout": "10s",
+            "retries": 2,
+            "backoff": "50ms",
             "zones": [
                 {"id": ZONE_ALL, "name": "example.com", "origins": "all", "policy": "sync"},
                 {"id": ZONE_DNS, "name": "shop.example.net", "origins": "dns"},
             ],
         },
         "collectors": {
+            "scope_timeout": "20s",
+            "request_timeout": "10s",
             "static": [
                 {"ip": "192.0.2.5", "vendor": "aws", "region": "eu-west-1"},
                 {"ip": "10.0.0.5", "vendor": "aws", "region": "us-east-1"},  # not public
@@ -322,7 +327,6 @@ def _config(  # noqa: PLR0917 (one call site, in order of the estate)
                 }
             ],
         },
-        "sync": {"backoff": "50ms", "retries": 2, "scope_timeout": "20s", "timeout": "10s"},
         "schedule": {"interval": "30s"},
         "metrics": {"listen": "127.0.0.1:9464"},
         "state": {"path": str(workdir / "state.db")},

@@ -145,17 +145,12 @@ def gcp(tmp_path: Path) -> Iterator[tuple[GcpSimulator, dict[str, Any]]]:
 def test_failing_scope_protects_its_mappings(cf, tmp_path: Path, gcp):
     sim, cfg = gcp
     policy = zone(policy="sync")
-    collectors = {"gcp": [cfg]}
-    sync_cfg = {"scope_timeout": "2s"}
-    first = sync.run_once(
-        settings_for(cf, tmp_path, zones=[policy], collectors=collectors, sync=sync_cfg)
-    )
+    collectors = {"gcp": [cfg], "scope_timeout": "2s"}
+    first = sync.run_once(settings_for(cf, tmp_path, zones=[policy], collectors=collectors))
     assert 2 == first.zones[0].created
     sim.inject(GcpSimulator.fault(500, path="/projects/p-ops/", times=1000))
     sim.remove_instance("p-web", "us-central1-a", "vm")
-    report = sync.run_once(
-        settings_for(cf, tmp_path, zones=[policy], collectors=collectors, sync=sync_cfg)
-    )
+    report = sync.run_once(settings_for(cf, tmp_path, zones=[policy], collectors=collectors))
     assert RunResult.PARTIAL == report.result
     assert ["198.51.100.2"] == reasons(report, SkipReason.SCOPE_INCOMPLETE)
     assert {"198.51.100.2"} == set(cf.mappings(ZONE)), "only the healthy scope's IP went"
