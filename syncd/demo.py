@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from syncd import config, daemon, logs, metrics, plan, render, sync
 from syncd.config import Settings
+from syncd.errors import ExitCode
 from syncd.model import RunReport, parse_ip
 from syncd.simulators.azure import AzureSimulator
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -148,7 +149,7 @@ def run(out: TextIO, *, serve: bool = False) -> int:
         _print(out, render.table(["zone", "ip", "mapping"], rows))
         # Skips and an undiscovered origin are expected in the demo; failures are not.
         ok = not any(z.failures or z.error for z in (*first.zones, *last.zones))
-        return 0 if ok and not first.error and not last.error else 1
+        return ExitCode.OK if ok and not first.error and not last.error else ExitCode.FAILED
 
 
 def _sync(settings: Settings, out: TextIO) -> RunReport:
