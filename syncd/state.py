@@ -272,14 +272,24 @@ class Registry:
         return row is not None
 
     def mirror_listed(
-        self, zone_id: str, mappings: Iterable[Mapping], *, verify_after: float
+        self, zone_id: str, mappings: Iterable[Mapping], *, listed_at: float, verify_after: float
     ) -> None:
-        """Replace the zone's mirror with a full list, due again at ``verify_after``."""
-        self._mirror_write(zone_id, mappings, (zone_id, self._clock(), verify_after))
-
-    def mirror_written(self, zone_id: str, mappings: Iterable[Mapping]) -> None:
-        """Replace the zone's mirrored mappings after confirmed writes (the schedule stays)."""
-        self._mirror_write(zone_id, mappings, None)
+        """Replace the zone's mirror (a full list, or it after confirmed writes); the zone is
+        due for a full list again at ``verify_after``."""
+        if self._read_only:
+            return
+        rows = [(zone_id, m.ip_text, m.vendor.value, m.region) for m in mappings]
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM mirror WHERE zone_id = ?", (zone_id,))
+                    self._db.executemany("INSERT INTO mirror VALUES (?, ?, ?, ?)", rows)
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO mirrored VALUES (?, ?, ?)",
+                        (zone_id, listed_at, verify_after),
+                    )
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 
     def mirror_distrust(self, zone_id: str) -> None:
         """A write's answer disagreed with the mirror: list the zone in full next run."""
@@ -289,27 +299,6 @@ class Registry:
             try:
                 with self._db:
                     self._db.execute("DELETE FROM mirrored WHERE zone_id = ?", (zone_id,))
-            except sqlite3.Error as exc:
-                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
-
-    def _mirror_write(
-        self,
-        zone_id: str,
-        mappings: Iterable[Mapping],
-        schedule: tuple[str, float, float] | None,
-    ) -> None:
-        if self._read_only:
-            return
-        rows = [(zone_id, m.ip_text, m.vendor.value, m.region) for m in mappings]
-        with self._mutex:
-            try:
-                with self._db:
-                    self._db.execute("DELETE FROM mirror WHERE zone_id = ?", (zone_id,))
-                    self._db.executemany("INSERT INTO mirror VALUES (?, ?, ?, ?)", rows)
-                    if schedule is not None:
-                        self._db.execute(
-                            "INSERT OR REPLACE INTO mirrored VALUES (?, ?, ?)", schedule
-                        )
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 

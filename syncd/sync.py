@@ -52,6 +52,7 @@ class _ZoneState:
     dns_origins: frozenset[IPAddress] | None
     listed: str = ""  # why the zone was listed in full; "" when its mirror was used
     drift: int = 0  # mappings where the list disagreed with the mirror
+    schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,7 +277,8 @@ def _read_zone(
         origins = dns.origin_addresses(transport, zone.id, proxied_only=zone.proxied_only)
     mirror, why = _mirror(registry, zone.id, reading)
     if mirror is not None and not why:
-        return _ZoneState(dict(mirror.mappings), origins)
+        schedule = (mirror.listed_at, mirror.verify_after)
+        return _ZoneState(dict(mirror.mappings), origins, schedule=schedule)
     current = plan.index(api.list_mappings(zone.id))
     drift = 0
     if mirror is not None:
@@ -288,8 +290,8 @@ def _read_zone(
         due = reading.now + reading.interval
     else:  # never listed: spread the zones' next verification over the interval
         due = reading.now + reading.interval * _phase(zone.id)
-    registry.mirror_listed(zone.id, current.values(), verify_after=due)
-    return _ZoneState(current, origins, listed=why, drift=drift)
+    registry.mirror_listed(zone.id, current.values(), listed_at=reading.now, verify_after=due)
+    return _ZoneState(current, origins, listed=why, drift=drift, schedule=(reading.now, due))
 
 
 def _mirror(registry: Registry, zone_id: str, reading: _Reading) -> tuple[Mirror | None, str]:
@@ -362,11 +364,15 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
             listed=state.listed,
             drift=state.drift,
         )
+    writes = bool(zplan.creates or zplan.updates or zplan.deletes)
+    if writes:
+        # Until the writes are done and remembered, the mirror is not the truth: a process
+        # killed in between must list the zone next time, never plan against a stale mirror.
+        _remember(registry, zone.id, None, state.schedule)
     try:
         out = push.apply(api, registry, zplan, stop=opts.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
-        _remember(registry, zone.id, None)
         return ZoneReport(
             zone_id=zone.id, zone_name=zone.label, plan=zplan, error=str(exc), error_reason="error"
         )
@@ -374,10 +380,9 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
     for ip in out.deleted:
         after.pop(ip, None)
     after.update({u.mapping.ip: u.mapping for u in out.upserted})
-    if out.failures or out.error:
-        _remember(registry, zone.id, None)  # an answer disagreed, or the zone stopped: re-list
-    elif out.deleted or out.upserted:
-        _remember(registry, zone.id, after)
+    if writes and not (out.failures or out.error):
+        _remember(registry, zone.id, after, state.schedule)
+    # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
     return ZoneReport(
         listed=state.listed,
         drift=state.drift,
@@ -395,13 +400,21 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
     )
 
 
-def _remember(registry: Registry, zone_id: str, after: dict[IPAddress, Mapping] | None) -> None:
+def _remember(
+    registry: Registry,
+    zone_id: str,
+    after: dict[IPAddress, Mapping] | None,
+    schedule: tuple[float, float],
+) -> None:
     """Keep the mirror in step with confirmed writes; ``None``: distrust it (list next run)."""
     try:
         if after is None:
             registry.mirror_distrust(zone_id)
         else:
-            registry.mirror_written(zone_id, after.values())
+            listed_at, verify_after = schedule
+            registry.mirror_listed(
+                zone_id, after.values(), listed_at=listed_at, verify_after=verify_after
+            )
     except StateError as exc:
         log.warning("mirror_not_saved", zone=zone_id, error=str(exc))
         # If even that fails, the database is broken: the next run's check stops it.

@@ -94,7 +94,7 @@ def test_dns_origins_across_several_pages(cf, tmp_path: Path):
     # would retry it and count a third request.
     slow = {"timeout": "30s"}
     report = sync.run_once(
-        settings_for(cf, tmp_path, static=found, zones=[zone(origins="dns")], sync=slow)
+        settings_for(cf, tmp_path, static=found, zones=[zone(origins="dns")], cloudflare=slow)
     )
     assert {IPS[0], "2001:db8::1"} == set(cf.mappings(ZONE))
     assert 2 == len(cf.requests_matching("GET", "/dns_records$"))
