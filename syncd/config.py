@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from syncd.errors import ConfigError
+from syncd.model import Policy, Vendor
 
 DEFAULT_PATH = Path("config/syncd.yaml")
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -93,8 +94,8 @@ class ZoneConfig(_Section):
     collectors: tuple[str, ...] | None = Field(
         None, min_length=1, description="Collector names; None is all (an empty list is an error)."
     )
-    policy: Literal["upsert-only", "sync"] = Field(
-        "upsert-only", description="upsert-only never deletes: the safe default."
+    policy: Policy = Field(
+        Policy.UPSERT_ONLY, description="upsert-only never deletes: the safe default."
     )
     adopt: bool = Field(False, description="Take ownership of existing mappings equal to ours.")
     match_tags: dict[str, str] = Field(default_factory=dict)
@@ -145,12 +146,10 @@ class CloudflareConfig(_Section):
 
 # --- collectors -----------------------------------------------------------------------------
 
-VendorName = Literal["aws", "azure", "gcp", "oci"]
-
 
 class StaticEntry(_Section):
     ip: str
-    vendor: VendorName
+    vendor: Vendor
     region: str = Field(min_length=1)
 
     @field_validator("ip")

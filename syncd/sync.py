@@ -1,51 +1,31 @@
 """``run_once``: collect -> plan -> push -> record -> RunReport. The unit of work.
 
-Both ``syncd sync`` and every scheduled run of ``syncd run`` call it. Collection and the
-Cloudflare reads (supported regions, each zone's mappings and DNS origins) run at the same time;
-zones are then planned and pushed independently, so one zone's failure never stops another.
-It returns the report and raises nothing but programming errors: logs, metrics and the CLI
-summary are all made from the report elsewhere.
+Both ``syncd sync`` and every scheduled run of ``syncd run`` call it. It connects to Cloudflare,
+runs the collectors while Cloudflare is read (supported regions, each zone's mappings and
+origins), resolves the inventory once, and fans the zones out: each zone is reconciled on its
+own (``zone.py``), so one zone's failure never stops another. It returns the report and raises
+nothing but programming errors: logs, metrics and the CLI summary are made from the report
+elsewhere.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
-import httpx
-import structlog
-
-from syncd import collectors, plan, push
-from syncd.cloudflare import dns
-from syncd.cloudflare.api import CloudflareAPI, generation_of, open_api
-from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
+from syncd import collectors, plan, zone
+from syncd.cloudflare import api
 from syncd.collectors import runner
 from syncd.collectors.base import CollectorSettings
-from syncd.config import Settings, ZoneConfig
-from syncd.errors import CloudflareError, StateError, SyncdError, TransportError
-from syncd.model import (
-    Inventory,
-    IPAddress,
-    Mapping,
-    RunReport,
-    Vendor,
-    ZonePlan,
-    ZoneReport,
-)
-from syncd.state import Registry
+from syncd.config import Settings
+from syncd.errors import CloudflareError, StateError
+from syncd.model import Inventory, RunReport, Vendor
+from syncd.state import OwnershipStore
 
-log = structlog.stdlib.get_logger(__name__)
 _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces them
-
-
-@dataclass(frozen=True, slots=True)
-class _ZoneState:
-    current: dict[IPAddress, Mapping]
-    dns_origins: frozenset[IPAddress] | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,12 +34,12 @@ class Options:
 
     dry_run: bool = False
     allow_mass_delete: bool = False
-    # The benchmark may pass an httpx transport; production uses the network.
-    http_transport: httpx.BaseTransport | None = None
+    # The benchmark may pass an in-process HTTP transport; production uses the network.
+    http_transport: api.HTTPTransport | None = None
     # Set on shutdown: the batch in flight finishes, no further batch is sent.
     stop: threading.Event | None = None
     # The daemon passes one for its whole life: Cloudflare's limit spans runs, not just one.
-    limiter: RateLimiter | None = None
+    limiter: api.RateLimiter | None = None
 
 
 def run_once(
@@ -71,42 +51,47 @@ def run_once(
     """One complete run; see the module docstring."""
     opts = options or Options()
     started = clock()
-    client, transport = _connect(settings, opts)
-    api = open_api(settings.cloudflare.api, transport)
-    with client, ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator:
-        inventory_future = coordinator.submit(collect, settings)
-        return _run(settings, opts, api, transport, inventory_future, started, clock)
+    zones = settings.cloudflare.zones
 
-
-def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
-    """Cloudflare's supported vendors and regions (``syncd regions``)."""
-    client, transport = _connect(settings, Options())
-    with client:
-        return _supported_regions(
-            open_api(settings.cloudflare.api, transport), settings.cloudflare.zones
+    def finished(inventory: Inventory) -> RunReport:
+        return RunReport(
+            started=started, finished=clock(), inventory=inventory, calls=cloudflare.calls()
         )
 
-
-def rate_limiter(settings: Settings) -> RateLimiter:
-    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
-    cf = settings.cloudflare
-    return RateLimiter(cf.rate_limit.requests, cf.rate_limit.period)
-
-
-def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport]:
-    """The run's one HTTP client and the transport (auth, rate limit, retries) around it."""
-    cf = settings.cloudflare
-    client = build_client(
-        cf.base_url,
-        token=cf.api_token.get_secret_value() if cf.api_token else None,
-        email=cf.api_email,
-        key=cf.api_key.get_secret_value() if cf.api_key else None,
-        timeout=settings.sync.timeout,
-        transport=opts.http_transport,
+    with (
+        _connect(settings, opts) as cloudflare,
+        ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
+        ThreadPoolExecutor(min(_ZONE_WORKERS, len(zones))) as pool,
+    ):
+        inventory_future = coordinator.submit(collect, settings)
+        try:
+            regions = api.supported_regions(cloudflare, (z.id for z in zones))
+        except CloudflareError as exc:
+            return replace(finished(inventory_future.result()), error=f"Cloudflare: {exc}")
+        held = {z.id: pool.submit(zone.read, cloudflare, z) for z in zones}
+        inventory = inventory_future.result()
+        try:
+            store = OwnershipStore(settings.state.path, read_only=opts.dry_run)
+        except StateError as exc:
+            return replace(finished(inventory), error=str(exc))
+        with store:
+            run = zone.Run(
+                api=cloudflare,
+                store=store,
+                resolved=plan.resolve(inventory, plan.RegionMatcher(regions)),
+                health=plan.Health.of(inventory),
+                settings=_plan_settings(settings, opts),
+                dry_run=opts.dry_run,
+                stop=opts.stop,
+            )
+            work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
+            reports = tuple(f.result() for f in work)
+    return replace(
+        finished(inventory),
+        zones=reports,
+        dry_run=opts.dry_run,
+        api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
     )
-    limiter = opts.limiter or rate_limiter(settings)
-    retry = RetryPolicy(retries=settings.sync.retries, backoff=settings.sync.backoff)
-    return client, Transport(client, limiter=limiter, retry=retry)
 
 
 def collect(settings: Settings) -> Inventory:
@@ -124,161 +109,33 @@ def collect(settings: Settings) -> Inventory:
         return runner.run(found, executor=pool)
 
 
-def _run(  # noqa: PLR0917 (private seam of run_once)
-    settings: Settings,
-    opts: Options,
-    api: CloudflareAPI,
-    transport: Transport,
-    inventory_future: Future[Inventory],
-    started: float,
-    clock: Callable[[], float],
-) -> RunReport:
-    zones = settings.cloudflare.zones
-    with ThreadPoolExecutor(min(_ZONE_WORKERS, len(zones))) as pool:
-        try:
-            regions = _supported_regions(api, zones)
-        except CloudflareError as exc:
-            inventory = inventory_future.result()
-            return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
-        reads = {z.id: pool.submit(_read_zone, api, transport, z) for z in zones}
-        inventory = inventory_future.result()
-        resolved = plan.resolve(inventory, plan.RegionMatcher(regions))
-        try:
-            registry = Registry(settings.state.path, read_only=opts.dry_run)
-        except StateError as exc:
-            return _failed(started, clock, inventory, transport, str(exc))
-        with registry:
-            health = plan.Health.of(inventory)
-            work = [
-                pool.submit(_zone, z, reads[z.id], resolved, api, registry, health, settings, opts)
-                for z in zones
-            ]
-            reports = tuple(f.result() for f in work)
-    return RunReport(
-        started=started,
-        finished=clock(),
-        inventory=inventory,
-        zones=reports,
-        dry_run=opts.dry_run,
-        api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
-        calls=transport.calls(),
+def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
+    """Cloudflare's supported vendors and regions (``syncd regions``)."""
+    with _connect(settings, Options()) as cloudflare:
+        return api.supported_regions(cloudflare, (z.id for z in settings.cloudflare.zones))
+
+
+def rate_limiter(settings: Settings) -> api.RateLimiter:
+    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
+    return api.rate_limiter(settings.cloudflare)
+
+
+def _connect(settings: Settings, opts: Options) -> api.Cloudflare:
+    s = settings.sync
+    return api.connect(
+        settings.cloudflare,
+        timeout=s.timeout,
+        retries=s.retries,
+        backoff=s.backoff,
+        limiter=opts.limiter,
+        http_transport=opts.http_transport,
     )
 
 
-def _failed(
-    started: float,
-    clock: Callable[[], float],
-    inventory: Inventory,
-    transport: Transport,
-    error: str,
-) -> RunReport:
-    return RunReport(
-        started=started,
-        finished=clock(),
-        inventory=inventory,
-        error=error,
-        calls=transport.calls(),
+def _plan_settings(settings: Settings, opts: Options) -> plan.PlanSettings:
+    return plan.PlanSettings(
+        batch_size=settings.sync.batch_size,
+        max_mappings=settings.cloudflare.max_mappings_per_zone,
+        max_delete_fraction=settings.sync.max_delete_fraction,
+        allow_mass_delete=opts.allow_mass_delete,
     )
-
-
-def _supported_regions(
-    api: CloudflareAPI, zones: tuple[ZoneConfig, ...]
-) -> dict[Vendor, frozenset[str]]:
-    """Once per run, from the first zone that answers.
-
-    A zone may refuse on its own (Tiered Cache off, a zone id the token cannot see), so the
-    next zone is asked; a network or server failure is the same for every zone and ends it.
-    """
-    first: CloudflareError | None = None
-    for zone in zones:
-        try:
-            return api.supported_regions(zone.id)
-        except CloudflareError as exc:
-            if isinstance(exc, TransportError) or exc.retryable or exc.status == 401:
-                raise
-            first = first or exc
-    assert first is not None  # noqa: S101 (zones is never empty: the config requires one)
-    raise first
-
-
-def _read_zone(api: CloudflareAPI, transport: Transport, zone: ZoneConfig) -> _ZoneState:
-    current = plan.index(api.list_mappings(zone.id))
-    origins = None
-    if zone.origins == "dns":
-        origins = dns.origin_addresses(transport, zone.id, proxied_only=zone.proxied_only)
-    return _ZoneState(current, origins)
-
-
-def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
-    zone: ZoneConfig,
-    read: Future[_ZoneState],
-    resolved: plan.Resolved,
-    api: CloudflareAPI,
-    registry: Registry,
-    health: plan.Health,
-    settings: Settings,
-    opts: Options,
-) -> ZoneReport:
-    empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
-    try:
-        state = read.result()
-        zplan = plan.build(
-            zone,
-            resolved,
-            current=state.current,
-            owned=registry.settle(zone.id, state.current),
-            dns_origins=state.dns_origins,
-            health=health,
-            settings=plan.PlanSettings(
-                batch_size=settings.sync.batch_size,
-                max_mappings=settings.cloudflare.max_mappings_per_zone,
-                max_delete_fraction=settings.sync.max_delete_fraction,
-                allow_mass_delete=opts.allow_mass_delete,
-            ),
-        )
-    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
-        if not isinstance(exc, SyncdError):
-            log.exception("zone_crashed", zone=zone.id)
-        reason = getattr(exc, "reason", type(exc).__name__.lower())
-        return ZoneReport(
-            zone_id=zone.id, zone_name=zone.label, plan=empty, error=str(exc), error_reason=reason
-        )
-    generation = generation_of(api, zone.id)
-    if opts.dry_run:
-        return ZoneReport(
-            zone_id=zone.id,
-            zone_name=zone.label,
-            plan=zplan,
-            applied=False,
-            generation=generation,
-            mappings_after=_by_vendor(state.current.values()),
-        )
-    try:
-        out = push.apply(api, registry, zplan, stop=opts.stop)
-    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
-        log.exception("zone_push_crashed", zone=zone.id)
-        return ZoneReport(
-            zone_id=zone.id, zone_name=zone.label, plan=zplan, error=str(exc), error_reason="error"
-        )
-    after = dict(state.current)
-    for ip in out.deleted:
-        after.pop(ip, None)
-    after.update({u.mapping.ip: u.mapping for u in out.upserted})
-    return ZoneReport(
-        zone_id=zone.id,
-        zone_name=zone.label,
-        plan=zplan,
-        created=out.created,
-        updated=out.updated,
-        deleted=len(out.deleted),
-        failures=tuple(out.failures),
-        error=out.error,
-        error_reason=out.error_reason,
-        mappings_after=_by_vendor(after.values()),
-        generation=generation,
-    )
-
-
-def _by_vendor(mappings: Iterable[Mapping]) -> tuple[tuple[str, int], ...]:
-    counts = Counter(m.vendor.value for m in mappings)
-    return tuple(sorted(counts.items()))
