@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import __version__, config, daemon, logs, metrics, render, sync
+from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
+from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, ConfigError
 from syncd.model import RunResult
@@ -52,7 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     d = verbs.add_parser("discover", parents=[common], help="list discovered addresses only")
     d.add_argument("--output", choices=["table", "json", "csv"], default="table")
     verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
-    verbs.add_parser("check-config", parents=[common], help="validate and print the config")
+    c = verbs.add_parser("check-config", parents=[common], help="validate and print the config")
+    c.add_argument(
+        "--zones",
+        action="store_true",
+        help="print the resolved zone list instead (lists zones when zone_discovery is set)",
+    )
     demo = verbs.add_parser("demo", help="the whole pipeline on built-in simulators")
     demo.add_argument("--serve", action="store_true", help="keep `syncd run` going against them")
     sim = verbs.add_parser("simulate", help="serve a simulator standalone (for local testing)")
@@ -118,7 +124,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _discover(settings: Settings, args: argparse.Namespace) -> int:
-    inventory = sync.collect(settings)
+    inventory = collectors.collect(settings)
     print(render.discovery(inventory.addresses, args.output))
     problems = [o for o in inventory.scopes if o.status.value == "failed"]
     for o in problems:
@@ -131,7 +137,9 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
 
 def _regions(settings: Settings, _: argparse.Namespace) -> int:
     try:
-        supported = sync.supported_regions(settings)
+        with sync.connect(settings) as cloudflare:
+            zones = cloudflare.zones(settings.cloudflare).zones
+            supported = api.supported_regions(cloudflare, [z.id for z in zones])
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -139,8 +147,30 @@ def _regions(settings: Settings, _: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_config(settings: Settings, _: argparse.Namespace) -> int:
-    print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.zones:
+        print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
+        return EXIT_OK
+    try:
+        with sync.connect(settings) as cloudflare:
+            found = cloudflare.zones(settings.cloudflare)
+    except CloudflareError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    explicit = {z.id for z in settings.cloudflare.zones}
+    rows = [
+        (z.id, z.name or "-", "explicit" if z.id in explicit else "discovered", z.policy, z.origins)
+        for z in found.zones
+    ]
+    if rows:
+        print(render.zones(rows))
+    if settings.cloudflare.zone_discovery is not None:
+        print(
+            f"zone discovery: {found.listed} active zones listed, {found.discovered} matched",
+            file=sys.stderr,
+        )
+        if not found.zones:
+            print("syncd: warning: zone discovery matched no zone: nothing to do", file=sys.stderr)
     return EXIT_OK
 
 

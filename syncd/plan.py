@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from syncd.config import ZoneConfig
+from syncd.config import Settings, ZoneConfig
 from syncd.model import (
     STATIC,
     Address,
@@ -269,6 +269,15 @@ class PlanSettings:
     allow_mass_delete: bool = False
     # octoDNS's rule: the delete ratio is judged only on zones with at least this many owned.
     guard_min_owned: int = 10
+
+    @classmethod
+    def of(cls, settings: Settings, *, allow_mass_delete: bool = False) -> PlanSettings:
+        return cls(
+            batch_size=settings.sync.batch_size,
+            max_mappings=settings.cloudflare.max_mappings_per_zone,
+            max_delete_fraction=settings.sync.max_delete_fraction,
+            allow_mass_delete=allow_mass_delete,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

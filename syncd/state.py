@@ -1,4 +1,5 @@
-"""The ownership store: which mappings of each zone syncd wrote (or adopted), in SQLite.
+"""The state store, in SQLite: which mappings of each zone syncd owns (wrote or adopted), and
+what runs hand to the next (the zones discovery found, the Cloudflare rate window).
 
 Cloudflare mappings carry no owner marker, so only mappings recorded here may ever be deleted.
 Writes are transactional and own only items Cloudflare reported as succeeded. A batch is noted
@@ -22,6 +23,7 @@ from syncd.errors import StateError
 from syncd.model import (
     IPAddress,
     Owned,
+    RateWindow,
     RegionMapping,
     ScopeKey,
     Upsert,
@@ -42,6 +44,12 @@ CREATE TABLE IF NOT EXISTS owned (
     updated_at REAL NOT NULL,
     PRIMARY KEY (zone_id, ip)
 );
+CREATE TABLE IF NOT EXISTS discovered (
+    zone_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS budget (sent_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
     zone_id TEXT NOT NULL,
     ip TEXT NOT NULL,
@@ -54,7 +62,10 @@ CREATE TABLE IF NOT EXISTS pending (
 """
 
 
-class OwnershipStore:
+_DISCOVERED = "SELECT zone_id, name FROM discovered"
+
+
+class StateStore:
     """One open store for the length of a run; holds an exclusive lock file meanwhile."""
 
     def __init__(
@@ -106,7 +117,7 @@ class OwnershipStore:
         self._db.close()
         self._release()
 
-    def __enter__(self) -> OwnershipStore:
+    def __enter__(self) -> StateStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -158,6 +169,51 @@ class OwnershipStore:
             out[mapping.ip] = Owned(mapping=mapping, scope_key=ScopeKey.parse(scope_key))
         return out
 
+    def discovered(self, zones: Mapping[str, str]) -> list[str]:
+        """Remember the zones discovery found (id -> name); return the names of those the last
+        run found and this one did not (a plan only compares)."""
+        with self._mutex:
+            try:
+                before = (
+                    dict(self._db.execute(_DISCOVERED).fetchall()) if self._has_discovered() else {}
+                )
+                if not self._read_only:
+                    now = self._clock()
+                    with self._db:
+                        self._db.execute("DELETE FROM discovered")
+                        self._db.executemany(
+                            "INSERT INTO discovered VALUES (?, ?, ?)",
+                            [(zone_id, name, now) for zone_id, name in zones.items()],
+                        )
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be used: {exc}") from exc
+        return sorted(name or zone_id for zone_id, name in before.items() if zone_id not in zones)
+
+    def save_window(self, window: RateWindow) -> None:
+        """Replace the stored window of Cloudflare requests (the next process starts from it)."""
+        if self._read_only:
+            return
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM budget")
+                    self._db.executemany(
+                        "INSERT INTO budget VALUES (?)", [(t,) for t in window.taken]
+                    )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('paused_until', ?)",
+                        (repr(window.paused_until),),
+                    )
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+    def _has_discovered(self) -> bool:
+        # A plan reads a store written by an older syncd without creating what it lacks.
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'discovered'"
+        ).fetchone()
+        return row is not None
+
     def begin(self, zone_id: str, upserts: Iterable[Upsert]) -> None:
         """Note a batch as pending just before it is sent."""
         rows = [_row(zone_id, u.mapping, u.scope_key, self._clock()) for u in upserts]
@@ -204,6 +260,31 @@ class OwnershipStore:
                     self._db.executemany(sql, rows)
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+
+def load_window(path: Path) -> RateWindow:
+    """The Cloudflare requests earlier processes sent, from the state database (read-only).
+
+    Only a pacing hint: a missing, older or unreadable file gives an empty window, and a broken
+    one is reported when the run opens the store.
+    """
+    if not path.exists():
+        return RateWindow(taken=())
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return RateWindow(taken=())
+    try:
+        taken = tuple(t for (t,) in db.execute("SELECT sent_at FROM budget ORDER BY sent_at"))
+        row = db.execute("SELECT value FROM meta WHERE key = 'paused_until'").fetchone()
+        paused = float(row[0]) if row is not None else 0.0
+    except (sqlite3.Error, ValueError, TypeError):
+        return RateWindow(taken=())
+    finally:
+        db.close()
+    return RateWindow(
+        taken=tuple(float(t) for t in taken if isinstance(t, int | float)), paused_until=paused
+    )
 
 
 def _row(

@@ -1,11 +1,9 @@
 """``run_once``: collect -> plan -> push -> record -> RunReport. The unit of work.
 
-Both ``syncd sync`` and every scheduled run of ``syncd run`` call it. It connects to Cloudflare,
-runs the collectors while Cloudflare is read (supported regions, each zone's mappings and
-origins), resolves the inventory once, and fans the zones out: each zone is reconciled on its
-own (``zone.py``), so one zone's failure never stops another. It returns the report and raises
-nothing but programming errors: logs, metrics and the CLI summary are made from the report
-elsewhere.
+``syncd sync`` and each scheduled run of ``syncd run`` call it: connect to Cloudflare, find the
+run's zones, run the collectors while the zones are read, resolve the inventory once, and
+reconcile each zone on its own (``zone.py``) so that one zone's failure never stops another. It
+raises nothing but programming errors; logs, metrics and the CLI summary are views of the report.
 """
 
 from __future__ import annotations
@@ -13,18 +11,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+
+import structlog
 
 from syncd import collectors, plan, zone
 from syncd.cloudflare import api
-from syncd.collectors import runner
-from syncd.collectors.base import CollectorSettings
 from syncd.config import Settings
 from syncd.errors import CloudflareError, StateError
-from syncd.model import Inventory, RunReport, Vendor
-from syncd.state import OwnershipStore
+from syncd.model import Discovery, Inventory, RunReport
+from syncd.state import StateStore, load_window
 
+log = structlog.stdlib.get_logger(__name__)
 _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces them
 
 
@@ -51,68 +50,65 @@ def run_once(
     """One complete run; see the module docstring."""
     opts = options or Options()
     started = clock()
-    zones = settings.cloudflare.zones
-
-    def finished(inventory: Inventory) -> RunReport:
-        return RunReport(
-            started=started, finished=clock(), inventory=inventory, calls=cloudflare.calls()
-        )
-
     with (
-        _connect(settings, opts) as cloudflare,
+        connect(settings, opts) as cloudflare,
         ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
-        ThreadPoolExecutor(min(_ZONE_WORKERS, len(zones))) as pool,
     ):
-        inventory_future = coordinator.submit(collect, settings)
-        try:
-            regions = api.supported_regions(cloudflare, (z.id for z in zones))
-        except CloudflareError as exc:
-            return replace(finished(inventory_future.result()), error=f"Cloudflare: {exc}")
+
+        def report(inventory: Inventory, error: str = "") -> RunReport:
+            calls = cloudflare.calls()
+            return RunReport(
+                started=started, finished=clock(), inventory=inventory, error=error, calls=calls
+            )
+
+        collecting = coordinator.submit(collectors.collect, settings)
+        return _run(settings, opts, cloudflare, collecting, report)
+
+
+def _run(
+    settings: Settings,
+    opts: Options,
+    cloudflare: api.Cloudflare,
+    collecting: Future[Inventory],
+    report: Callable[[Inventory, str], RunReport],
+) -> RunReport:
+    """The zones are read while the collectors finish, then each is planned and applied."""
+    try:
+        found = cloudflare.zones(settings.cloudflare)
+        zones = found.zones
+        regions = api.supported_regions(cloudflare, [z.id for z in zones]) if zones else {}
+    except CloudflareError as exc:
+        return report(collecting.result(), f"Cloudflare: {exc}")
+    with ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
         held = {z.id: pool.submit(zone.read, cloudflare, z) for z in zones}
-        inventory = inventory_future.result()
+        inventory = collecting.result()
         try:
-            store = OwnershipStore(settings.state.path, read_only=opts.dry_run)
+            store = StateStore(settings.state.path, read_only=opts.dry_run)
         except StateError as exc:
-            return replace(finished(inventory), error=str(exc))
+            return report(inventory, str(exc))
         with store:
             run = zone.Run(
                 api=cloudflare,
                 store=store,
                 resolved=plan.resolve(inventory, plan.RegionMatcher(regions)),
                 health=plan.Health.of(inventory),
-                settings=_plan_settings(settings, opts),
+                settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
                 dry_run=opts.dry_run,
                 stop=opts.stop,
             )
             work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
             reports = tuple(f.result() for f in work)
+            discovery = _remember(settings, found, store, cloudflare)
+    budget = cloudflare.budget()
     return replace(
-        finished(inventory),
+        report(inventory, ""),
         zones=reports,
         dry_run=opts.dry_run,
         api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
+        discovery=discovery,
+        budget_remaining=budget.remaining,
+        budget_source=budget.source,
     )
-
-
-def collect(settings: Settings) -> Inventory:
-    """Run every configured collector once (``syncd discover``, and the first half of a run)."""
-    s = settings.sync
-    found = collectors.build(
-        settings.collectors,
-        settings=CollectorSettings(
-            scope_timeout=s.scope_timeout,
-            request_timeout=s.timeout,
-            max_attempts=s.cloud_attempts,
-        ),
-    )
-    with ThreadPoolExecutor(s.concurrency, thread_name_prefix="syncd-scope") as pool:
-        return runner.run(found, executor=pool)
-
-
-def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
-    """Cloudflare's supported vendors and regions (``syncd regions``)."""
-    with _connect(settings, Options()) as cloudflare:
-        return api.supported_regions(cloudflare, (z.id for z in settings.cloudflare.zones))
 
 
 def rate_limiter(settings: Settings) -> api.RateLimiter:
@@ -120,7 +116,9 @@ def rate_limiter(settings: Settings) -> api.RateLimiter:
     return api.rate_limiter(settings.cloudflare)
 
 
-def _connect(settings: Settings, opts: Options) -> api.Cloudflare:
+def connect(settings: Settings, opts: Options | None = None) -> api.Cloudflare:
+    """The run's connection to Cloudflare (also for the CLI's read-only commands)."""
+    opts = opts or Options()
     s = settings.sync
     return api.connect(
         settings.cloudflare,
@@ -128,14 +126,25 @@ def _connect(settings: Settings, opts: Options) -> api.Cloudflare:
         retries=s.retries,
         backoff=s.backoff,
         limiter=opts.limiter,
+        window=load_window(settings.state.path),
         http_transport=opts.http_transport,
     )
 
 
-def _plan_settings(settings: Settings, opts: Options) -> plan.PlanSettings:
-    return plan.PlanSettings(
-        batch_size=settings.sync.batch_size,
-        max_mappings=settings.cloudflare.max_mappings_per_zone,
-        max_delete_fraction=settings.sync.max_delete_fraction,
-        allow_mass_delete=opts.allow_mass_delete,
-    )
+def _remember(
+    settings: Settings, found: api.Resolution, store: StateStore, cloudflare: api.Cloudflare
+) -> Discovery | None:
+    """For the next run (not worth failing this one for): the rate window, the zones found."""
+    try:
+        store.save_window(cloudflare.window())
+    except StateError as exc:
+        log.warning("rate_window_not_saved", error=str(exc))
+    if settings.cloudflare.zone_discovery is None:
+        return None
+    explicit = {z.id for z in settings.cloudflare.zones}
+    try:
+        vanished = store.discovered({z.id: z.name for z in found.zones if z.id not in explicit})
+    except StateError as exc:
+        log.warning("zone_discovery_state", error=str(exc))
+        vanished = []
+    return Discovery(listed=found.listed, matched=found.discovered, vanished=tuple(vanished))

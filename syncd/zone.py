@@ -36,7 +36,7 @@ from syncd.model import (
     ZonePlan,
     ZoneReport,
 )
-from syncd.state import OwnershipStore
+from syncd.state import StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 _FATAL = (AuthError, RouteMissing)
@@ -55,7 +55,7 @@ class Run:
     """What every zone of one run shares."""
 
     api: CloudflareAPI
-    store: OwnershipStore
+    store: StateStore
     resolved: plan.Resolved
     health: plan.Health
     settings: plan.PlanSettings
@@ -151,7 +151,7 @@ class Outcome:
 
 def apply(
     api: CloudflareAPI,
-    store: OwnershipStore,
+    store: StateStore,
     zplan: ZonePlan,
     *,
     stop: threading.Event | None = None,

@@ -17,19 +17,22 @@ from typing import Literal, Protocol, TypeVar
 import httpx
 import structlog
 
-from syncd.cloudflare import dns
-from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
+from syncd.cloudflare import dns, zones
+from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v1 import V1Client
 from syncd.cloudflare.v2 import V2Client
+from syncd.cloudflare.zones import Resolution
 from syncd.config import CloudflareConfig
 from syncd.errors import AuthError, CloudflareError, RouteMissing, TransportError
-from syncd.model import BatchResult, CloudflareCall, IPAddress, RegionMapping, Vendor
+from syncd.model import BatchResult, CloudflareCall, IPAddress, RateWindow, RegionMapping, Vendor
 
 __all__ = [
+    "Budget",
     "Cloudflare",
     "CloudflareAPI",
     "HTTPTransport",
     "RateLimiter",
+    "Resolution",
     "connect",
     "rate_limiter",
     "supported_regions",
@@ -90,6 +93,18 @@ class Cloudflare:
         """Every HTTP exchange so far (retries are separate calls), for the run report."""
         return self._transport.calls()
 
+    def budget(self) -> Budget:
+        """Requests left in the rate window now: Cloudflare's figure when fresh, else syncd's."""
+        return self._transport.limiter.budget()
+
+    def window(self) -> RateWindow:
+        """The requests of the current rate window, for the next process to count."""
+        return self._transport.limiter.window()
+
+    def zones(self, cf: CloudflareConfig) -> Resolution:
+        """The run's zones: the configured ones and, with ``zone_discovery``, those listed."""
+        return zones.discover(self._transport, cf)
+
     def generation(self, zone_id: str) -> str:
         """Which generation serves ``zone_id`` (for logs and the report)."""
         if self._mode != "auto":
@@ -134,10 +149,15 @@ def connect(
     retries: int,
     backoff: float,
     limiter: RateLimiter | None = None,
+    window: RateWindow | None = None,
     http_transport: HTTPTransport | None = None,
 ) -> Cloudflare:
     """The run's one HTTP client, with auth, the rate limit (a new one unless the caller shares
-    its own across runs) and retries, speaking the generation ``cloudflare.api`` names."""
+    its own across runs) and retries, speaking the generation ``cloudflare.api`` names.
+
+    ``window``: the requests earlier processes sent, which still count (a CronJob's runs share
+    one budget); a limiter takes it once, so a daemon's own runs are not counted twice.
+    """
     client = build_client(
         cf.base_url,
         token=cf.api_token.get_secret_value() if cf.api_token else None,
@@ -147,6 +167,8 @@ def connect(
         transport=http_transport,
     )
     limiter = limiter or rate_limiter(cf)
+    if window is not None:
+        limiter.restore(window)
     transport = Transport(
         client, limiter=limiter, retry=RetryPolicy(retries=retries, backoff=backoff)
     )
@@ -175,6 +197,6 @@ def supported_regions(api: CloudflareAPI, zone_ids: Iterable[str]) -> dict[Vendo
             if isinstance(exc, AuthError) and exc.for_every_zone:
                 raise
             first = first or exc
-    if first is None:
-        raise CloudflareError("no zone to ask for supported regions")
+    if first is None:  # only zone discovery can leave a run without zones
+        raise CloudflareError("zone discovery matched no zone to ask for supported regions")
     raise first
