@@ -17,10 +17,8 @@ from prometheus_client import CollectorRegistry
 from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
 from syncd.cloudflare import api
 from syncd.config import Settings
-from syncd.errors import CloudflareError, ConfigError
+from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load(config.resolve_path(getattr(args, "config", None)))
     except ConfigError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     level = getattr(args, "log_level", None) or settings.logging.level
     logs.configure(settings.logging.model_copy(update={"level": level}), stream=sys.stderr)
     verb: Callable[[Settings, argparse.Namespace], int] = _VERBS[args.verb]
@@ -96,7 +94,7 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     if settings.metrics.pushgateway:
         metrics.push(settings.metrics, registry, report)
     print(render.summary(report))
-    return EXIT_OK if report.result is RunResult.SUCCESS else EXIT_FAILED
+    return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
 
 
 def _plan(settings: Settings, args: argparse.Namespace) -> int:
@@ -106,7 +104,7 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
         print(render.dumps(render.report_json(report)))
     else:
         print(render.plan_table(report))
-    return EXIT_OK if report.result is RunResult.SUCCESS else EXIT_FAILED
+    return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
 
 
 def _run(settings: Settings, _: argparse.Namespace) -> int:
@@ -132,7 +130,7 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
     for c in inventory.collectors:
         if not c.listed:
             print(f"collector {c.collector} failed ({c.reason}): {c.error}", file=sys.stderr)
-    return EXIT_OK if inventory.complete() else EXIT_FAILED
+    return ExitCode.OK if inventory.complete() else ExitCode.FAILED
 
 
 def _regions(settings: Settings, _: argparse.Namespace) -> int:
@@ -142,21 +140,21 @@ def _regions(settings: Settings, _: argparse.Namespace) -> int:
             supported = api.supported_regions(cloudflare, [z.id for z in zones])
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(render.regions(supported))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     if not args.zones:
         print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
-        return EXIT_OK
+        return ExitCode.OK
     try:
         with sync.connect(settings) as cloudflare:
             found = cloudflare.zones(settings.cloudflare)
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     explicit = {z.id for z in settings.cloudflare.zones}
     rows = [
         (z.id, z.name or "-", "explicit" if z.id in explicit else "discovered", z.policy, z.origins)
@@ -171,7 +169,7 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         )
         if not found.zones:
             print("syncd: warning: zone discovery matched no zone: nothing to do", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -179,7 +177,7 @@ def _demo(args: argparse.Namespace) -> int:
         from syncd import demo
     except ModuleNotFoundError as exc:  # the image leaves the 'demo' extra (moto) out
         print(f"syncd: the demo needs the 'demo' extra ({exc.name} is missing)", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     from syncd.config import LoggingConfig
 
     logs.configure(LoggingConfig(level="warning"), stream=sys.stderr)

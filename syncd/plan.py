@@ -273,7 +273,7 @@ class PlanSettings:
     @classmethod
     def of(cls, settings: Settings, *, allow_mass_delete: bool = False) -> PlanSettings:
         return cls(
-            batch_size=settings.sync.batch_size,
+            batch_size=settings.cloudflare.batch_size,
             max_mappings=settings.cloudflare.max_mappings_per_zone,
             max_delete_fraction=settings.sync.max_delete_fraction,
             allow_mass_delete=allow_mass_delete,

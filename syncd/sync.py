@@ -119,12 +119,12 @@ def rate_limiter(settings: Settings) -> api.RateLimiter:
 def connect(settings: Settings, opts: Options | None = None) -> api.Cloudflare:
     """The run's connection to Cloudflare (also for the CLI's read-only commands)."""
     opts = opts or Options()
-    s = settings.sync
+    cf = settings.cloudflare
     return api.connect(
-        settings.cloudflare,
-        timeout=s.timeout,
-        retries=s.retries,
-        backoff=s.backoff,
+        cf,
+        timeout=cf.timeout,
+        retries=cf.retries,
+        backoff=cf.backoff,
         limiter=opts.limiter,
         window=load_window(settings.state.path),
         http_transport=opts.http_transport,

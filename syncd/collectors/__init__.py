@@ -18,13 +18,13 @@ from syncd.model import Inventory
 
 def collect(settings: Settings) -> Inventory:
     """Run every configured collector once (``syncd discover``, and the first half of a run)."""
-    s = settings.sync
+    s = settings.collectors
     found = build(
-        settings.collectors,
+        s,
         settings=CollectorSettings(
             scope_timeout=s.scope_timeout,
-            request_timeout=s.timeout,
-            max_attempts=s.cloud_attempts,
+            request_timeout=s.request_timeout,
+            max_attempts=s.attempts,
         ),
     )
     with ThreadPoolExecutor(s.concurrency, thread_name_prefix="syncd-scope") as pool:

@@ -104,6 +104,8 @@ class Deadline:
         remaining = self.remaining()
         if remaining <= 0:
             raise failure(
-                where, Reason.TIMEOUT, f"out of time after {self.limit:g}s (sync.scope_timeout)"
+                where,
+                Reason.TIMEOUT,
+                f"out of time after {self.limit:g}s (collectors.scope_timeout)",
             )
         return remaining
