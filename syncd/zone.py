@@ -1,0 +1,320 @@
+"""One zone, from read to report: the whole reconcile of a zone, top to bottom, in one place.
+
+    read()       what Cloudflare holds (mappings: from the state database's mirror of them, or
+                 listed in full when it is due or untrusted) and, for ``origins: dns``, the
+                 zone's origins
+    reconcile()  settle pending ownership -> plan -> apply in batches -> record -> ZoneReport
+
+``sync.run_once`` starts every zone's ``read`` while the collectors run, then ``reconcile``s
+the zones concurrently. A zone never stops another: whatever goes wrong ends as its report's
+``error``. Deletions go first so that they free room under the zone's maximum. Per-item failures
+are collected, never raised: a failed item is reported and planned again next run. A request
+that fails as a whole after its retries fails that batch's items; credentials refused, a missing
+route or a full zone (1164) also fail every batch still to come for the zone. Ownership is
+recorded per batch, so every item Cloudflare confirmed is owned when ``reconcile`` returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+import structlog
+
+from syncd import plan
+from syncd.cloudflare.api import CloudflareAPI
+from syncd.config import ZoneConfig
+from syncd.errors import (
+    AuthError,
+    CloudflareError,
+    RouteMissing,
+    StateError,
+    SyncdError,
+    ZoneFull,
+)
+from syncd.model import (
+    BatchResult,
+    IPAddress,
+    ItemFailure,
+    RegionMapping,
+    Upsert,
+    ZonePlan,
+    ZoneReport,
+)
+from syncd.state import Mirror, StateStore
+
+log = structlog.stdlib.get_logger(__name__)
+_FATAL = (AuthError, RouteMissing)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What Cloudflare holds for one zone: its mappings and, for ``origins: dns``, its origins."""
+
+    current: dict[IPAddress, RegionMapping]
+    dns_origins: frozenset[IPAddress] | None
+    listed: str = ""  # why the zone was listed in full; "" when its mirror was used
+    drift: int = 0  # mappings where the list disagreed with the mirror
+    schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How this run reads zones: when a zone's mirror is due for a full list."""
+
+    interval: float  # cloudflare.verify_interval
+    verify: bool  # sync --verify: list every zone in full
+    now: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """What every zone of one run shares."""
+
+    api: CloudflareAPI
+    store: StateStore
+    resolved: plan.Resolved
+    health: plan.Health
+    settings: plan.PlanSettings
+    dry_run: bool = False
+    # Set on shutdown: the batch in flight finishes, no further batch is sent.
+    stop: threading.Event | None = None
+
+
+def read(api: CloudflareAPI, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
+    """The zone's mappings and, when its origins come from DNS, its A/AAAA addresses.
+
+    The mappings come from the mirror when it is trusted and not due; otherwise the zone is
+    listed in full, the difference from the mirror counted as drift, and the mirror replaced.
+    """
+    origins = None
+    if zone.origins == "dns":
+        origins = api.dns_origins(zone.id, proxied_only=zone.proxied_only)
+    mirror, why = _mirror(store, zone.id, reading)
+    if mirror is not None and not why:
+        schedule = (mirror.listed_at, mirror.verify_after)
+        return Held(dict(mirror.mappings), origins, schedule=schedule)
+    current = plan.index(api.list_mappings(zone.id))
+    drift = 0
+    if mirror is not None:
+        known = mirror.mappings
+        drift = sum(1 for ip in known.keys() | current.keys() if known.get(ip) != current.get(ip))
+        due = reading.now + reading.interval
+    else:  # never listed: spread the zones' next verification over the interval
+        due = reading.now + reading.interval * _phase(zone.id)
+    store.mirror_listed(zone.id, current.values(), listed_at=reading.now, verify_after=due)
+    return Held(current, origins, listed=why, drift=drift, schedule=(reading.now, due))
+
+
+def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:
+    """The zone's mirror and why the zone must be listed in full anyway ("" if it need not)."""
+    try:
+        mirror = store.mirror(zone_id)
+        pending = store.pending(zone_id)
+    except StateError:
+        return None, "mirror_corrupt"
+    if mirror is None:
+        return None, "no_mirror"
+    if reading.verify:
+        return mirror, "verify"
+    if pending:  # a batch's outcome is unknown: only Cloudflare's list can settle it
+        return mirror, "pending"
+    if reading.interval <= 0 or mirror.verify_after <= reading.now:
+        return mirror, "due"
+    return mirror, ""
+
+
+def _phase(zone_id: str) -> float:
+    """A stable fraction in (0, 1] per zone, so first verifications never bunch."""
+    digest = hashlib.sha256(zone_id.encode()).digest()
+    return (int.from_bytes(digest[:4], "big") + 1) / 2**32
+
+
+def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
+    """Plan and apply one zone; every failure ends in the report, none is raised."""
+    try:
+        state = held.result()
+        zplan = plan.build(
+            zone,
+            run.resolved,
+            current=state.current,
+            owned=run.store.settle(zone.id, state.current),
+            dns_origins=state.dns_origins,
+            health=run.health,
+            settings=run.settings,
+        )
+    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
+        if not isinstance(exc, SyncdError):
+            log.exception("zone_crashed", zone=zone.id)
+        reason = exc.reason if isinstance(exc, SyncdError) else type(exc).__name__.lower()
+        empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
+        return replace(_report(zone, empty), error=str(exc), error_reason=reason)
+    generation = run.api.generation(zone.id)
+    if run.dry_run:
+        after = _by_vendor(state.current.values())
+        return replace(
+            _report(zone, zplan, state),
+            applied=False,
+            generation=generation,
+            mappings_after=after,
+        )
+    writes = bool(zplan.creates or zplan.updates or zplan.deletes)
+    if writes:
+        # Until the writes are done and remembered, the mirror is not the truth: a process
+        # killed in between must list the zone next time, never plan against a stale mirror.
+        _remember(run.store, zone.id, None, state.schedule)
+    try:
+        out = apply(run.api, run.store, zplan, stop=run.stop)
+    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
+        log.exception("zone_push_crashed", zone=zone.id)
+        return replace(_report(zone, zplan, state), error=str(exc), error_reason="error")
+    if writes and not (out.failures or out.error):
+        _remember(run.store, zone.id, out.after(state.current), state.schedule)
+    # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
+    return replace(
+        _report(zone, zplan, state),
+        created=out.created,
+        updated=out.updated,
+        deleted=len(out.deleted),
+        failures=tuple(out.failures),
+        error=out.error,
+        error_reason=out.error_reason,
+        mappings_after=_by_vendor(out.after(state.current).values()),
+        generation=generation,
+    )
+
+
+def _report(zone: ZoneConfig, zplan: ZonePlan, held: Held | None = None) -> ZoneReport:
+    report = ZoneReport(zone_id=zone.id, zone_name=zone.label, plan=zplan)
+    if held is None:
+        return report
+    return replace(report, listed=held.listed, drift=held.drift)
+
+
+def _remember(
+    store: StateStore,
+    zone_id: str,
+    after: dict[IPAddress, RegionMapping] | None,
+    schedule: tuple[float, float],
+) -> None:
+    """Keep the mirror in step with confirmed writes; ``None``: distrust it (list next run)."""
+    try:
+        if after is None:
+            store.mirror_distrust(zone_id)
+        else:
+            listed_at, verify_after = schedule
+            store.mirror_listed(
+                zone_id, after.values(), listed_at=listed_at, verify_after=verify_after
+            )
+    except StateError as exc:
+        log.warning("mirror_not_saved", zone=zone_id, error=str(exc))
+        # If even that fails, the database is broken: the next run's check stops it.
+        with contextlib.suppress(StateError):
+            store.mirror_distrust(zone_id)
+
+
+def _by_vendor(mappings: Iterable[RegionMapping]) -> tuple[tuple[str, int], ...]:
+    counts = Counter(m.vendor.value for m in mappings)
+    return tuple(sorted(counts.items()))
+
+
+# --- applying a plan ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What applying one zone's plan achieved (mutable while it is applied, by one thread)."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: list[IPAddress] = field(default_factory=list)
+    upserted: list[Upsert] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
+    error: str = ""
+    error_reason: str = ""
+
+    def after(self, before: dict[IPAddress, RegionMapping]) -> dict[IPAddress, RegionMapping]:
+        """What Cloudflare holds now, given what it held before."""
+        now = dict(before)
+        for ip in self.deleted:
+            now.pop(ip, None)
+        now.update({u.mapping.ip: u.mapping for u in self.upserted})
+        return now
+
+
+def apply(
+    api: CloudflareAPI,
+    store: StateStore,
+    zplan: ZonePlan,
+    *,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Push ``zplan``; every succeeded item is in the store when this returns.
+
+    ``stop`` (shutdown) is checked between batches: the batch in flight always finishes.
+    """
+    out = Outcome()
+    store.record(zplan.zone_id, upserted=zplan.adopted)
+    for batch in zplan.delete_batches():
+        if _stopping(out, stop):
+            break
+        result = _send(out, batch, partial(api.delete, zplan.zone_id, [m.ip for m in batch]))
+        store.record(zplan.zone_id, deleted=result.succeeded)
+        out.deleted += result.succeeded
+        if out.error:
+            break
+    for ubatch in zplan.upsert_batches():
+        if _stopping(out, stop):
+            break
+        items = [u.mapping for u in ubatch]
+        if out.error:
+            out.failures += BatchResult.all_failed(items, out.error, out.error_reason).failed
+            continue
+        store.begin(zplan.zone_id, ubatch)
+        result = _send(out, items, partial(api.upsert, zplan.zone_id, items))
+        ok = set(result.succeeded)
+        done = [u for u in ubatch if u.mapping.ip in ok]
+        store.record(zplan.zone_id, upserted=done, clear_pending=True)
+        out.upserted += done
+        out.created += sum(1 for u in done if u.previous is None)
+        out.updated += sum(1 for u in done if u.previous is not None)
+    return out
+
+
+def _stopping(out: Outcome, stop: threading.Event | None) -> bool:
+    """Shutdown asked: the rest of the plan is left for the next run (nothing is lost)."""
+    if stop is None or not stop.is_set():
+        return False
+    if not out.error:
+        out.error = "interrupted by shutdown; the rest is left for the next run"
+        out.error_reason = "interrupted"
+    return True
+
+
+def _send(
+    out: Outcome, sent: Sequence[RegionMapping], call: Callable[[], BatchResult]
+) -> BatchResult:
+    """Run one batch request; fold its failures into ``out``."""
+    try:
+        result = call()
+    except ZoneFull as exc:
+        _stop(out, exc, "zone holds its maximum number of mappings (1164)")
+        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+    except _FATAL as exc:
+        _stop(out, exc, str(exc))
+        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+    except CloudflareError as exc:
+        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+    out.failures += result.failed
+    return result
+
+
+def _stop(out: Outcome, exc: CloudflareError, message: str) -> None:
+    out.error = message
+    out.error_reason = exc.reason
