@@ -1,0 +1,203 @@
+"""Names to addresses, through a real DNS resolver (dnspython), for CNAME and pool origins.
+
+A ``Resolver`` lives for one run: each distinct name is asked at most once (A and AAAA), on a
+bounded pool of ``concurrency`` threads, and every outcome comes back as a ``Resolution`` value:
+
+- ``resolved``: addresses, and the CNAME chain the resolver followed to reach them;
+- ``unresolved``: NXDOMAIN, or the name exists without A/AAAA data (a dangling record);
+- ``failed``: timeout, SERVFAIL, REFUSED, no resolver reachable, a chain over the limit or a
+  loop. The caller treats it as an origin it cannot see this run (no deletion through it).
+
+Nothing here raises for an answer; it never touches Cloudflare or its rate limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.nameserver
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from syncd.model import Resolution, ResolutionStatus, dns_name, parse_ip
+
+_RECORD_TYPES = ("A", "AAAA")
+_MAX_CHAIN = 32  # names kept from a runaway answer, for the report
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``host`` or ``host:port`` (``[v6]:port`` for IPv6) as (IP, port). ``ValueError`` if not."""
+    value = text.strip()
+    host, port = value, 53
+    if value.startswith("["):
+        inside, sep, rest = value[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"not host or host:port: {text!r}")
+        host = inside
+        if rest:
+            port = _port(rest[1:], text)
+    elif value.count(":") == 1:
+        host, raw = value.split(":")
+        port = _port(raw, text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"a nameserver is an IP address (with an optional port): {text!r}"
+        ) from None
+    return host, port
+
+
+def _port(raw: str, text: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"not a port number in {text!r}")
+    return int(raw)
+
+
+class Resolver:
+    """One run's resolver: concurrency-bounded, each name resolved once."""
+
+    def __init__(
+        self, *, nameservers: Sequence[str] = (), timeout: float = 5.0, concurrency: int = 32
+    ) -> None:
+        self._timeout = timeout
+        self._concurrency = max(1, concurrency)
+        self._memo: dict[str, Resolution] = {}
+        self._lock = threading.Lock()
+        self._setup_error = ""
+        self._resolver: dns.resolver.Resolver | None = None
+        try:
+            resolver = dns.resolver.Resolver(configure=not nameservers)
+        except dns.resolver.NoResolverConfiguration as exc:
+            self._setup_error = f"no resolver configured (resolv.conf): {exc}"
+            return
+        if nameservers:
+            resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(*parse_nameserver(n)) for n in nameservers
+            ]
+        resolver.timeout = timeout
+        resolver.lifetime = timeout
+        resolver.cache = None
+        self._resolver = resolver
+
+    def resolve_all(self, names: Iterable[str]) -> dict[str, Resolution]:
+        """Every name's resolution (asked now unless already known this run)."""
+        wanted = {dns_name(n) for n in names}
+        with self._lock:
+            todo = sorted(wanted - self._memo.keys())
+        if todo:
+            workers = min(self._concurrency, len(todo))
+            with ThreadPoolExecutor(workers, thread_name_prefix="syncd-dns") as pool:
+                done = list(pool.map(self._resolve, todo))
+            with self._lock:
+                for res in done:
+                    self._memo.setdefault(res.name, res)
+        with self._lock:
+            return {n: self._memo[n] for n in wanted}
+
+    def _resolve(self, name: str) -> Resolution:
+        if self._resolver is None:
+            return Resolution(name=name, status=ResolutionStatus.FAILED, error=self._setup_error)
+        # One deadline for the name: AAAA gets what A left of ``timeout``; a failed A ends it.
+        deadline = time.monotonic() + self._timeout
+        parts: list[Resolution] = []
+        for rdtype in _RECORD_TYPES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                parts.append(_timed_out(name, rdtype, self._timeout))
+                break
+            parts.append(_query(self._resolver, name, rdtype, left))
+            if parts[-1].status is ResolutionStatus.FAILED:
+                break
+        chain = max((p.chain for p in parts), key=len)
+        failed = [p for p in parts if p.status is ResolutionStatus.FAILED]
+        if failed:
+            error = "; ".join(sorted({p.error for p in failed}))
+            return Resolution(name=name, status=ResolutionStatus.FAILED, error=error, chain=chain)
+        addresses = tuple(a for p in parts for a in p.addresses)
+        if addresses:
+            return Resolution(
+                name=name, status=ResolutionStatus.RESOLVED, addresses=addresses, chain=chain
+            )
+        error = "; ".join(sorted({p.error for p in parts}))
+        return Resolution(name=name, status=ResolutionStatus.UNRESOLVED, chain=chain, error=error)
+
+
+def _timed_out(name: str, rdtype: str, timeout: float) -> Resolution:
+    return Resolution(
+        name=name,
+        status=ResolutionStatus.FAILED,
+        error=f"{rdtype}: no answer within {timeout:g}s (timeout)",
+    )
+
+
+def _query(resolver: dns.resolver.Resolver, name: str, rdtype: str, lifetime: float) -> Resolution:
+    """One query type; the status, as for the whole name."""
+    try:
+        answer = resolver.resolve(name, rdtype, search=False, lifetime=lifetime)
+    except dns.resolver.NXDOMAIN:
+        return Resolution(name=name, status=ResolutionStatus.UNRESOLVED, error="NXDOMAIN")
+    except dns.resolver.NoAnswer as exc:
+        response = exc.kwargs.get("response")
+        chain = _chain_of(response, name) if isinstance(response, dns.message.Message) else ()
+        return Resolution(
+            name=name, status=ResolutionStatus.UNRESOLVED, chain=chain, error="no A/AAAA data"
+        )
+    except dns.resolver.NoNameservers as exc:
+        return _no_nameservers(name, rdtype, exc)
+    except dns.resolver.LifetimeTimeout:
+        return _timed_out(name, rdtype, resolver.lifetime)
+    except dns.exception.DNSException as exc:
+        return Resolution(
+            name=name, status=ResolutionStatus.FAILED, error=f"{rdtype}: {type(exc).__name__}"
+        )
+    addresses = tuple(parse_ip(r.to_text()) for r in answer)
+    chain = tuple(dns_name(str(rrset[0].target)) for rrset in answer.chaining_result.cnames)
+    return Resolution(name=name, status=ResolutionStatus.RESOLVED, addresses=addresses, chain=chain)
+
+
+def _no_nameservers(name: str, rdtype: str, exc: dns.resolver.NoNameservers) -> Resolution:
+    """SERVFAIL, REFUSED, unreachable servers, or an answer whose CNAMEs loop or run on."""
+    errors = exc.kwargs.get("errors") or []
+    for _server, _tcp, _port, error, response in errors:
+        if isinstance(error, dns.message.ChainTooLong) and response is not None:
+            chain = _chain_of(response, name)
+            looped = len(set(chain)) < len(chain) or name in chain
+            what = "CNAME loop" if looped else "CNAME chain too long for the resolver"
+            return Resolution(name=name, status=ResolutionStatus.FAILED, chain=chain, error=what)
+    details = sorted(
+        {_describe(server, error, response) for server, _, _, error, response in errors}
+    )
+    text = "; ".join(details) or "no nameserver answered"
+    return Resolution(name=name, status=ResolutionStatus.FAILED, error=f"{rdtype}: {text}")
+
+
+def _describe(server: str, error: object, response: dns.message.Message | None) -> str:
+    if response is not None:
+        return f"{server} answered {dns.rcode.to_text(response.rcode())}"
+    return f"{server}: {type(error).__name__}: {error}"
+
+
+def _chain_of(response: dns.message.Message, name: str) -> tuple[str, ...]:
+    """The CNAME targets in ``response`` from ``name`` on, stopping at the first repeat."""
+    targets = {
+        dns_name(str(rrset.name)): dns_name(str(rrset[0].target))
+        for rrset in response.answer
+        if rrset.rdtype == dns.rdatatype.CNAME and len(rrset)
+    }
+    chain: list[str] = []
+    current = dns_name(name)
+    while current in targets:
+        current = targets[current]
+        chain.append(current)
+        if current in chain[:-1] or current == dns_name(name) or len(chain) > _MAX_CHAIN:
+            break
+    return tuple(chain)
