@@ -332,6 +332,50 @@ class MetricsConfig(_Section):
         return None if value is None else _check_url(value, plain_http="any")
 
 
+class ResolverConfig(_Section):
+    nameservers: tuple[str, ...] = Field(
+        (), description="host or host:port ([v6]:port); empty: the system's resolv.conf."
+    )
+    timeout: Duration = Field(5.0, description="Per name, A and AAAA together.")
+    concurrency: int = Field(32, ge=1, le=1024, description="Names resolved at once.")
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            _nameserver(text)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0s")
+        return value
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """``nameservers`` as (IP, port) pairs."""
+        return tuple(_nameserver(n) for n in self.nameservers)
+
+
+def _nameserver(text: str) -> tuple[str, int]:
+    """``host`` or ``host:port`` with an IP address for host (a resolver needs no resolving)."""
+    host, port = text.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") if rest else port
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"not an IP address (optionally with :port): {text!r}") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"not a port number in {text!r}")
+    return host, int(port)
+
+
 class StateConfig(_Section):
     path: Path = Path("./syncd-state.db")
 
@@ -349,6 +393,7 @@ class Settings(_Section):
     metrics: MetricsConfig = MetricsConfig()
     state: StateConfig = StateConfig()
     logging: LoggingConfig = LoggingConfig()
+    resolver: ResolverConfig = ResolverConfig()
 
     @model_validator(mode="after")
     def _zone_collectors(self) -> Settings:

@@ -42,6 +42,8 @@ class SkipReason(enum.StrEnum):
     FOREIGN_MAPPING = "foreign_mapping"
     SCOPE_INCOMPLETE = "scope_incomplete"
     MASS_DELETE_GUARD = "mass_delete_guard"
+    UNRESOLVED_ORIGIN = "unresolved_origin"  # a record or pool origin whose name has no address
+    ORIGINS_INCOMPLETE = "origins_incomplete"  # part of the origin set unknown: no deletion
 
 
 class ScopeStatus(enum.StrEnum):
@@ -264,10 +266,18 @@ class ZoneReport:
     mappings_after: tuple[tuple[str, int], ...] = ()
     applied: bool = True
     generation: str = ""
+    origins: ZoneOrigins | None = None  # None for ``origins: all`` zones
+    coverage: tuple[OriginCoverage, ...] = ()
+    tiered_cache: TieredCache | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.error and not self.failures and not self.plan.guard
+        origins_failed = self.origins is not None and bool(self.origins.failed)
+        return not self.error and not self.failures and not self.plan.guard and not origins_failed
+
+    @property
+    def coverage_ratio(self) -> float | None:
+        return coverage_ratio(self.coverage)
 
     @property
     def changed(self) -> int:

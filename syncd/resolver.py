@@ -13,11 +13,10 @@ Nothing here raises for an answer; it never touches Cloudflare or its rate limit
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import dns.exception
 import dns.message
@@ -33,45 +32,23 @@ _RECORD_TYPES = ("A", "AAAA")
 _MAX_CHAIN = 32  # names kept from a runaway answer, for the report
 
 
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """``host`` or ``host:port`` (``[v6]:port`` for IPv6) as (IP, port). ``ValueError`` if not."""
-    value = text.strip()
-    host, port = value, 53
-    if value.startswith("["):
-        inside, sep, rest = value[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"not host or host:port: {text!r}")
-        host = inside
-        if rest:
-            port = _port(rest[1:], text)
-    elif value.count(":") == 1:
-        host, raw = value.split(":")
-        port = _port(raw, text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(
-            f"a nameserver is an IP address (with an optional port): {text!r}"
-        ) from None
-    return host, port
-
-
-def _port(raw: str, text: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"not a port number in {text!r}")
-    return int(raw)
-
-
 class Resolver:
-    """One run's resolver: concurrency-bounded, each name resolved once."""
+    """One run's resolver: at most ``concurrency`` names in flight, each name resolved once.
+
+    Shared by every zone of the run (zones read concurrently); ``close()`` ends its threads.
+    """
 
     def __init__(
-        self, *, nameservers: Sequence[str] = (), timeout: float = 5.0, concurrency: int = 32
+        self,
+        *,
+        nameservers: Sequence[tuple[str, int]] = (),
+        timeout: float = 5.0,
+        concurrency: int = 32,
     ) -> None:
         self._timeout = timeout
-        self._concurrency = max(1, concurrency)
-        self._memo: dict[str, Resolution] = {}
+        self._futures: dict[str, Future[Resolution]] = {}
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="syncd-dns")
         self._setup_error = ""
         self._resolver: dns.resolver.Resolver | None = None
         try:
@@ -81,27 +58,38 @@ class Resolver:
             return
         if nameservers:
             resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(*parse_nameserver(n)) for n in nameservers
+                dns.nameserver.Do53Nameserver(host, port) for host, port in nameservers
             ]
         resolver.timeout = timeout
         resolver.lifetime = timeout
         resolver.cache = None
         self._resolver = resolver
 
+    def __enter__(self) -> Resolver:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
     def resolve_all(self, names: Iterable[str]) -> dict[str, Resolution]:
-        """Every name's resolution (asked now unless already known this run)."""
+        """Every name's resolution (asked now unless already asked this run)."""
         wanted = {dns_name(n) for n in names}
         with self._lock:
-            todo = sorted(wanted - self._memo.keys())
-        if todo:
-            workers = min(self._concurrency, len(todo))
-            with ThreadPoolExecutor(workers, thread_name_prefix="syncd-dns") as pool:
-                done = list(pool.map(self._resolve, todo))
-            with self._lock:
-                for res in done:
-                    self._memo.setdefault(res.name, res)
+            futures = {}
+            for name in sorted(wanted):
+                if name not in self._futures:
+                    self._futures[name] = self._pool.submit(self._resolve, name)
+                futures[name] = self._futures[name]
+        return {name: f.result() for name, f in futures.items()}
+
+    @property
+    def asked(self) -> int:
+        """Distinct names asked this run."""
         with self._lock:
-            return {n: self._memo[n] for n in wanted}
+            return len(self._futures)
 
     def _resolve(self, name: str) -> Resolution:
         if self._resolver is None:

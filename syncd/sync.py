@@ -14,28 +14,36 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import structlog
 
-from syncd import collectors, plan, push
-from syncd.cloudflare import dns
+from syncd import collectors, origins, plan, push
+from syncd.cloudflare import origins as cf_origins
 from syncd.cloudflare.api import CloudflareAPI, generation_of, open_api
 from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
 from syncd.collectors import runner
 from syncd.collectors.base import CollectorSettings
 from syncd.config import Settings, ZoneConfig
-from syncd.errors import CloudflareError, StateError, SyncdError, TransportError
+from syncd.errors import AuthError, CloudflareError, StateError, SyncdError, TransportError
 from syncd.model import (
     Inventory,
     IPAddress,
+    ItemFailure,
     Mapping,
+    OriginCoverage,
+    Pool,
     RunReport,
+    Skip,
+    SkipReason,
+    TieredCache,
     Vendor,
+    ZoneOrigins,
     ZonePlan,
     ZoneReport,
 )
+from syncd.resolver import Resolver
 from syncd.state import Registry
 
 log = structlog.stdlib.get_logger(__name__)
@@ -45,7 +53,8 @@ _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces
 @dataclass(frozen=True, slots=True)
 class _ZoneState:
     current: dict[IPAddress, Mapping]
-    dns_origins: frozenset[IPAddress] | None
+    origins: ZoneOrigins | None
+    tiered_cache: TieredCache
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,9 +82,29 @@ def run_once(
     started = clock()
     client, transport = _connect(settings, opts)
     api = open_api(settings.cloudflare.api, transport)
-    with client, ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator:
+    with (
+        client,
+        resolver(settings) as names,
+        ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
+    ):
         inventory_future = coordinator.submit(collect, settings)
-        return _run(settings, opts, api, transport, inventory_future, started, clock)
+        cf = _Cloudflare(api, transport, names)
+        return _run(settings, opts, cf, inventory_future, started, clock)
+
+
+def resolver(settings: Settings) -> Resolver:
+    """The run's DNS resolver (``resolver`` section); close it when the run ends."""
+    r = settings.resolver
+    return Resolver(nameservers=r.addresses, timeout=r.timeout, concurrency=r.concurrency)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cloudflare:
+    """What a run reads Cloudflare (and DNS) through."""
+
+    api: CloudflareAPI
+    transport: Transport
+    resolver: Resolver
 
 
 def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
@@ -127,20 +156,20 @@ def collect(settings: Settings) -> Inventory:
 def _run(  # noqa: PLR0917 (private seam of run_once)
     settings: Settings,
     opts: Options,
-    api: CloudflareAPI,
-    transport: Transport,
+    cf: _Cloudflare,
     inventory_future: Future[Inventory],
     started: float,
     clock: Callable[[], float],
 ) -> RunReport:
     zones = settings.cloudflare.zones
+    api, transport = cf.api, cf.transport
     with ThreadPoolExecutor(min(_ZONE_WORKERS, len(zones))) as pool:
         try:
             regions = _supported_regions(api, zones)
         except CloudflareError as exc:
             inventory = inventory_future.result()
             return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
-        reads = {z.id: pool.submit(_read_zone, api, transport, z) for z in zones}
+        reads = {z.id: pool.submit(_read_zone, cf, z) for z in zones}
         inventory = inventory_future.result()
         resolved = plan.resolve(inventory, plan.RegionMatcher(regions))
         try:
@@ -201,12 +230,84 @@ def _supported_regions(
     raise first
 
 
-def _read_zone(api: CloudflareAPI, transport: Transport, zone: ZoneConfig) -> _ZoneState:
-    current = plan.index(api.list_mappings(zone.id))
-    origins = None
-    if zone.origins == "dns":
-        origins = dns.origin_addresses(transport, zone.id, proxied_only=zone.proxied_only)
-    return _ZoneState(current, origins)
+def _read_zone(cf: _Cloudflare, zone: ZoneConfig) -> _ZoneState:
+    current = plan.index(cf.api.list_mappings(zone.id))
+    found = read_origins(cf.transport, cf.resolver, zone) if zone.origins == "dns" else None
+    return _ZoneState(current, found, read_tiered_cache(cf.transport, zone))
+
+
+def read_origins(transport: Transport, resolver: Resolver, zone: ZoneConfig) -> ZoneOrigins:
+    """Every origin Cloudflare reaches for ``zone``: records, CNAME chains, load balancers.
+
+    A 403 on the zone's details, its load balancers or a pool is a warning naming the missing
+    permission; the run goes on without what it guards (and deletes nothing in the zone).
+    """
+    warnings: list[str] = []
+    records = cf_origins.records(transport, zone.id)
+    zone_name, account = zone.name, ""
+    try:
+        details = cf_origins.zone_details(transport, zone.id)
+        zone_name, account = details.name, details.account_id
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        warnings.append(_missing(zone, "Zone: Read", "the zone's details", exc))
+    balancers = None
+    try:
+        balancers = tuple(cf_origins.load_balancers(transport, zone.id))
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        warnings.append(_missing(zone, "Load Balancing: Read", "its load balancers", exc))
+    pools: dict[str, Pool | str] = {}
+    for lb in balancers or ():
+        for pool_id in lb.pool_ids:
+            if pool_id not in pools:
+                pools[pool_id] = _pool(transport, account, pool_id)
+    data = origins.ZoneData(
+        zone_name=zone_name,
+        records=tuple(records),
+        load_balancers=balancers,
+        pools=pools,
+        warnings=tuple(warnings),
+    )
+    traced = origins.trace(data, proxied_only=zone.proxied_only)
+    return origins.finish(traced, resolver.resolve_all(traced.names))
+
+
+def _pool(transport: Transport, account: str, pool_id: str) -> Pool | str:
+    """The pool, or why it could not be read (a 403 or 404 is that pool's problem)."""
+    if not account:
+        return "the zone's account is unknown (no Zone: Read permission)"
+    try:
+        return cf_origins.pool(transport, account, pool_id)
+    except CloudflareError as exc:
+        if exc.status == 404:
+            return "no such pool (HTTP 404)"
+        if exc.status == 403:
+            return "not readable (HTTP 403): the token lacks Load Balancing: Read"
+        raise
+
+
+def _missing(zone: ZoneConfig, permission: str, what: str, exc: CloudflareError) -> str:
+    return (
+        f"zone {zone.label}: the token lacks {permission} (HTTP {exc.status}), so {what} "
+        "could not be read; deletions in this zone wait until it can"
+    )
+
+
+def read_tiered_cache(transport: Transport, zone: ZoneConfig) -> TieredCache:
+    """Tiered Cache and Smart topology, read once per run; never changed."""
+    try:
+        return TieredCache(
+            tiered=cf_origins.tiered_caching(transport, zone.id),
+            smart=cf_origins.smart_topology(transport, zone.id),
+        )
+    except AuthError as exc:
+        why = f"the token lacks Zone Settings: Read (HTTP {exc.status})"
+    except CloudflareError as exc:  # an informational check never fails the zone
+        why = str(exc)
+    return TieredCache(warning=f"zone {zone.label}: Smart Tiered Cache not checked: {why}")
 
 
 def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
@@ -222,20 +323,23 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
     empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
     try:
         state = read.result()
+        found = state.origins
         zplan = plan.build(
             zone,
             resolved,
             current=state.current,
             owned=registry.settle(zone.id, state.current),
-            dns_origins=state.dns_origins,
+            dns_origins=found.addresses if found is not None else None,
             health=health,
             settings=plan.PlanSettings(
                 batch_size=settings.sync.batch_size,
                 max_mappings=settings.cloudflare.max_mappings_per_zone,
                 max_delete_fraction=settings.sync.max_delete_fraction,
                 allow_mass_delete=opts.allow_mass_delete,
+                hold_deletions=_hold(found),
             ),
         )
+        zplan = replace(zplan, skips=zplan.skips + _unresolved(found))
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         if not isinstance(exc, SyncdError):
             log.exception("zone_crashed", zone=zone.id)
@@ -252,13 +356,22 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
             applied=False,
             generation=generation,
             mappings_after=_by_vendor(state.current.values()),
+            coverage=_coverage(found, zplan, state.current, applied=False),
+            origins=found,
+            tiered_cache=state.tiered_cache,
         )
     try:
         out = push.apply(api, registry, zplan, stop=opts.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
         return ZoneReport(
-            zone_id=zone.id, zone_name=zone.label, plan=zplan, error=str(exc), error_reason="error"
+            zone_id=zone.id,
+            zone_name=zone.label,
+            plan=zplan,
+            error=str(exc),
+            error_reason="error",
+            origins=found,
+            tiered_cache=state.tiered_cache,
         )
     after = dict(state.current)
     for ip in out.deleted:
@@ -276,7 +389,37 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
         error_reason=out.error_reason,
         mappings_after=_by_vendor(after.values()),
         generation=generation,
+        coverage=_coverage(found, zplan, after, failures=out.failures),
+        origins=found,
+        tiered_cache=state.tiered_cache,
     )
+
+
+def _hold(found: ZoneOrigins | None) -> str:
+    if found is None or found.complete:
+        return ""
+    return "part of the zone's origins could not be read this run; deletion deferred"
+
+
+def _unresolved(found: ZoneOrigins | None) -> tuple[Skip, ...]:
+    """Each dangling record as a skip naming the record and its target."""
+    return tuple(
+        Skip(subject=o.source, reason=SkipReason.UNRESOLVED_ORIGIN, detail=o.detail)
+        for o in (found.unresolved if found is not None else ())
+    )
+
+
+def _coverage(
+    found: ZoneOrigins | None,
+    zplan: ZonePlan,
+    after: dict[IPAddress, Mapping],
+    *,
+    failures: Iterable[ItemFailure] = (),
+    applied: bool = True,
+) -> tuple[OriginCoverage, ...]:
+    if found is None:
+        return ()
+    return origins.coverage(found, zplan, after=after, failures=failures, applied=applied)
 
 
 def _by_vendor(mappings: Iterable[Mapping]) -> tuple[tuple[str, int], ...]:
