@@ -57,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--zone", metavar="NAME", help="only this zone (its name or id)")
     o.add_argument("--output", choices=["table", "json"], default="table")
     verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
-    verbs.add_parser("check-config", parents=[common], help="validate and print the config")
+    c = verbs.add_parser("check-config", parents=[common], help="validate and print the config")
+    c.add_argument(
+        "--zones",
+        action="store_true",
+        help="print the resolved zone list instead (lists zones when zone_discovery is set)",
+    )
     demo = verbs.add_parser("demo", help="the whole pipeline on built-in simulators")
     demo.add_argument("--serve", action="store_true", help="keep `syncd run` going against them")
     sim = verbs.add_parser("simulate", help="serve a simulator standalone (for local testing)")
@@ -163,8 +168,29 @@ def _regions(settings: Settings, _: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_config(settings: Settings, _: argparse.Namespace) -> int:
-    print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
+def _check_config(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.zones:
+        print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
+        return EXIT_OK
+    try:
+        found = sync.resolve_zones(settings)
+    except CloudflareError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    explicit = {z.id for z in settings.cloudflare.zones}
+    rows = [
+        (z.id, z.name or "-", "explicit" if z.id in explicit else "discovered", z.policy, z.origins)
+        for z in found.zones
+    ]
+    if rows:
+        print(render.zones(rows))
+    if settings.cloudflare.zone_discovery is not None:
+        print(
+            f"zone discovery: {found.listed} active zones listed, {found.discovered} matched",
+            file=sys.stderr,
+        )
+        if not found.zones:
+            print("syncd: warning: zone discovery matched no zone: nothing to do", file=sys.stderr)
     return EXIT_OK
 
 

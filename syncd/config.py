@@ -81,9 +81,12 @@ def _check_url(value: str, *, plain_http: Literal["loopback", "never", "any"] = 
 # --- cloudflare -----------------------------------------------------------------------------
 
 
-class ZoneConfig(_Section):
-    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
-    name: str = ""
+class ZoneSettings(_Section):
+    """What syncd does in one zone: every per-zone key except its identity (id, name).
+
+    ``cloudflare.zone_discovery.defaults`` is one of these, applied to every discovered zone.
+    """
+
     origins: Literal["dns", "all"] = Field(
         "dns",
         description="dns: only IPs in the zone's A/AAAA records (the 3,500 budget goes to real "
@@ -99,9 +102,56 @@ class ZoneConfig(_Section):
     adopt: bool = Field(False, description="Take ownership of existing mappings equal to ours.")
     match_tags: dict[str, str] = Field(default_factory=dict)
 
+
+class ZoneConfig(ZoneSettings):
+    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = ""
+
     @property
     def label(self) -> str:
         return self.name or self.id
+
+
+# A zone name glob: DNS name characters and fnmatch's * ? [...] (a [ must close).
+_GLOB = re.compile(r"^(?:[a-z0-9._*?-]|\[!?[a-z0-9._-]+\])+$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def check_glob(pattern: str) -> str:
+    """A valid zone-name glob, lower-cased (zone names are case-insensitive)."""
+    lowered = pattern.strip().lower()
+    if not _GLOB.fullmatch(lowered):
+        raise ValueError(
+            f"not a valid zone name glob: {pattern!r} (use letters, digits, '-', '.', "
+            "and the wildcards *, ? and [...] with a closing ])"
+        )
+    return lowered
+
+
+class ZoneDiscoveryConfig(_Section):
+    """Every active zone the token can list, filtered by account and name, kept in step."""
+
+    account_ids: tuple[str, ...] = Field(
+        (), description="Cloudflare account ids to list zones of; empty is every account."
+    )
+    include: tuple[str, ...] = Field(("*",), min_length=1, description="Zone name globs.")
+    exclude: tuple[str, ...] = Field((), description="Zone name globs; exclude wins.")
+    defaults: ZoneSettings = Field(
+        default_factory=ZoneSettings, description="Per-zone keys for every discovered zone."
+    )
+
+    @field_validator("account_ids")
+    @classmethod
+    def _accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for account in value:
+            if not _HEX32.fullmatch(account):
+                raise ValueError(f"an account id is 32 lower-case hex characters: {account!r}")
+        return value
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _globs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_glob(p) for p in value)
 
 
 class RateLimitConfig(_Section):
@@ -117,7 +167,12 @@ class CloudflareConfig(_Section):
     api: Literal["auto", "v1", "v2"] = "auto"
     max_mappings_per_zone: int = Field(3500, ge=1)
     rate_limit: RateLimitConfig = RateLimitConfig()
-    zones: tuple[ZoneConfig, ...]
+    zones: tuple[ZoneConfig, ...] = Field(
+        (), description="Explicit zones; with zone_discovery, each overrides the defaults."
+    )
+    zone_discovery: ZoneDiscoveryConfig | None = Field(
+        None, description="Keep every zone the token can list (that matches) in step."
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -126,8 +181,10 @@ class CloudflareConfig(_Section):
 
     @model_validator(mode="after")
     def _auth(self) -> CloudflareConfig:
-        if not self.zones:
-            raise ValueError("cloudflare.zones needs at least one zone")
+        if not self.zones and self.zone_discovery is None:
+            raise ValueError(
+                "set cloudflare.zones (at least one zone) or cloudflare.zone_discovery"
+            )
         if self.api_token is None and (self.api_email is None or self.api_key is None):
             raise ValueError(
                 "set cloudflare.api_token (or CLOUDFLARE_API_TOKEN), or both "
@@ -398,12 +455,15 @@ class Settings(_Section):
     @model_validator(mode="after")
     def _zone_collectors(self) -> Settings:
         known = set(self.collectors.names())
-        for zone in self.cloudflare.zones:
+        cf = self.cloudflare
+        named: list[tuple[str, ZoneSettings]] = [(f"zone {z.id}", z) for z in cf.zones]
+        if cf.zone_discovery is not None:
+            named.append(("cloudflare.zone_discovery.defaults", cf.zone_discovery.defaults))
+        for where, zone in named:
             unknown = sorted(set(zone.collectors or ()) - known)
             if unknown:
                 raise ValueError(
-                    f"zone {zone.id}: collectors {unknown} are not configured "
-                    f"(known: {sorted(known)})"
+                    f"{where}: collectors {unknown} are not configured (known: {sorted(known)})"
                 )
         return self
 

@@ -110,6 +110,7 @@ def log_report(report: RunReport) -> None:
                 reason=scope.reason,
                 error=scope.error,
             )
+    _log_discovery(report)
     for zone in report.zones:
         _log_zone(zone, dry_run=report.dry_run)
     result = report.result
@@ -131,6 +132,16 @@ def log_report(report: RunReport) -> None:
         failed=sum(len(z.failures) for z in report.zones),
         error=report.error,
     )
+
+
+def _log_discovery(report: RunReport) -> None:
+    found = report.discovery
+    if found is None:
+        return
+    for name in found.vanished:
+        log.warning("zone_vanished", zone=name)
+    level = logging.WARNING if not report.zones else logging.INFO
+    log.log(level, "zones_discovered", listed=found.listed, matched=found.matched)
 
 
 def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:

@@ -172,6 +172,13 @@ class Metrics:
             buckets=_REQUEST_BUCKETS,
             registry=r,
         )
+        self.budget_remaining = Gauge(
+            "syncd_cloudflare_budget_remaining",
+            "Cloudflare API requests left in the rate-limit window at the end of the last run: "
+            "Cloudflare's figure (its rate-limit headers, counting the user's other tools) when "
+            "it sent one, else syncd's own count.",
+            registry=r,
+        )
         self.retries = Counter(
             "syncd_cloudflare_retries",
             "Cloudflare requests retried, by the reason of the failed attempt.",
@@ -193,6 +200,8 @@ class Metrics:
         self._observe_skips(report.zones)
         for zone in report.zones:
             self._observe_zone(zone)
+        if report.budget_remaining is not None:
+            self.budget_remaining.set(report.budget_remaining)
         for call in report.calls:
             self.requests.labels(endpoint=call.endpoint, method=call.method, code=call.code).inc()
             self.request_duration.labels(endpoint=call.endpoint, method=call.method).observe(

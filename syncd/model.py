@@ -296,6 +296,24 @@ class CloudflareCall:
     retry_reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """The Cloudflare rate limiter's state in wall-clock time, kept in the state database so
+    that consecutive processes (a CronJob's ``syncd sync``) share one budget."""
+
+    taken: tuple[float, ...]  # when each request of the last period was sent (epoch seconds)
+    paused_until: float = 0.0  # epoch seconds; after a 429, nobody sends before it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Discovery:
+    """What ``cloudflare.zone_discovery`` found this run."""
+
+    listed: int  # active zones the token listed, before the include/exclude globs
+    matched: int  # of those, zones kept in step with the discovery defaults
+    vanished: tuple[str, ...] = ()  # discovered by the last run, not listed by this one
+
+
 class RunResult(enum.StrEnum):
     SUCCESS = "success"
     PARTIAL = "partial"
@@ -314,6 +332,9 @@ class RunReport:
     dry_run: bool = False
     api_generation: str = ""
     calls: tuple[CloudflareCall, ...] = ()
+    discovery: Discovery | None = None  # None when zones are only configured explicitly
+    budget_remaining: int | None = None  # Cloudflare requests left in the window at the end
+    budget_source: str = ""  # "server" (its rate-limit headers) or "syncd" (its own count)
 
     @property
     def duration(self) -> float:

@@ -69,12 +69,30 @@ def summary(report: RunReport) -> str:
 
 
 def _problems(report: RunReport) -> list[str]:
-    lines = [*_collector_lines(report.inventory)]
+    lines = [*_collector_lines(report.inventory), *_discovery_lines(report)]
     for z in report.zones:
         lines += _zone_problems(z)
     if report.error:
         lines.append(f"run failed: {report.error}")
     return ["\n".join(lines)] if lines else []
+
+
+def _discovery_lines(report: RunReport) -> list[str]:
+    found = report.discovery
+    if found is None:
+        return []
+    lines = [f"zone {name}: no longer listed by zone discovery" for name in found.vanished]
+    if not report.zones:
+        lines.append(
+            f"warning: zone discovery matched no zone ({found.listed} active zones listed): "
+            "nothing to do"
+        )
+    return lines
+
+
+def zones(resolution_zones: Sequence[tuple[str, str, str, str, str]]) -> str:
+    """``check-config --zones``: id, name, where the zone came from, policy, origins."""
+    return table(["zone_id", "name", "source", "policy", "origins"], resolution_zones)
 
 
 def _collector_lines(inventory: Inventory) -> list[str]:
@@ -187,6 +205,13 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "result": report.result.value,
         "dry_run": report.dry_run,
         "error": report.error or None,
+        "discovery": None
+        if report.discovery is None
+        else {
+            "listed": report.discovery.listed,
+            "matched": report.discovery.matched,
+            "vanished": list(report.discovery.vanished),
+        },
         "zones": [_zone_json(z) for z in report.zones],
         "collectors": [
             {"collector": c.collector, "listed": c.listed, "error": c.error or None}

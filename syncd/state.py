@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from syncd.errors import StateError
-from syncd.model import IPAddress, Mapping, Upsert, Vendor, canonical, parse_ip
+from syncd.model import IPAddress, Mapping, RateWindow, Upsert, Vendor, canonical, parse_ip
 from syncd.plan import Owned
 
 SCHEMA_VERSION = "1"
@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS owned (
     updated_at REAL NOT NULL,
     PRIMARY KEY (zone_id, ip)
 );
+CREATE TABLE IF NOT EXISTS discovered (
+    zone_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS budget (sent_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
     zone_id TEXT NOT NULL,
     ip TEXT NOT NULL,
@@ -45,6 +51,9 @@ CREATE TABLE IF NOT EXISTS pending (
     PRIMARY KEY (zone_id, ip)
 );
 """
+
+
+_DISCOVERED = "SELECT zone_id, name FROM discovered"
 
 
 class Registry:
@@ -149,6 +158,51 @@ class Registry:
             out[mapping.ip] = Owned(mapping=mapping, scope_key=scope_key)
         return out
 
+    def discovered(self, zones: Mapping_[str, str]) -> list[str]:
+        """Remember the zones discovery found (id -> name); return the names of those the last
+        run found and this one did not (a plan only compares)."""
+        with self._mutex:
+            try:
+                before = (
+                    dict(self._db.execute(_DISCOVERED).fetchall()) if self._has_discovered() else {}
+                )
+                if not self._read_only:
+                    now = self._clock()
+                    with self._db:
+                        self._db.execute("DELETE FROM discovered")
+                        self._db.executemany(
+                            "INSERT INTO discovered VALUES (?, ?, ?)",
+                            [(zone_id, name, now) for zone_id, name in zones.items()],
+                        )
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be used: {exc}") from exc
+        return sorted(name or zone_id for zone_id, name in before.items() if zone_id not in zones)
+
+    def save_window(self, window: RateWindow) -> None:
+        """Replace the stored window of Cloudflare requests (the next process starts from it)."""
+        if self._read_only:
+            return
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM budget")
+                    self._db.executemany(
+                        "INSERT INTO budget VALUES (?)", [(t,) for t in window.taken]
+                    )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('paused_until', ?)",
+                        (repr(window.paused_until),),
+                    )
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+    def _has_discovered(self) -> bool:
+        # A plan reads a registry written by an older syncd without creating what it lacks.
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'discovered'"
+        ).fetchone()
+        return row is not None
+
     def begin(self, zone_id: str, upserts: Iterable[Upsert]) -> None:
         """Note a batch as pending just before it is sent."""
         rows = [_row(zone_id, u.mapping, u.scope_key, self._clock()) for u in upserts]
@@ -195,6 +249,31 @@ class Registry:
                     self._db.executemany(sql, rows)
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+
+def load_window(path: Path) -> RateWindow:
+    """The Cloudflare requests earlier processes sent, from the state database (read-only).
+
+    Only a pacing hint: a missing, older or unreadable file gives an empty window, and a broken
+    one is reported when the run opens the registry.
+    """
+    if not path.exists():
+        return RateWindow(taken=())
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return RateWindow(taken=())
+    try:
+        taken = tuple(t for (t,) in db.execute("SELECT sent_at FROM budget ORDER BY sent_at"))
+        row = db.execute("SELECT value FROM meta WHERE key = 'paused_until'").fetchone()
+        paused = float(row[0]) if row is not None else 0.0
+    except (sqlite3.Error, ValueError, TypeError):
+        return RateWindow(taken=())
+    finally:
+        db.close()
+    return RateWindow(
+        taken=tuple(float(t) for t in taken if isinstance(t, int | float)), paused_until=paused
+    )
 
 
 def _row(

@@ -21,6 +21,7 @@ import structlog
 
 from syncd import collectors, origins, plan, push
 from syncd.cloudflare import origins as cf_origins
+from syncd.cloudflare import zones as cfzones
 from syncd.cloudflare.api import CloudflareAPI, generation_of, open_api
 from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
 from syncd.collectors import runner
@@ -28,6 +29,7 @@ from syncd.collectors.base import CollectorSettings
 from syncd.config import Settings, ZoneConfig
 from syncd.errors import AuthError, CloudflareError, StateError, SyncdError, TransportError
 from syncd.model import (
+    Discovery,
     Inventory,
     IPAddress,
     ItemFailure,
@@ -44,7 +46,7 @@ from syncd.model import (
     ZoneReport,
 )
 from syncd.resolver import Resolver
-from syncd.state import Registry
+from syncd.state import Registry, load_window
 
 log = structlog.stdlib.get_logger(__name__)
 _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces them
@@ -111,9 +113,17 @@ def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
     """Cloudflare's supported vendors and regions (``syncd regions``)."""
     client, transport = _connect(settings, Options())
     with client:
-        return _supported_regions(
-            open_api(settings.cloudflare.api, transport), settings.cloudflare.zones
-        )
+        found = cfzones.discover(transport, settings.cloudflare)
+        if not found.zones:
+            raise CloudflareError("zone discovery matched no zone to ask for supported regions")
+        return _supported_regions(open_api(settings.cloudflare.api, transport), found.zones)
+
+
+def resolve_zones(settings: Settings) -> cfzones.Resolution:
+    """The zones a run would keep in step: explicit ones and, with discovery, those listed."""
+    client, transport = _connect(settings, Options())
+    with client:
+        return cfzones.discover(transport, settings.cloudflare)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
@@ -134,6 +144,8 @@ def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport
         transport=opts.http_transport,
     )
     limiter = opts.limiter or rate_limiter(settings)
+    # Requests earlier processes sent still count (a CronJob's runs share one budget).
+    limiter.restore(load_window(settings.state.path))
     retry = RetryPolicy(retries=settings.sync.retries, backoff=settings.sync.backoff)
     return client, Transport(client, limiter=limiter, retry=retry)
 
@@ -161,11 +173,16 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     started: float,
     clock: Callable[[], float],
 ) -> RunReport:
-    zones = settings.cloudflare.zones
     api, transport = cf.api, cf.transport
-    with ThreadPoolExecutor(min(_ZONE_WORKERS, len(zones))) as pool:
+    try:
+        found = cfzones.discover(transport, settings.cloudflare)
+    except CloudflareError as exc:
+        inventory = inventory_future.result()
+        return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
+    zones = found.zones
+    with ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
         try:
-            regions = _supported_regions(api, zones)
+            regions = _supported_regions(api, zones) if zones else {}
         except CloudflareError as exc:
             inventory = inventory_future.result()
             return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
@@ -177,12 +194,15 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         except StateError as exc:
             return _failed(started, clock, inventory, transport, str(exc))
         with registry:
+            discovery = _discovery(settings, found, registry)
             health = plan.Health.of(inventory)
             work = [
                 pool.submit(_zone, z, reads[z.id], resolved, api, registry, health, settings, opts)
                 for z in zones
             ]
             reports = tuple(f.result() for f in work)
+            _save_window(registry, transport)
+    budget = transport.limiter.budget()
     return RunReport(
         started=started,
         finished=clock(),
@@ -191,7 +211,32 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         dry_run=opts.dry_run,
         api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
         calls=transport.calls(),
+        discovery=discovery,
+        budget_remaining=budget.remaining,
+        budget_source=budget.source,
     )
+
+
+def _save_window(registry: Registry, transport: Transport) -> None:
+    try:
+        registry.save_window(transport.limiter.window())
+    except StateError as exc:  # pacing for the next process only; this run's work is done
+        log.warning("rate_window_not_saved", error=str(exc))
+
+
+def _discovery(
+    settings: Settings, found: cfzones.Resolution, registry: Registry
+) -> Discovery | None:
+    if settings.cloudflare.zone_discovery is None:
+        return None
+    explicit = {z.id for z in settings.cloudflare.zones}
+    kept = {z.id: z.name for z in found.zones if z.id not in explicit}
+    try:
+        vanished = registry.discovered(kept)
+    except StateError as exc:  # the list of last run's zones is only for reporting
+        log.warning("zone_discovery_state", error=str(exc))
+        vanished = []
+    return Discovery(listed=found.listed, matched=found.discovered, vanished=tuple(vanished))
 
 
 def _failed(

@@ -27,7 +27,7 @@ from syncd.errors import (
     TransportError,
     ZoneFull,
 )
-from syncd.model import CloudflareCall
+from syncd.model import CloudflareCall, RateWindow
 
 # Codes from shared/reference/cloudflare-origin-cloud-regions.md section 3.
 ZONE_FULL = 1164
@@ -46,10 +46,30 @@ class Envelope:
     result_info: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ServerQuota:
+    """What Cloudflare's rate-limit headers said: ``remaining`` requests until ``reset``
+    seconds from the answer, out of ``limit`` (when the policy header gave it)."""
+
+    remaining: int
+    reset: float
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The budget left now: the server's figure when it sent one recently, else syncd's own."""
+
+    remaining: int
+    source: str  # "server" or "syncd"
+
+
 class RateLimiter:
     """At most ``requests`` per sliding ``period`` seconds, shared by every thread of a run.
 
-    A 429 pauses everyone until its Retry-After has passed.
+    A 429 pauses everyone until its Retry-After has passed. When Cloudflare's answers carry
+    rate-limit headers, sending also stops while the server's remaining quota (which counts
+    the user's other tools too) is down to the reserve, until the server's window resets.
     """
 
     def __init__(
@@ -59,17 +79,22 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         # Headroom: a slot is taken just before its request is built and sent, but Cloudflare
         # counts arrivals, and a busy process may send some requests later than others after
         # taking their slots. So 5% fewer requests than allowed, and each slot held 5% longer
         # than the period (at most a second).
         self._requests = max(1, int(requests * 0.95))
+        self._reserve = requests - self._requests  # the same 5% kept from the server's figure
         self._period = period + min(1.0, period * 0.05)
         self._clock = clock
         self._sleep = sleep
+        self._wall = wall
         self._taken: deque[float] = deque()  # when each slot of the last period was taken
         self._paused_until = 0.0
+        self._server: tuple[int, float] | None = None  # (remaining, resets at), clock time
+        self._restored = False
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -82,19 +107,75 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._taken and self._taken[0] + self._period <= now:
-                    self._taken.popleft()
+                self._expire(now)
                 wait = self._paused_until - now
+                if wait <= 0 and self._server is not None and self._server[0] <= self._reserve:
+                    wait = self._server[1] - now  # the server's quota is spent until it resets
                 if wait <= 0:
                     if len(self._taken) < self._requests:
                         self._taken.append(now)
+                        if self._server is not None:
+                            self._server = (self._server[0] - 1, self._server[1])
                         return
                     wait = self._taken[0] + self._period - now
             self._sleep(wait)
 
+    def _expire(self, now: float) -> None:
+        while self._taken and self._taken[0] + self._period <= now:
+            self._taken.popleft()
+        if self._server is not None and self._server[1] <= now:
+            self._server = None  # the server's window reset: its old figure says nothing
+
     def pause(self, seconds: float) -> None:
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def observe(self, quota: ServerQuota) -> None:
+        """Take the server's remaining quota from an answer's headers."""
+        with self._lock:
+            now = self._clock()
+            # Answers of concurrent requests arrive out of order: within one server window,
+            # the lowest figure is the most recent truth.
+            resets = now + quota.reset
+            if self._server is not None and abs(self._server[1] - resets) < 1.0:
+                self._server = (min(self._server[0], quota.remaining), self._server[1])
+            else:
+                self._server = (quota.remaining, resets)
+            if quota.limit is not None:  # the same 5% reserve, of the server's quota
+                self._reserve = max(1, quota.limit - int(quota.limit * 0.95))
+
+    def budget(self) -> Budget:
+        """Requests left in the current window: the server's figure if fresh, else syncd's."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            if self._server is not None:
+                return Budget(max(0, self._server[0]), "server")
+            return Budget(max(0, self._requests - len(self._taken)), "syncd")
+
+    def window(self) -> RateWindow:
+        """The slots of the last period and any pause, in wall-clock time."""
+        with self._lock:
+            now, wall = self._clock(), self._wall()
+            self._expire(now)
+            return RateWindow(
+                taken=tuple(wall - (now - t) for t in self._taken),
+                paused_until=wall + (self._paused_until - now) if self._paused_until > now else 0,
+            )
+
+    def restore(self, window: RateWindow) -> None:
+        """Count the requests an earlier process sent in the last period (once per limiter:
+        a daemon's limiter already holds its own runs' requests)."""
+        with self._lock:
+            if self._restored:
+                return
+            self._restored = True
+            now, wall = self._clock(), self._wall()
+            earlier = sorted(now - (wall - t) for t in window.taken if t <= wall)
+            self._taken = deque(sorted([*earlier, *self._taken]))
+            self._expire(now)
+            if window.paused_until > wall:
+                self._paused_until = max(self._paused_until, now + window.paused_until - wall)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +205,10 @@ class Transport:
         self._lock = threading.Lock()
         # Zones push concurrently: each thread marks its own last call as retried.
         self._last = threading.local()
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
 
     def calls(self) -> tuple[CloudflareCall, ...]:
         with self._lock:
@@ -182,6 +267,9 @@ class Transport:
                 method, path.lstrip("/"), params=params, json=body if body is not None else None
             )
             code = str(response.status_code)
+            quota = server_quota(response.headers)
+            if quota is not None:
+                self._limiter.observe(quota)
             return _parse(response, method, path)
         except httpx.TimeoutException as exc:
             raise TransportError(
@@ -250,6 +338,56 @@ def _api_error(
         return AuthError(message, status=status, code=code)
     retryable = status >= 500 or bool(SERVER_SIDE & set(codes))
     return CloudflareError(message, status=status, code=code, retryable=retryable)
+
+
+def server_quota(headers: httpx.Headers) -> ServerQuota | None:
+    """The quota left according to the answer's headers, if it carries any.
+
+    Cloudflare documents the IETF draft's form (``Ratelimit: "default";r=50;t=30`` and
+    ``Ratelimit-Policy: "burst";q=100;w=60``); ``X-RateLimit-Remaining``/``-Reset``/``-Limit``
+    are accepted too. Several limits in one header: the one with the fewest requests left.
+    Anything unreadable is ignored: the client-side limit still holds.
+    """
+    items = [_fields(item) for item in headers.get("ratelimit", "").split(",") if item.strip()]
+    limits = [
+        (int(i["r"]), float(i.get("t", "0")), i[""])
+        for i in items
+        if i.get("r", "").isdigit() and _number(i.get("t", "0"))
+    ]
+    if limits:
+        remaining, reset, name = min(limits)
+        reset = min(reset, _MAX_RETRY_AFTER)
+        policies = [_fields(p) for p in headers.get("ratelimit-policy", "").split(",")]
+        quota = [int(p["q"]) for p in policies if p.get("") == name and p.get("q", "").isdigit()]
+        return ServerQuota(remaining, reset, quota[0] if quota else None)
+    remaining_text = headers.get("x-ratelimit-remaining", "").strip()
+    if not remaining_text.isdigit():
+        return None
+    reset_text = headers.get("x-ratelimit-reset", "").strip()
+    reset = float(reset_text) if _number(reset_text) else 0.0
+    if reset > 1e9:  # some servers send an epoch time rather than seconds
+        reset = max(0.0, reset - time.time())
+    reset = min(reset, _MAX_RETRY_AFTER)
+    limit_text = headers.get("x-ratelimit-limit", "").strip()
+    limit = int(limit_text) if limit_text.isdigit() else None
+    return ServerQuota(int(remaining_text), reset, limit)
+
+
+def _fields(item: str) -> dict[str, str]:
+    """One structured-field list item, ``"name";k=v;k=v``, as {"": name, k: v}."""
+    name, *params = (part.strip() for part in item.split(";"))
+    out = {"": name.strip('"')}
+    for param in params:
+        key, _, value = param.partition("=")
+        out[key.strip().lower()] = value.strip().strip('"')
+    return out
+
+
+def _number(text: str) -> bool:
+    try:
+        return float(text) >= 0
+    except ValueError:
+        return False
 
 
 def _retry_after(response: httpx.Response) -> float | None:

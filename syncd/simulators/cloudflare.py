@@ -37,6 +37,9 @@ MAX_BATCH = 100  # maxItems on every batch body (SPEC)
 MAX_MAPPINGS = 3500  # per zone (SPEC); 1164 beyond it
 V2_PER_PAGE = (1, 100, 20)  # min, max, default
 DNS_PER_PAGE = (1, 5_000_000, 100)
+ZONES_PER_PAGE = (5, 50, 20)  # GET /zones (shared/reference, "Zones")
+ZONE_STATUSES = ("initializing", "pending", "active", "moved")
+DEFAULT_ACCOUNT = "0" * 31 + "1"  # the account of zones added without one
 SETTING_ID = "origin_public_cloud_region"
 RATE_LIMIT = (1200, 300)  # requests per window of seconds, per user (LIM)
 
@@ -127,10 +130,10 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # real tokens are 40 of these; the lengt
 _GLOBAL_KEY = re.compile(r"[0-9a-f]{37}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ZONE_PATH = re.compile(r"/client/v4/zones/(?P<zone>[^/]+)(?P<rest>/.*)?")
+_ZONES_PATH = "/client/v4/zones"
 _POOL_PATH = re.compile(
     r"/client/v4/accounts/(?P<account>[^/]+)/load_balancers/pools/(?P<pool>[^/]+)"
 )
-DEFAULT_ACCOUNT = "c0ffee00c0ffee00c0ffee00c0ffee00"
 # What a token may lack, and the routes each permission guards (``deny()``).
 PERMISSIONS = ("load_balancing", "zone_settings")
 
@@ -378,7 +381,8 @@ class _LoadBalancer:
 class _Zone:
     id: str
     name: str
-    account: str = DEFAULT_ACCOUNT
+    account_id: str = DEFAULT_ACCOUNT
+    status: str = "active"
     tiered_cache: bool = True
     smart_topology: bool = True
     load_balancers: dict[str, _LoadBalancer] = field(default_factory=dict)
@@ -397,6 +401,18 @@ class _Zone:
 
     def entries(self, gen: _Gen) -> list[dict[str, Any]]:
         return [self.entry(gen, ip) for ip in sorted(self.mappings, key=_ip_order)]
+
+    def json(self) -> dict[str, Any]:
+        """The zone as ``GET /zones`` lists it (the fields syncd may read, and a few more)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "paused": False,
+            "type": "full",
+            "account": {"id": self.account_id, "name": f"account {self.account_id[-4:]}"},
+            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+        }
 
     def touch(self) -> str:
         self.modified_on = _now() if self.mappings else None
@@ -465,6 +481,11 @@ class CloudflareSimulator(SimulatorServer):
         self._disabled: set[str] = set()
         self._denied: set[str] = set()
         self._pools: dict[tuple[str, str], _Pool] = {}  # (account, pool id) -> pool
+        # False: the token lacks Zone Read, and GET /zones answers 403 (9109).
+        self.zone_read = True
+        # False: answers carry no Ratelimit/Ratelimit-Policy (as through a proxy that strips
+        # them); the limit is still enforced.
+        self.rate_limit_headers = True
         self.rate_limit = rate_limit
         self._window: deque[float] = deque()
         self._blocked_until = 0.0
@@ -497,13 +518,28 @@ class CloudflareSimulator(SimulatorServer):
 
     # --- control API ----------------------------------------------------------------------
 
-    def add_zone(self, zone_id: str, name: str = "", *, account: str = DEFAULT_ACCOUNT) -> None:
-        if not _ZONE_ID.fullmatch(zone_id) or not _ZONE_ID.fullmatch(account):
-            raise ValueError(f"zone and account ids are 32 lower-case hex characters: {zone_id!r}")
+    def add_zone(
+        self,
+        zone_id: str,
+        name: str = "",
+        *,
+        account_id: str = DEFAULT_ACCOUNT,
+        status: str = "active",
+    ) -> None:
+        if not _ZONE_ID.fullmatch(zone_id):
+            raise ValueError(f"a zone id is 32 lower-case hex characters, not {zone_id!r}")
+        if not _ZONE_ID.fullmatch(account_id):
+            raise ValueError(f"an account id is 32 lower-case hex characters, not {account_id!r}")
+        if status not in ZONE_STATUSES:
+            raise ValueError(f"zone status must be one of {ZONE_STATUSES}, not {status!r}")
         with self._lock:
-            self._zones.setdefault(
-                zone_id, _Zone(zone_id, name or f"{zone_id[:8]}.example", account)
-            )
+            self._zones.setdefault(zone_id, _Zone(zone_id, name, account_id, status))
+
+    def remove_zone(self, zone_id: str) -> None:
+        """The zone is deleted (or moved out of the token's reach): every route answers 403."""
+        with self._lock:
+            self._zone(zone_id)
+            del self._zones[zone_id]
 
     def set_mapping(self, zone_id: str, ip: str, vendor: str, region: str) -> None:
         """Store a mapping as if written earlier (any region; the zone maximum is not applied)."""
@@ -668,13 +704,21 @@ class CloudflareSimulator(SimulatorServer):
                     response = self._serve(request)
             except _ApiError as exc:
                 response = exc.response()
-        response.headers.update(headers)
+        if self.rate_limit_headers or "Retry-After" in headers:
+            response.headers.update(
+                headers if self.rate_limit_headers else {"Retry-After": headers["Retry-After"]}
+            )
         return response
 
     def _serve(self, request: Request) -> Response:
         pool = _POOL_PATH.fullmatch(request.path)
         if pool is not None:
             return self._get_pool(request, pool["account"], pool["pool"])
+        if request.path.rstrip("/") == _ZONES_PATH:
+            if request.method != "GET":
+                raise _no_route(request.path)
+            self._authenticate(request)
+            return self._list_zones(request)
         zone_id, gen, kind, ip = self._route(request)
         self._authenticate(request)
         self._check_permission(kind)
@@ -925,6 +969,32 @@ class CloudflareSimulator(SimulatorServer):
             return f"region {region!r} is not a supported region for vendor {vendor!r}"
         return None
 
+    # --- zones ----------------------------------------------------------------------------
+
+    def _list_zones(self, request: Request) -> Response:
+        """``GET /zones``: the zones the token can read, filtered by name, status, account."""
+        if not self.zone_read:
+            raise _ApiError(403, 9109, "Unauthorized to access requested resource")
+        per_page = _int_param(request, "per_page", ZONES_PER_PAGE, code=1001)
+        page = _int_param(request, "page", (1, sys.maxsize, 1), code=1001)
+        status = request.param("status")
+        if status is not None and status not in ZONE_STATUSES:
+            raise _ApiError(400, 1001, f"invalid status, must be one of {list(ZONE_STATUSES)}")
+        account = request.param("account.id")
+        if account is not None and not _ZONE_ID.fullmatch(account):
+            raise _ApiError(400, 7003, "Could not route to /zones, invalid account identifier")
+        name = request.param("name")
+        zones = [
+            z
+            for z in sorted(self._zones.values(), key=lambda z: (z.name, z.id))
+            if (status is None or z.status == status)
+            and (account is None or z.account_id == account)
+            and (name is None or z.name == name.lower())
+        ]
+        chunk = zones[(page - 1) * per_page : page * per_page]
+        info = _result_info(page, per_page, len(chunk), len(zones))
+        return self._ok(DNS, [z.json() for z in chunk], result_info=info)
+
     # --- DNS ------------------------------------------------------------------------------
 
     def _list_dns(self, call: _Call) -> Response:
@@ -957,7 +1027,7 @@ class CloudflareSimulator(SimulatorServer):
             "development_mode": 0,
             "name_servers": ["ns1.example.net", "ns2.example.net"],
             "original_name_servers": None,
-            "account": {"id": zone.account, "name": "Simulated account"},
+            "account": {"id": zone.account_id, "name": "Simulated account"},
             "owner": {"id": None, "type": "user", "email": None},
             "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website"},
             "meta": {"phishing_detected": False},
@@ -976,7 +1046,7 @@ class CloudflareSimulator(SimulatorServer):
             raise _no_route(request.path)
         self._authenticate(request)
         self._check_permission("pool")
-        if account not in {z.account for z in self._zones.values()}:
+        if account not in {z.account_id for z in self._zones.values()}:
             raise _bare(403, 10000, "Authentication error")
         pool = self._pools.get((account, pool_id))
         if pool is None:
@@ -1167,6 +1237,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--zone", action="append", default=[], metavar="ZONEID[:NAME]", help="repeatable"
     )
+    parser.add_argument(
+        "--zones",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also add N generated active zones (zone-0001.example ...), for discovery at scale",
+    )
     parser.add_argument("--max-mappings", type=int, default=MAX_MAPPINGS)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     parser.add_argument(
@@ -1203,6 +1280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in args.zone:
             zone_id, _, name = spec.partition(":")
             sim.add_zone(zone_id, name)
+        for n in range(1, args.zones + 1):
+            sim.add_zone(f"{n:032x}", f"zone-{n:04d}.example")
         for generation in args.disable:
             sim.disable(generation)
     except ValueError as exc:

@@ -79,12 +79,22 @@ class DnsSimulator:
 
     def start(self) -> DnsSimulator:
         logger = DNSLogger(log="-recv,-send,-request,-reply,-truncated,-data,-error", prefix=False)
-        self._udp = DNSServer(self, address=self._host, port=self._port, logger=logger)
-        port = self.port
-        self._tcp = DNSServer(self, address=self._host, port=port, tcp=True, logger=logger)
-        self._udp.start_thread()
-        self._tcp.start_thread()
-        return self
+        # UDP and TCP on one port: an ephemeral UDP port may be taken for TCP, so try again.
+        for _ in range(50):
+            udp = DNSServer(self, address=self._host, port=self._port, logger=logger)
+            port = int(udp.server.server_address[1])
+            try:
+                tcp = DNSServer(self, address=self._host, port=port, tcp=True, logger=logger)
+            except OSError:
+                udp.server.server_close()
+                if self._port:
+                    raise
+                continue
+            self._udp, self._tcp = udp, tcp
+            udp.start_thread()
+            tcp.start_thread()
+            return self
+        raise OSError(f"no free port for UDP and TCP together on {self._host}")
 
     def stop(self) -> None:
         for server in (self._udp, self._tcp):

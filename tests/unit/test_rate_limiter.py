@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.cloudflare.transport import RateLimiter
+from syncd.cloudflare.transport import Budget, RateLimiter, ServerQuota, server_quota
+from syncd.model import RateWindow
 
 
 class Clock:
@@ -72,3 +75,98 @@ def test_never_more_than_the_limit_in_any_window(requests, period, gaps):
     for i, start in enumerate(sent):
         in_window = [t for t in sent[i:] if t < start + period]
         assert len(in_window) <= max(1, int(requests * 0.95))
+
+
+def quota(**headers: str) -> ServerQuota | None:
+    return server_quota(httpx.Headers(headers))
+
+
+def test_the_ietf_headers_cloudflare_documents_are_read():
+    assert ServerQuota(50, 30.0, None) == quota(Ratelimit='"default";r=50;t=30')
+    assert ServerQuota(50, 30.0, 1200) == quota(
+        Ratelimit='"default";r=50;t=30', **{"Ratelimit-Policy": '"default";q=1200;w=300'}
+    )
+    # Several limits: the one with the fewest requests left, with its own policy.
+    assert ServerQuota(3, 12.0, 100) == quota(
+        Ratelimit='"default";r=50;t=30, "burst";r=3;t=12',
+        **{"Ratelimit-Policy": '"default";q=1200;w=300, "burst";q=100;w=60'},
+    )
+
+
+def test_the_x_ratelimit_headers_are_read_too():
+    assert ServerQuota(7, 20.0, 1200) == quota(
+        **{"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "20", "X-RateLimit-Limit": "1200"}
+    )
+    epoch = quota(**{"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "4102444800"})
+    assert epoch is not None
+    assert 7 == epoch.remaining
+    assert epoch.reset == 300.0, "an epoch reset far ahead is capped like Retry-After"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Ratelimit": "garbage"},
+        {"Ratelimit": '"default";r=-1;t=3'},
+        {"Ratelimit": '"default";r=5;t=soon'},
+        {"X-RateLimit-Remaining": "many"},
+    ],
+)
+def test_unreadable_headers_are_ignored(headers):
+    assert quota(**headers) is None
+
+
+def test_the_servers_remaining_quota_paces_sending_until_its_reset():
+    clock = Clock()
+    rl = limiter(1200, 300.0, clock)
+    rl.observe(ServerQuota(remaining=63, reset=40.0, limit=1200))  # reserve: 60 of 1200
+    for _ in range(3):
+        rl.acquire()
+    assert 0.0 == clock.now
+    assert Budget(60, "server") == rl.budget()
+    rl.acquire()  # the server's figure is down to the reserve: wait for its window
+    assert 40.0 == clock.now
+    assert Budget(1200 * 95 // 100 - 4, "syncd") == rl.budget()
+
+
+def test_out_of_order_answers_keep_the_lowest_figure_of_a_window():
+    clock = Clock()
+    rl = limiter(1200, 300.0, clock)
+    rl.observe(ServerQuota(remaining=100, reset=30.0))
+    rl.observe(ServerQuota(remaining=400, reset=30.2))
+    assert Budget(100, "server") == rl.budget()
+    clock.now = 31.0
+    rl.observe(ServerQuota(remaining=900, reset=299.0))  # a new window
+    assert Budget(900, "server") == rl.budget()
+
+
+def test_the_window_survives_a_process_in_wall_clock_time():
+    clock, wall = Clock(), Clock()
+    wall.now = 1_000_000.0
+    first = RateLimiter(20, 10.0, clock=clock, sleep=clock.sleep, wall=wall)
+    for _ in range(19):
+        first.acquire()
+    first.pause(3.0)
+    saved = first.window()
+    assert (19, 1_000_003.0) == (len(saved.taken), saved.paused_until)
+
+    # The next process: its monotonic clock starts elsewhere, wall time went on by 2 s.
+    clock2, wall.now = Clock(), 1_000_002.0
+    clock2.now = 500.0
+    second = RateLimiter(20, 10.0, clock=clock2, sleep=clock2.sleep, wall=wall)
+    second.restore(saved)
+    second.restore(saved)  # only the first restore counts: a daemon's limiter knows its own
+    assert Budget(0, "syncd") == second.budget()
+    second.acquire()
+    assert 508.5 == clock2.now, "the oldest slot (2 s ago) frees 10.5 s after it was taken"
+
+
+def test_a_restored_pause_holds_and_requests_from_the_future_are_ignored():
+    clock, wall = Clock(), Clock()
+    wall.now = 100.0
+    rl = RateLimiter(20, 10.0, clock=clock, sleep=clock.sleep, wall=wall)
+    rl.restore(RateWindow(taken=(150.0,), paused_until=104.0))
+    assert Budget(19, "syncd") == rl.budget()
+    rl.acquire()
+    assert 4.0 == clock.now

@@ -498,14 +498,74 @@ def test_standalone_entry_names_a_bad_rate_limit(capsys):
 
 def test_standalone_entry_prints_its_base_url_and_stops_on_sigterm():
     command = [sys.executable, "-m", "syncd.simulators.cloudflare", "--port", "0", "--token", TOKEN]
-    command += ["--zone", f"{ZONE}:example.com", "--rate-limit", "50/1.5"]
+    command += ["--zone", f"{ZONE}:example.com", "--rate-limit", "50/1.5", "--zones", "30"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as proc:
         try:
             assert proc.stdout is not None
             base_url = proc.stdout.readline().strip()
-            response = httpx.get(f"{base_url}/{V2}", headers={"Authorization": f"Bearer {TOKEN}"})
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            response = httpx.get(f"{base_url}/{V2}", headers=auth)
             assert [] == ok(response)
+            listed = httpx.get(f"{base_url}/zones", params={"per_page": 50}, headers=auth)
+            assert 31 == listed.json()["result_info"]["total_count"]
         finally:
             proc.send_signal(signal.SIGTERM)
             assert 0 == proc.wait(timeout=10)
+
+
+def test_zones_list_pages_filters_by_status_and_account(sim, http):
+    account = "a" * 32
+    for n in range(60):
+        sim.add_zone(f"{n + 1:032x}", f"z{n:02d}.example", account_id=account)
+    sim.add_zone("e" * 32, "parked.example", status="pending")
+    first = http.get("zones", params={"per_page": 50, "status": "active"}).json()
+    assert 50 == len(first["result"])
+    assert {"page": 1, "per_page": 50, "count": 50, "total_count": 61, "total_pages": 2} == (
+        first["result_info"]
+    )
+    zone = first["result"][0]
+    assert {"id", "name", "status", "account"} <= set(zone)
+    mine = http.get("zones", params={"account.id": account, "page": 2, "per_page": 50}).json()
+    assert 10 == len(mine["result"])
+    assert {account} == {z["account"]["id"] for z in mine["result"]}
+    pending = http.get("zones", params={"status": "pending"}).json()["result"]
+    assert ["parked.example"] == [z["name"] for z in pending]
+    named = http.get("zones", params={"name": "Z01.example"}).json()["result"]
+    assert [f"{2:032x}"] == [z["id"] for z in named]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"per_page": 4}, 400),
+        ({"per_page": 51}, 400),
+        ({"page": 0}, 400),
+        ({"status": "gone"}, 400),
+        ({"account.id": "not-an-account"}, 400),
+    ],
+)
+def test_zones_list_rejects_what_cloudflare_rejects(http, params, status):
+    response = http.get("zones", params=params)
+    assert status == response.status_code
+    assert False is response.json()["success"]
+
+
+def test_zones_list_needs_zone_read_and_a_get(sim, http):
+    assert 400 == http.post("zones", json={}).status_code
+    sim.zone_read = False
+    response = http.get("zones")
+    assert (403, 9109) == (response.status_code, response.json()["errors"][0]["code"])
+    anonymous = httpx.get(sim.base_url + "/zones")
+    assert 400 == anonymous.status_code
+
+
+def test_a_removed_zone_answers_like_one_out_of_reach(sim, http):
+    sim.remove_zone(ZONE)
+    assert 403 == http.get(V2).status_code
+    with pytest.raises(KeyError):
+        sim.remove_zone(ZONE)
+    with pytest.raises(ValueError, match="account id"):
+        sim.add_zone(OTHER_ZONE, account_id="x")
+    with pytest.raises(ValueError, match="status"):
+        sim.add_zone(OTHER_ZONE, status="deleted")
