@@ -146,7 +146,7 @@ class _Walker:
             self._out.pending.append(_Pending(source=source, chain=chain))
             return
         if target in self._balancers:
-            self.balancer(source, chain, self._balancers[target])
+            self.balancer(f"{source}, load balancer {target}", chain, self._balancers[target])
             return
         found = self._records.get(target, [])
         if not found:
