@@ -2,15 +2,19 @@
 
 ``load()`` is the only place that reads files and environment variables. ``${VAR}`` and
 ``${VAR:-default}`` are expanded before validation so secrets stay out of files. Every problem is
-reported with its key path; secret values are never echoed back.
+reported with its key path on one line; secret values are never echoed back, other values are cut
+to ``SHOWN_CHARS``, and a YAML error points at a line and column without quoting the file (the
+line may hold a token). The YAML reader refuses what would crash or stall it: duplicate keys,
+nesting deeper than ``MAX_DEPTH``, aliases expanding past ``MAX_NODES`` nodes.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -18,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,6 +40,15 @@ DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+SHOWN_CHARS = 80  # an echoed value is cut to this many characters (a 100 KB value stays out)
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for a message, cut to ``SHOWN_CHARS`` characters."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[: SHOWN_CHARS - 3]}... ({len(text):,} characters)"
 
 
 def parse_duration(value: object) -> float:
@@ -45,10 +59,66 @@ def parse_duration(value: object) -> float:
         return float(value)
     if isinstance(value, str) and (m := _DURATION.match(value)):
         return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ValueError(f"not a duration (use e.g. 30s, 15m, 1h): {value!r}")
+    raise ValueError(f"not a duration (use e.g. 30s, 15m, 1h): {shown(value)}")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+def format_duration(seconds: float) -> str:
+    """The shortest of ``250ms``, ``30s``, ``5m``, ``6h``, ``7d`` that is exact."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds * 1000:g}ms" if 0 < seconds < 1 else f"{seconds:g}s"
+
+
+def _within(low: float, high: float) -> AfterValidator:
+    """A duration between ``low`` and ``high`` seconds; infinity and NaN are never one."""
+
+    def check(seconds: float) -> float:
+        if not (math.isfinite(seconds) and low <= seconds <= high):
+            raise ValueError(f"must be between {format_duration(low)} and {format_duration(high)}")
+        return seconds
+
+    return AfterValidator(check)
+
+
+# Each duration has a range a serious deployment stays inside (docs/configuration.md): 0 would
+# fail every request, .inf or 1e10 would crash the socket layer or never end.
+RequestTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.1, 300.0)]
+Backoff = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 60.0)]
+RatePeriod = Annotated[float, BeforeValidator(parse_duration), _within(1.0, 86400.0)]
+ScopeTimeout = Annotated[float, BeforeValidator(parse_duration), _within(1.0, 6 * 3600.0)]
+Interval = Annotated[float, BeforeValidator(parse_duration), _within(0.01, 7 * 86400.0)]
+Jitter = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 86400.0)]
+ShutdownTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 3600.0)]
+StaleAfter = Annotated[float, BeforeValidator(parse_duration), _within(1.0, 30 * 86400.0)]
+
+
+def _path(value: object) -> object:
+    """A file path given as text: not empty (``''`` would become ``.``), no NUL byte."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("a path cannot be empty")
+        if "\x00" in value:
+            raise ValueError("a path cannot contain a NUL byte")
+    return value
+
+
+FilePath = Annotated[Path, BeforeValidator(_path)]
+
+
+def _header_value(value: str) -> str:
+    """``value`` without surrounding whitespace (a mounted secret file ends in a newline); it must
+    be sendable as an HTTP header value. The message names the key and never the value."""
+    text = value.strip()
+    if not text:
+        raise ValueError("is empty (after removing surrounding whitespace)")
+    for position, char in enumerate(text, 1):
+        if not " " < char < "\x7f":
+            raise ValueError(
+                f"cannot be sent in an HTTP header: character {position} of {len(text)} "
+                "is a space, a control or a non-ASCII character"
+            )
+    return text
 
 
 class _Section(BaseModel):
@@ -70,15 +140,18 @@ def _check_url(value: str, *, plain_http: Literal["loopback", "never", "any"] = 
     (the simulators); ``never`` where TLS is required, ``any`` where nothing secret is sent."""
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {value!r}")
+        raise ValueError(f"not an http(s) URL: {shown(value)}")
     if parts.scheme == "http" and plain_http == "never":
-        raise ValueError(f"https is required here (plain http is never allowed): {value!r}")
+        raise ValueError(f"https is required here (plain http is never allowed): {shown(value)}")
     if parts.scheme == "http" and plain_http == "loopback" and not is_loopback_host(parts.hostname):
-        raise ValueError(f"plain http is allowed only for loopback hosts: {value!r}")
+        raise ValueError(f"plain http is allowed only for loopback hosts: {shown(value)}")
     return value.rstrip("/")
 
 
 # --- cloudflare -----------------------------------------------------------------------------
+
+
+_ZONE_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 
 class ZoneSettings(_Section):
@@ -104,8 +177,17 @@ class ZoneSettings(_Section):
 
 
 class ZoneConfig(ZoneSettings):
-    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    id: str = Field(
+        description="The zone id: 32 hexadecimal characters (the zone's Overview page)."
+    )
     name: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ZONE_ID.fullmatch(value):
+            raise ValueError("a zone id is 32 hexadecimal characters (the zone's Overview page)")
+        return value.lower()
 
     @property
     def label(self) -> str:
@@ -122,7 +204,7 @@ def check_glob(pattern: str) -> str:
     lowered = pattern.strip().lower()
     if not _GLOB.fullmatch(lowered):
         raise ValueError(
-            f"not a valid zone name glob: {pattern!r} (use letters, digits, '-', '.', "
+            f"not a valid zone name glob: {shown(pattern)} (use letters, digits, '-', '.', "
             "and the wildcards *, ? and [...] with a closing ])"
         )
     return lowered
@@ -145,7 +227,7 @@ class ZoneDiscoveryConfig(_Section):
     def _accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for account in value:
             if not _HEX32.fullmatch(account):
-                raise ValueError(f"an account id is 32 lower-case hex characters: {account!r}")
+                raise ValueError(f"an account id is 32 lower-case hex characters: {shown(account)}")
         return value
 
     @field_validator("include", "exclude")
@@ -156,7 +238,7 @@ class ZoneDiscoveryConfig(_Section):
 
 class RateLimitConfig(_Section):
     requests: int = Field(1200, ge=1, description="Cloudflare's per-user budget per period.")
-    period: Duration = 300.0
+    period: RatePeriod = 300.0
 
 
 class CloudflareConfig(_Section):
@@ -178,6 +260,18 @@ class CloudflareConfig(_Section):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return _check_url(value)
+
+    @field_validator("api_token", "api_key")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        return SecretStr(_header_value(value.get_secret_value()))
+
+    @field_validator("api_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else _header_value(value)
 
     @model_validator(mode="after")
     def _auth(self) -> CloudflareConfig:
@@ -214,10 +308,18 @@ class StaticEntry(_Section):
     @classmethod
     def _ip(cls, value: str) -> str:
         try:
-            ipaddress.ip_address(value.strip())
+            ip = ipaddress.ip_address(value.strip())
         except ValueError:
-            raise ValueError(f"not an IP address: {value!r}") from None
-        return value.strip()
+            raise ValueError(f"not an IP address: {shown(value)}") from None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+            raise ValueError(
+                "an address with a zone index (%interface) names a local link, never a public "
+                "origin"
+            )
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            # ::ffff:a.b.c.d is the IPv4 host a.b.c.d written as IPv6; Cloudflare maps it as IPv4.
+            return str(ip.ipv4_mapped)
+        return str(ip)
 
 
 class _Named(_Section):
@@ -247,7 +349,7 @@ class AwsCollectorConfig(_Named):
 
 class GcpCollectorConfig(_Named):
     projects: Literal["all"] | tuple[str, ...] = "all"
-    credentials_file: Path | None = None
+    credentials_file: FilePath | None = None
     global_region: str | None = Field(
         None, description="Region to map global (anycast) addresses to; unset skips them."
     )
@@ -265,7 +367,7 @@ class AzureCollectorConfig(_Named):
     tenant_id: str | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
-    client_certificate_path: Path | None = None
+    client_certificate_path: FilePath | None = None
     authority_host: str | None = Field(
         None, description="Entra ID authority (sovereign clouds, or a simulator's token endpoint)."
     )
@@ -288,7 +390,7 @@ class AzureCollectorConfig(_Named):
 
 
 class OciCollectorConfig(_Named):
-    config_file: Path = Path("~/.oci/config")
+    config_file: FilePath = Path("~/.oci/config")
     profile: str = "DEFAULT"
     auth: Literal["api_key", "instance_principal", "resource_principal"] = "api_key"
     compartments: Literal["all"] | tuple[str, ...] = "all"
@@ -303,7 +405,7 @@ class OciCollectorConfig(_Named):
         if value is None:
             return None
         if "{region}" not in value:
-            raise ValueError(f"must contain {{region}}: {value!r}")
+            raise ValueError(f"must contain {{region}}: {shown(value)}")
         return _check_url(value.replace("{region}", "region")).replace("region", "{region}", 1)
 
 
@@ -332,22 +434,22 @@ class CollectorsConfig(_Section):
 
 class SyncConfig(_Section):
     batch_size: int = Field(100, ge=1, le=100, description="Cloudflare accepts at most 100.")
-    timeout: Duration = Field(30.0, description="Per HTTP request to Cloudflare.")
+    timeout: RequestTimeout = Field(30.0, description="Per HTTP request to Cloudflare.")
     retries: int = Field(5, ge=0, le=20, description="Retries of a retryable Cloudflare error.")
-    backoff: Duration = Field(0.5, description="First retry delay; doubles, with jitter, to 30s.")
+    backoff: Backoff = Field(0.5, description="First retry delay; doubles, with jitter, to 30s.")
     concurrency: int = Field(16, ge=1, le=256, description="Collector tasks run at once.")
     cloud_attempts: int = Field(
         5, ge=1, le=20, description="Attempts per cloud API request, the first included."
     )
-    scope_timeout: Duration = Field(120.0, description="Cap on one scope, retries included.")
+    scope_timeout: ScopeTimeout = Field(120.0, description="Cap on one scope, retries included.")
     max_delete_fraction: float = Field(0.2, ge=0, le=1)
 
 
 class ScheduleConfig(_Section):
-    interval: Duration | None = 900.0
+    interval: Interval | None = 900.0
     cron: str | None = None
-    jitter: Duration = 0.0
-    shutdown_timeout: Duration = 30.0
+    jitter: Jitter = 0.0
+    shutdown_timeout: ShutdownTimeout = 30.0
 
     @field_validator("cron")
     @classmethod
@@ -355,11 +457,11 @@ class ScheduleConfig(_Section):
         if value is None:
             return None
         if len(value.split()) != 5:
-            raise ValueError(f"cron needs five fields (min hour day month weekday): {value!r}")
+            raise ValueError(f"cron needs five fields (min hour day month weekday): {shown(value)}")
         try:
             CronTrigger.from_crontab(value)  # syntax only; the daemon maps crontab weekdays
         except ValueError as exc:
-            raise ValueError(f"not a valid cron expression {value!r}: {exc}") from None
+            raise ValueError(f"not a valid cron expression {shown(value)}: {exc}") from None
         return value
 
 
@@ -367,19 +469,19 @@ class MetricsConfig(_Section):
     listen: str = "0.0.0.0:9464"
     pushgateway: str | None = None
     instance: str | None = None
-    stale_after: Duration | None = Field(None, description="Default: three schedule intervals.")
+    stale_after: StaleAfter | None = Field(None, description="Default: three schedule intervals.")
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"expected host:port, e.g. 0.0.0.0:9464: {value!r}")
+            raise ValueError(f"expected host:port, e.g. 0.0.0.0:9464: {shown(value)}")
         try:
             ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             if host != "localhost":
-                raise ValueError(f"not an IP address to listen on: {host!r}") from None
+                raise ValueError(f"not an IP address to listen on: {shown(host)}") from None
         return value
 
     @field_validator("pushgateway")
@@ -434,7 +536,14 @@ def _nameserver(text: str) -> tuple[str, int]:
 
 
 class StateConfig(_Section):
-    path: Path = Path("./syncd-state.db")
+    path: FilePath = Path("./syncd-state.db")
+
+    @field_validator("path")
+    @classmethod
+    def _file(cls, value: Path) -> Path:
+        if value.is_dir():
+            raise ValueError("is a directory; give a file path, e.g. /var/lib/syncd/state.db")
+        return value
 
 
 class LoggingConfig(_Section):
@@ -520,22 +629,191 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read, expand and validate a config file. Raises ``ConfigError`` naming every problem."""
     env = os.environ if env is None else env
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([("", f"cannot read {path}: {exc.strerror}")]) from None
-    return parse(text, env, source=str(path))
+    return parse(data, env, source=str(path))
 
 
-def parse(text: str, env: Mapping[str, str], *, source: str = "<config>") -> Settings:
+def parse(text: str | bytes, env: Mapping[str, str], *, source: str = "<config>") -> Settings:
+    """Validate configuration text (bytes must be UTF-8). Raises ``ConfigError``."""
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([("", f"{source} is not valid YAML: {exc}")]) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError([("", f"{source} must be a mapping at the top level")])
-    return validate(_apply_env_defaults(_expand_tree(raw, env), env))
+        raw = read_yaml(text, source=source)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise _problem(f"{source} must be a mapping at the top level")
+        return validate(_apply_env_defaults(_expand_tree(raw, env), env))
+    except ConfigError as exc:
+        raise ConfigError([(_one_line(p), _one_line(m)) for p, m in exc.problems]) from None
+
+
+def _problem(message: str) -> ConfigError:
+    """A problem of the file as a whole (no key path)."""
+    return ConfigError([("", message)])
+
+
+def _one_line(text: str) -> str:
+    """Control characters escaped, so every problem stays on its line; cut if long."""
+    text = text.translate(_ESCAPES)
+    return text if len(text) <= 4 * SHOWN_CHARS else text[: 4 * SHOWN_CHARS - 3] + "..."
+
+
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in [*range(32), 127]}
+
+
+# --- the YAML reader ------------------------------------------------------------------------
+
+MAX_DEPTH = 50  # nesting levels; the deepest key of the model is 5 levels down
+MAX_NODES = 200_000  # nodes after alias expansion; 3,500 static entries are about 25,000
+
+
+def read_yaml(text: str | bytes, *, source: str = "<config>") -> Any:
+    """Parse one YAML document safely; every failure is a ``ConfigError`` with line and column,
+    never the text of the line (it may hold a secret)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line, column = _position(text, exc.start)
+            raise _problem(
+                f"{source} is not UTF-8 text: byte 0x{text[exc.start]:02x} at {line}, {column}"
+            ) from None
+    try:
+        return _construct(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _problem(f"{source} is not valid YAML: {_yaml_problem(exc)}") from None
+    except yaml.reader.ReaderError as exc:
+        line, column = _position(text, exc.position)
+        problem = f"character #x{exc.character:04x} is not allowed in YAML at {line}, {column}"
+        raise _problem(f"{source} is not valid YAML: {problem}") from None
+    except yaml.YAMLError:  # pragma: no cover (every error PyYAML raises is one of the above)
+        raise _problem(f"{source} is not valid YAML") from None
+
+
+def _construct(text: str) -> Any:
+    loader = _Loader(text)  # the reader checks the characters here already
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _position(data: bytes | str, offset: int) -> tuple[str, str]:
+    newline = b"\n" if isinstance(data, bytes) else "\n"
+    line = data.count(newline, 0, offset) + 1  # type: ignore[arg-type]
+    column = offset - (data.rfind(newline, 0, offset) + 1) + 1  # type: ignore[arg-type]
+    return f"line {line}", f"column {column}"
+
+
+def _at(mark: yaml.Mark | None) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's problem at its line and column, with quoted text (a tag, an anchor, a piece of
+    the line) left out: only PyYAML's own words and the position are shown."""
+    problem = _QUOTED.sub("(...)", exc.problem or "syntax error")
+    return f"{problem} at {_at(exc.problem_mark)}"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys and deep nesting, with dates left as text
+    (nothing in the configuration is a date; ``2026-13-45`` would crash the constructor)."""
+
+    yaml_implicit_resolvers = {
+        first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _problem(f"nesting deeper than {MAX_DEPTH} levels at {_at(mark)}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:  # noqa: FBT001, FBT002
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:  # !!int 0x, !!float x, a 5,000-digit int
+            name = node.tag.rsplit(":", 1)[-1]
+            raise _problem(
+                f"a value at {_at(node.start_mark)} is not a valid {name}: {type(exc).__name__}"
+            ) from None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:  # noqa: FBT001, FBT002
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue  # a merge (<<) may override on purpose; other keys fail in the model
+            key = self.construct_object(key_node)
+            if isinstance(key, Hashable) and key in seen:
+                raise _problem(
+                    f"duplicate key {shown(key)} at line {key_node.start_mark.line + 1} "
+                    f"(first at line {seen[key].start_mark.line + 1}); "
+                    "YAML would silently keep only the last"
+                )
+            if isinstance(key, Hashable):
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a graph of aliases that expands past ``MAX_NODES`` nodes or ``MAX_DEPTH`` levels,
+    or refers to itself (an alias bomb of under 1 KB can expand to billions of nodes), in time
+    linear in the document: each node's expanded size and height are computed once."""
+    done: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+    active: set[int] = set()
+
+    def visit(node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        if key in active:
+            raise _problem(
+                f"the anchored node at {_at(node.start_mark)} contains an alias of itself"
+            )
+        size, height = done.get(key) or _expand(node, depth)
+        if depth + height > MAX_DEPTH:
+            raise _problem(f"nesting deeper than {MAX_DEPTH} levels at {_at(node.start_mark)}")
+        if size > MAX_NODES:
+            raise _problem(
+                f"aliases expand to more than {MAX_NODES:,} nodes at {_at(node.start_mark)}"
+            )
+        return size, height
+
+    def _expand(node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        active.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        size, height = 1, 0
+        for child in children:
+            child_size, child_height = visit(child, depth + 1)
+            size, height = size + child_size, max(height, child_height + 1)
+            if size > MAX_NODES:
+                break
+        active.discard(key)
+        done[key] = (size, height)
+        return size, height
+
+    visit(root, 0)
 
 
 def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -572,19 +850,19 @@ def validate(raw: dict[str, Any]) -> Settings:
 
 def _describe(err: Any) -> tuple[str, str]:
     loc = [str(p) for p in err["loc"]]
-    path = ".".join(loc)
+    path = ".".join(p if len(p) <= SHOWN_CHARS else shown(p) for p in loc)
     value = err.get("input")
     if any(p in _SECRET_KEYS for p in loc) or err["type"] == "extra_forbidden":
         # An unknown key may be a misspelt secret (api_tokn: ...): never echo its value.
-        shown = "'***'" if err["type"] != "extra_forbidden" else ""
+        echoed = "'***'" if err["type"] != "extra_forbidden" else ""
     elif isinstance(value, dict | list) or err["type"] == "missing":
-        shown = ""
+        echoed = ""
     else:
-        shown = repr(value)
+        echoed = shown(value)
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
-    return path, f"{msg} (got {shown})" if shown else msg
+    return path, f"{msg} (got {echoed})" if echoed else msg
 
 
 def masked(settings: Settings) -> dict[str, Any]:

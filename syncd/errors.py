@@ -31,7 +31,10 @@ class ConfigError(SyncdError):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         lines = [f"{path}: {msg}" if path else msg for path, msg in problems]
-        super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+        if len(lines) == 1:  # one line for one problem, a list for several
+            super().__init__(f"invalid configuration: {lines[0]}")
+        else:
+            super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
 
 
 class CollectorError(SyncdError):

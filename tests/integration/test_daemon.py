@@ -32,7 +32,10 @@ DEADLINE = 5.0
 def settings(**schedule: Any) -> config.Settings:
     return config.validate(
         {
-            "cloudflare": {"api_token": "t", "zones": [{"id": "z1", "name": "example.com"}]},
+            "cloudflare": {
+                "api_token": "t",
+                "zones": [{"id": "0123456789abcdef0123456789abcdef", "name": "example.com"}],
+            },
             "schedule": {"interval": "0.2s", **schedule},
             "metrics": {"listen": "127.0.0.1:0", "stale_after": "60s"},
         }

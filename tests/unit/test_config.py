@@ -104,7 +104,13 @@ def test_missing_credentials_is_an_error_naming_the_keys():
     ],
 )
 def test_each_section_names_the_bad_key(snippet: str, path: str, needle: str):
-    found = problems(MINIMAL + snippet + "\n")
+    # A second top-level `collectors:` would be a duplicate key: the snippet replaces MINIMAL's.
+    base = (
+        MINIMAL.split("collectors:", maxsplit=1)[0]
+        if snippet.startswith("collectors:")
+        else MINIMAL
+    )
+    found = problems(base + snippet + "\n")
     assert [p for p, _ in found] == [path]
     assert needle in found[0][1]
 
@@ -241,13 +247,19 @@ def test_a_misspelt_secret_key_is_not_echoed():
     assert [("cloudflare.api_tokn", "unknown key")] == found
 
 
+A, B = "a" * 32, "b" * 32
+
+
 def test_repeated_zone_ids_and_names_are_named():
     text = MINIMAL.replace(
         "  zones: [{id: 0123456789abcdef0123456789abcdef, name: example.com, origins: all}]",
-        "  zones: [{id: aaa, name: x}, {id: aaa, name: y}, {id: bbb, name: x}]",
+        f"  zones: [{{id: {A}, name: x}}, {{id: {A}, name: y}}, {{id: {B}, name: x}}]",
     )
     ((path, msg),) = problems(text)
-    assert ("cloudflare", "zone ids must be unique; repeated: ['aaa']") == (
+    assert (
+        "cloudflare",
+        "zone ids must be unique; repeated: ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']",
+    ) == (
         path,
         msg.split(" (")[0].replace("Value error, ", ""),
     )

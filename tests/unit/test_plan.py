@@ -29,8 +29,8 @@ REGIONS = plan.RegionMatcher(
         Vendor.AZURE: {"eastus", "westeurope"},
     }
 )
-ZONE = ZoneConfig(id="zone1", origins="all")
-SYNC_ZONE = ZoneConfig(id="zone1", origins="all", policy="sync")
+ZONE = ZoneConfig(id="0123456789abcdef0123456789abcdef", origins="all")
+SYNC_ZONE = ZoneConfig(id="0123456789abcdef0123456789abcdef", origins="all", policy="sync")
 
 
 def addr(
@@ -150,7 +150,7 @@ def test_unchanged_changed_and_foreign_mappings():
 
 
 def test_adopt_takes_ownership_of_equal_mappings_only():
-    zone = ZoneConfig(id="zone1", origins="all", adopt=True)
+    zone = ZoneConfig(id="0123456789abcdef0123456789abcdef", origins="all", adopt=True)
     zp = build(
         [addr("192.0.2.1"), addr("192.0.2.3", region="us-west-2")],
         zone=zone,
@@ -222,7 +222,12 @@ def test_dns_origins_select_and_report_undiscovered():
 
 
 def test_match_tags_and_zone_collectors():
-    zone = ZoneConfig(id="z", origins="all", match_tags={"cdn": "yes"}, collectors=("aws-prod",))
+    zone = ZoneConfig(
+        id="fedcba9876543210fedcba9876543210",
+        origins="all",
+        match_tags={"cdn": "yes"},
+        collectors=("aws-prod",),
+    )
     zp = build(
         [
             addr("192.0.2.1", cdn="yes"),
