@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -365,7 +365,7 @@ class ResolutionStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Resolution:
+class NameResolution:
     """What one name came to. ``chain`` is the CNAME targets after ``name``, in order."""
 
     name: str
@@ -411,6 +411,17 @@ class LoadBalancer:
     enabled: bool = True
     proxied: bool = True
     pool_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginSources:
+    """What Cloudflare holds about a zone's origins. ``load_balancers`` None: not readable."""
+
+    zone_name: str
+    records: tuple[DnsRecord, ...] = ()
+    load_balancers: tuple[LoadBalancer, ...] | None = ()
+    pools: MappingABC[str, Pool | str] = field(default_factory=dict)  # id -> pool, or why not
+    warnings: tuple[str, ...] = ()
 
 
 class OriginProblem(enum.StrEnum):

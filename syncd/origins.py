@@ -24,11 +24,12 @@ from syncd.model import (
     ItemFailure,
     LoadBalancer,
     Mapping,
+    NameResolution,
     Origin,
     OriginCoverage,
     OriginProblem,
+    OriginSources,
     Pool,
-    Resolution,
     ResolutionStatus,
     ZoneOrigins,
     ZonePlan,
@@ -66,18 +67,7 @@ class Traced:
         return frozenset(p.chain[-1] for p in self.pending)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ZoneData:
-    """What Cloudflare holds about the zone's origins. ``load_balancers`` None: not readable."""
-
-    zone_name: str
-    records: tuple[DnsRecord, ...] = ()
-    load_balancers: tuple[LoadBalancer, ...] | None = ()
-    pools: MappingABC[str, Pool | str] = field(default_factory=dict)  # id -> pool, or why not
-    warnings: tuple[str, ...] = ()
-
-
-def trace(data: ZoneData, *, proxied_only: bool) -> Traced:
+def trace(data: OriginSources, *, proxied_only: bool) -> Traced:
     """Every origin path of the zone as far as its own records go."""
     zone = dns_name(data.zone_name)
     by_name: dict[str, list[DnsRecord]] = {}
@@ -192,7 +182,7 @@ class _Walker:
         self.follow(source, chain, name)
 
 
-def finish(traced: Traced, resolutions: MappingABC[str, Resolution]) -> ZoneOrigins:
+def finish(traced: Traced, resolutions: MappingABC[str, NameResolution]) -> ZoneOrigins:
     """The zone's origins once DNS has answered every pending name."""
     origins = list(traced.origins)
     complete = traced.complete

@@ -1,7 +1,7 @@
 """Names to addresses, through a real DNS resolver (dnspython), for CNAME and pool origins.
 
 A ``Resolver`` lives for one run: each distinct name is asked at most once (A and AAAA), on a
-bounded pool of ``concurrency`` threads, and every outcome comes back as a ``Resolution`` value:
+bounded pool of ``concurrency`` threads, and every outcome comes back as a ``NameResolution`` value:
 
 - ``resolved``: addresses, and the CNAME chain the resolver followed to reach them;
 - ``unresolved``: NXDOMAIN, or the name exists without A/AAAA data (a dangling record);
@@ -26,7 +26,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from syncd.model import Resolution, ResolutionStatus, dns_name, parse_ip
+from syncd.model import NameResolution, ResolutionStatus, dns_name, parse_ip
 
 _RECORD_TYPES = ("A", "AAAA")
 _MAX_CHAIN = 32  # names kept from a runaway answer, for the report
@@ -46,7 +46,7 @@ class Resolver:
         concurrency: int = 32,
     ) -> None:
         self._timeout = timeout
-        self._futures: dict[str, Future[Resolution]] = {}
+        self._futures: dict[str, Future[NameResolution]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="syncd-dns")
         self._setup_error = ""
@@ -74,7 +74,7 @@ class Resolver:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def resolve_all(self, names: Iterable[str]) -> dict[str, Resolution]:
+    def resolve_all(self, names: Iterable[str]) -> dict[str, NameResolution]:
         """Every name's resolution (asked now unless already asked this run)."""
         wanted = {dns_name(n) for n in names}
         with self._lock:
@@ -91,12 +91,14 @@ class Resolver:
         with self._lock:
             return len(self._futures)
 
-    def _resolve(self, name: str) -> Resolution:
+    def _resolve(self, name: str) -> NameResolution:
         if self._resolver is None:
-            return Resolution(name=name, status=ResolutionStatus.FAILED, error=self._setup_error)
+            return NameResolution(
+                name=name, status=ResolutionStatus.FAILED, error=self._setup_error
+            )
         # One deadline for the name: AAAA gets what A left of ``timeout``; a failed A ends it.
         deadline = time.monotonic() + self._timeout
-        parts: list[Resolution] = []
+        parts: list[NameResolution] = []
         for rdtype in _RECORD_TYPES:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -109,34 +111,40 @@ class Resolver:
         failed = [p for p in parts if p.status is ResolutionStatus.FAILED]
         if failed:
             error = "; ".join(sorted({p.error for p in failed}))
-            return Resolution(name=name, status=ResolutionStatus.FAILED, error=error, chain=chain)
+            return NameResolution(
+                name=name, status=ResolutionStatus.FAILED, error=error, chain=chain
+            )
         addresses = tuple(a for p in parts for a in p.addresses)
         if addresses:
-            return Resolution(
+            return NameResolution(
                 name=name, status=ResolutionStatus.RESOLVED, addresses=addresses, chain=chain
             )
         error = "; ".join(sorted({p.error for p in parts}))
-        return Resolution(name=name, status=ResolutionStatus.UNRESOLVED, chain=chain, error=error)
+        return NameResolution(
+            name=name, status=ResolutionStatus.UNRESOLVED, chain=chain, error=error
+        )
 
 
-def _timed_out(name: str, rdtype: str, timeout: float) -> Resolution:
-    return Resolution(
+def _timed_out(name: str, rdtype: str, timeout: float) -> NameResolution:
+    return NameResolution(
         name=name,
         status=ResolutionStatus.FAILED,
         error=f"{rdtype}: no answer within {timeout:g}s (timeout)",
     )
 
 
-def _query(resolver: dns.resolver.Resolver, name: str, rdtype: str, lifetime: float) -> Resolution:
+def _query(
+    resolver: dns.resolver.Resolver, name: str, rdtype: str, lifetime: float
+) -> NameResolution:
     """One query type; the status, as for the whole name."""
     try:
         answer = resolver.resolve(name, rdtype, search=False, lifetime=lifetime)
     except dns.resolver.NXDOMAIN:
-        return Resolution(name=name, status=ResolutionStatus.UNRESOLVED, error="NXDOMAIN")
+        return NameResolution(name=name, status=ResolutionStatus.UNRESOLVED, error="NXDOMAIN")
     except dns.resolver.NoAnswer as exc:
         response = exc.kwargs.get("response")
         chain = _chain_of(response, name) if isinstance(response, dns.message.Message) else ()
-        return Resolution(
+        return NameResolution(
             name=name, status=ResolutionStatus.UNRESOLVED, chain=chain, error="no A/AAAA data"
         )
     except dns.resolver.NoNameservers as exc:
@@ -144,15 +152,17 @@ def _query(resolver: dns.resolver.Resolver, name: str, rdtype: str, lifetime: fl
     except dns.resolver.LifetimeTimeout:
         return _timed_out(name, rdtype, resolver.lifetime)
     except dns.exception.DNSException as exc:
-        return Resolution(
+        return NameResolution(
             name=name, status=ResolutionStatus.FAILED, error=f"{rdtype}: {type(exc).__name__}"
         )
     addresses = tuple(parse_ip(r.to_text()) for r in answer)
     chain = tuple(dns_name(str(rrset[0].target)) for rrset in answer.chaining_result.cnames)
-    return Resolution(name=name, status=ResolutionStatus.RESOLVED, addresses=addresses, chain=chain)
+    return NameResolution(
+        name=name, status=ResolutionStatus.RESOLVED, addresses=addresses, chain=chain
+    )
 
 
-def _no_nameservers(name: str, rdtype: str, exc: dns.resolver.NoNameservers) -> Resolution:
+def _no_nameservers(name: str, rdtype: str, exc: dns.resolver.NoNameservers) -> NameResolution:
     """SERVFAIL, REFUSED, unreachable servers, or an answer whose CNAMEs loop or run on."""
     errors = exc.kwargs.get("errors") or []
     for _server, _tcp, _port, error, response in errors:
@@ -160,12 +170,14 @@ def _no_nameservers(name: str, rdtype: str, exc: dns.resolver.NoNameservers) -> 
             chain = _chain_of(response, name)
             looped = len(set(chain)) < len(chain) or name in chain
             what = "CNAME loop" if looped else "CNAME chain too long for the resolver"
-            return Resolution(name=name, status=ResolutionStatus.FAILED, chain=chain, error=what)
+            return NameResolution(
+                name=name, status=ResolutionStatus.FAILED, chain=chain, error=what
+            )
     details = sorted(
         {_describe(server, error, response) for server, _, _, error, response in errors}
     )
     text = "; ".join(details) or "no nameserver answered"
-    return Resolution(name=name, status=ResolutionStatus.FAILED, error=f"{rdtype}: {text}")
+    return NameResolution(name=name, status=ResolutionStatus.FAILED, error=f"{rdtype}: {text}")
 
 
 def _describe(server: str, error: object, response: dns.message.Message | None) -> str:

@@ -27,7 +27,7 @@ from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, buil
 from syncd.collectors import runner
 from syncd.collectors.base import CollectorSettings
 from syncd.config import Settings, ZoneConfig
-from syncd.errors import AuthError, CloudflareError, StateError, SyncdError, TransportError
+from syncd.errors import CloudflareError, StateError, SyncdError, TransportError
 from syncd.model import (
     Discovery,
     Inventory,
@@ -35,7 +35,6 @@ from syncd.model import (
     ItemFailure,
     Mapping,
     OriginCoverage,
-    Pool,
     RunReport,
     Skip,
     SkipReason,
@@ -278,81 +277,15 @@ def _supported_regions(
 def _read_zone(cf: _Cloudflare, zone: ZoneConfig) -> _ZoneState:
     current = plan.index(cf.api.list_mappings(zone.id))
     found = read_origins(cf.transport, cf.resolver, zone) if zone.origins == "dns" else None
-    return _ZoneState(current, found, read_tiered_cache(cf.transport, zone))
+    tiered = cf_origins.tiered_cache(cf.transport, zone.id, label=zone.label)
+    return _ZoneState(current, found, tiered)
 
 
 def read_origins(transport: Transport, resolver: Resolver, zone: ZoneConfig) -> ZoneOrigins:
-    """Every origin Cloudflare reaches for ``zone``: records, CNAME chains, load balancers.
-
-    A 403 on the zone's details, its load balancers or a pool is a warning naming the missing
-    permission; the run goes on without what it guards (and deletes nothing in the zone).
-    """
-    warnings: list[str] = []
-    records = cf_origins.records(transport, zone.id)
-    zone_name, account = zone.name, ""
-    try:
-        details = cf_origins.zone_details(transport, zone.id)
-        zone_name, account = details.name, details.account_id
-    except AuthError as exc:
-        if exc.status != 403:
-            raise
-        warnings.append(_missing(zone, "Zone: Read", "the zone's details", exc))
-    balancers = None
-    try:
-        balancers = tuple(cf_origins.load_balancers(transport, zone.id))
-    except AuthError as exc:
-        if exc.status != 403:
-            raise
-        warnings.append(_missing(zone, "Load Balancing: Read", "its load balancers", exc))
-    pools: dict[str, Pool | str] = {}
-    for lb in balancers or ():
-        for pool_id in lb.pool_ids:
-            if pool_id not in pools:
-                pools[pool_id] = _pool(transport, account, pool_id)
-    data = origins.ZoneData(
-        zone_name=zone_name,
-        records=tuple(records),
-        load_balancers=balancers,
-        pools=pools,
-        warnings=tuple(warnings),
-    )
-    traced = origins.trace(data, proxied_only=zone.proxied_only)
+    """Every origin Cloudflare reaches for ``zone``: records, CNAME chains, load balancers."""
+    sources = cf_origins.read(transport, zone.id, name=zone.name, label=zone.label)
+    traced = origins.trace(sources, proxied_only=zone.proxied_only)
     return origins.finish(traced, resolver.resolve_all(traced.names))
-
-
-def _pool(transport: Transport, account: str, pool_id: str) -> Pool | str:
-    """The pool, or why it could not be read (a 403 or 404 is that pool's problem)."""
-    if not account:
-        return "the zone's account is unknown (no Zone: Read permission)"
-    try:
-        return cf_origins.pool(transport, account, pool_id)
-    except CloudflareError as exc:
-        if exc.status == 404:
-            return "no such pool (HTTP 404)"
-        if exc.status == 403:
-            return "not readable (HTTP 403): the token lacks Load Balancing: Read"
-        raise
-
-
-def _missing(zone: ZoneConfig, permission: str, what: str, exc: CloudflareError) -> str:
-    return (
-        f"zone {zone.label}: the token lacks {permission} (HTTP {exc.status}), so {what} "
-        "could not be read; deletions in this zone wait until it can"
-    )
-
-
-def read_tiered_cache(transport: Transport, zone: ZoneConfig) -> TieredCache:
-    """Tiered Cache and Smart topology, read once per run; never changed."""
-    try:
-        return TieredCache(
-            tiered=cf_origins.tiered_caching(transport, zone.id),
-            smart=cf_origins.smart_topology(transport, zone.id),
-        )
-    except AuthError as exc:
-        why = f"the token lacks Zone Settings: Read (HTTP {exc.status})"
-    except CloudflareError as exc:  # an informational check never fails the zone
-        why = str(exc)
-    return TieredCache(warning=f"zone {zone.label}: Smart Tiered Cache not checked: {why}")
 
 
 def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)

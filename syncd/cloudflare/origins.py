@@ -4,7 +4,8 @@ Every DNS record that can carry an origin (A, AAAA, CNAME; every page), the zone
 name and account), its load balancers and every pool they reference, and the two settings that
 decide whether cloud region hints are read at all (Tiered Cache, Smart topology). Shapes are
 Cloudflare's published API schema, written down in docs/simulators.md. A malformed answer raises
-``TransportError``; a 403 is the caller's to turn into a warning naming the permission.
+``TransportError``. ``read()`` and ``tiered_cache()`` are what a run calls: a 403 there becomes a
+warning naming the permission the token lacks, and the run goes on without what it guards.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from syncd.cloudflare.transport import Transport
 from syncd.cloudflare.wire import malformed
-from syncd.model import DnsRecord, LoadBalancer, Pool, PoolOrigin
+from syncd.errors import AuthError, CloudflareError
+from syncd.model import DnsRecord, LoadBalancer, OriginSources, Pool, PoolOrigin, TieredCache
 
 PER_PAGE = 5000
 _ORIGIN_TYPES = frozenset({"A", "AAAA", "CNAME"})
@@ -160,3 +162,78 @@ def _on_off(transport: Transport, path: str, endpoint: str) -> bool:
     if value not in ("on", "off"):
         raise malformed(f"GET {path}", f"setting value is not 'on' or 'off': {value!r:.40}")
     return bool(value == "on")
+
+
+def read(transport: Transport, zone_id: str, *, name: str, label: str) -> OriginSources:
+    """Everything about the zone's origins: records, details, load balancers and their pools.
+
+    ``name`` is the configured zone name (used when the details cannot be read), ``label`` how
+    messages name the zone. A 403 on the details, the load balancers or a pool is a warning
+    naming the permission; any other error raises (the zone fails).
+    """
+    warnings: list[str] = []
+    found = records(transport, zone_id)
+    account = ""
+    try:
+        details = zone_details(transport, zone_id)
+        name, account = details.name, details.account_id
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        warnings.append(_missing(label, "Zone: Read", "the zone's details", exc))
+    balancers = None
+    try:
+        balancers = tuple(load_balancers(transport, zone_id))
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        warnings.append(_missing(label, "Load Balancing: Read", "its load balancers", exc))
+    pools: dict[str, Pool | str] = {}
+    for lb in balancers or ():
+        for pool_id in lb.pool_ids:
+            if pool_id not in pools:
+                pools[pool_id] = _pool_or_why(transport, account, pool_id)
+    return OriginSources(
+        zone_name=name,
+        records=tuple(found),
+        load_balancers=balancers,
+        pools=pools,
+        warnings=tuple(warnings),
+    )
+
+
+def _pool_or_why(transport: Transport, account: str, pool_id: str) -> Pool | str:
+    """The pool, or why it could not be read (a 403 or 404 is that pool's problem)."""
+    if not account:
+        return "the zone's account is unknown (no Zone: Read permission)"
+    try:
+        return pool(transport, account, pool_id)
+    except CloudflareError as exc:
+        if exc.status == 404:
+            return "no such pool (HTTP 404)"
+        if exc.status == 403:
+            return "not readable (HTTP 403): the token lacks Load Balancing: Read"
+        raise
+
+
+def _missing(label: str, permission: str, what: str, exc: CloudflareError) -> str:
+    return (
+        f"zone {label}: the token lacks {permission} (HTTP {exc.status}), so {what} "
+        "could not be read; deletions in this zone wait until it can"
+    )
+
+
+def tiered_cache(transport: Transport, zone_id: str, *, label: str) -> TieredCache:
+    """Tiered Cache and Smart topology, read once per run; syncd never changes them.
+
+    An informational check: any error is a warning on the result, never a failed zone.
+    """
+    try:
+        return TieredCache(
+            tiered=tiered_caching(transport, zone_id), smart=smart_topology(transport, zone_id)
+        )
+    except AuthError as exc:
+        why = f"the token lacks Zone Settings: Read (HTTP {exc.status})"
+    except CloudflareError as exc:
+        why = str(exc)
+    return TieredCache(warning=f"zone {label}: Smart Tiered Cache not checked: {why}")

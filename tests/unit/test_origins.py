@@ -9,11 +9,12 @@ from syncd.model import (
     ItemFailure,
     LoadBalancer,
     Mapping,
+    NameResolution,
     Origin,
     OriginProblem,
+    OriginSources,
     Pool,
     PoolOrigin,
-    Resolution,
     ResolutionStatus,
     Skip,
     SkipReason,
@@ -31,12 +32,12 @@ def rec(type_: str, name: str, content: str, *, proxied: bool = True) -> DnsReco
     return DnsRecord(name=name, type=type_, content=content, proxied=proxied)
 
 
-def data(*records: DnsRecord, lbs=(), pools=None) -> origins.ZoneData:
-    return origins.ZoneData(zone_name=ZONE, records=records, load_balancers=lbs, pools=pools or {})
+def data(*records: DnsRecord, lbs=(), pools=None) -> OriginSources:
+    return OriginSources(zone_name=ZONE, records=records, load_balancers=lbs, pools=pools or {})
 
 
-def resolved(name: str, *ips: str, chain: tuple[str, ...] = ()) -> Resolution:
-    return Resolution(
+def resolved(name: str, *ips: str, chain: tuple[str, ...] = ()) -> NameResolution:
+    return NameResolution(
         name=name,
         status=ResolutionStatus.RESOLVED,
         addresses=tuple(parse_ip(i) for i in ips),
@@ -128,7 +129,7 @@ def test_a_pool_hostname_inside_the_zone_follows_the_zone_records():
 
 def test_unreadable_load_balancers_make_the_origin_set_incomplete():
     traced = origins.trace(
-        origins.ZoneData(zone_name=ZONE, load_balancers=None, warnings=("no LB read",)),
+        OriginSources(zone_name=ZONE, load_balancers=None, warnings=("no LB read",)),
         proxied_only=False,
     )
     done = origins.finish(traced, {})
