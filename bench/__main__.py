@@ -123,7 +123,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--latency-cloudflare", type=float, default=0.1, help="seconds per Cloudflare request"
     )
-    p.add_argument("--concurrency", type=int, default=32, help="sync.concurrency (32)")
+    p.add_argument("--concurrency", type=int, default=32, help="collectors.concurrency (32)")
     p.add_argument("--churn", type=float, default=0.01, help="fraction of addresses changed")
     p.add_argument(
         "--stress-limit",
@@ -154,7 +154,7 @@ def _main_scenario(spec: Spec, args: argparse.Namespace, work: Path) -> list[Pha
         info = _ready(host)
         settings = _settings(info, work / "main", c)
         _say(f"estate seeded in {info.seconds_to_seed:.1f}s: {info.addresses} addresses")
-        first_writes = spec.zones * math.ceil(spec.origins / settings.sync.batch_size)
+        first_writes = spec.zones * math.ceil(spec.origins / settings.cloudflare.batch_size)
         # One limiter for the three runs, as `syncd run` keeps one for its life.
         limiter = sync.rate_limiter(settings)
         phases.append(_timed(host, settings, "first sync", c, limiter, expected=first_writes))
@@ -162,7 +162,7 @@ def _main_scenario(spec: Spec, args: argparse.Namespace, work: Path) -> list[Pha
         churn = host.churn(args.churn)
         phases.append(_timed(host, settings, "after 1% churn", c, limiter, churn=churn))
         if args.stress_limit != "off":
-            batch = settings.sync.batch_size
+            batch = settings.cloudflare.batch_size
             writes = sum(math.ceil(n / batch) for n in host.origins().values())
             phases.append(_stress(host, info, work, args, writes))
     return phases
@@ -269,7 +269,7 @@ def _timed(
     phase.peak_in_window = model.peak_in_window(stamped.sent, limit[1])
     phase.simulator_cpu = log.simulator_cpu - before.simulator_cpu
     if churn is not None:
-        expected = churn.expected_writes(settings.sync.batch_size)
+        expected = churn.expected_writes(settings.cloudflare.batch_size)
         phase.notes.append(
             f"churn: {churn.released} released, {churn.moved} moved, {churn.added} added; "
             f"{sum(churn.upserts.values())} upserts and {sum(churn.deletes.values())} deletes "

@@ -251,6 +251,7 @@ def settings_yaml(
             ],
         },
         "collectors": {
+            "concurrency": concurrency,
             "aws": [
                 {
                     "name": "aws-bench",
@@ -287,7 +288,6 @@ def settings_yaml(
                 for i, (config, profile, template) in enumerate(info.oci)
             ],
         },
-        "sync": {"concurrency": concurrency},
         "state": {"path": str(state)},
         "logging": {"level": "warning"},
     }

@@ -16,10 +16,8 @@ from prometheus_client import CollectorRegistry
 
 from syncd import __version__, config, daemon, logs, metrics, render, sync
 from syncd.config import Settings
-from syncd.errors import CloudflareError, ConfigError
+from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load(config.resolve_path(getattr(args, "config", None)))
     except ConfigError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     level = getattr(args, "log_level", None) or settings.logging.level
     logs.configure(settings.logging.model_copy(update={"level": level}), stream=sys.stderr)
     verb: Callable[[Settings, argparse.Namespace], int] = _VERBS[args.verb]
@@ -100,7 +98,7 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     if settings.metrics.pushgateway:
         metrics.push(settings.metrics, registry, report)
     print(render.summary(report))
-    return EXIT_OK if report.result is RunResult.SUCCESS else EXIT_FAILED
+    return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
 
 
 def _plan(settings: Settings, args: argparse.Namespace) -> int:
@@ -110,7 +108,7 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
         print(render.dumps(render.report_json(report)))
     else:
         print(render.plan_table(report))
-    return EXIT_OK if report.result is RunResult.SUCCESS else EXIT_FAILED
+    return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
 
 
 def _origins(settings: Settings, args: argparse.Namespace) -> int:
@@ -123,13 +121,13 @@ def _origins(settings: Settings, args: argparse.Namespace) -> int:
                 f"syncd: no zone {args.zone!r} in cloudflare.zones (known: {known})",
                 file=sys.stderr,
             )
-            return EXIT_USAGE
+            return ExitCode.USAGE
         cf = settings.cloudflare.model_copy(update={"zones": tuple(zones)})
         settings = settings.model_copy(update={"cloudflare": cf})
     report = sync.run_once(settings, options=sync.Options(dry_run=True))
     print(render.origins(report, args.output))
     failed = report.error or any(z.error or (z.origins and z.origins.failed) for z in report.zones)
-    return EXIT_FAILED if failed else EXIT_OK
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def _run(settings: Settings, _: argparse.Namespace) -> int:
@@ -155,7 +153,7 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
     for c in inventory.collectors:
         if not c.listed:
             print(f"collector {c.collector} failed ({c.reason}): {c.error}", file=sys.stderr)
-    return EXIT_OK if inventory.complete() else EXIT_FAILED
+    return ExitCode.OK if inventory.complete() else ExitCode.FAILED
 
 
 def _regions(settings: Settings, _: argparse.Namespace) -> int:
@@ -163,20 +161,20 @@ def _regions(settings: Settings, _: argparse.Namespace) -> int:
         supported = sync.supported_regions(settings)
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(render.regions(supported))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     if not args.zones:
         print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
-        return EXIT_OK
+        return ExitCode.OK
     try:
         found = sync.resolve_zones(settings)
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     explicit = {z.id for z in settings.cloudflare.zones}
     rows = [
         (z.id, z.name or "-", "explicit" if z.id in explicit else "discovered", z.policy, z.origins)
@@ -191,7 +189,7 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         )
         if not found.zones:
             print("syncd: warning: zone discovery matched no zone: nothing to do", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -199,7 +197,7 @@ def _demo(args: argparse.Namespace) -> int:
         from syncd import demo
     except ModuleNotFoundError as exc:  # the image leaves the 'demo' extra (moto) out
         print(f"syncd: the demo needs the 'demo' extra ({exc.name} is missing)", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     from syncd.config import LoggingConfig
 
     logs.configure(LoggingConfig(level="warning"), stream=sys.stderr)

@@ -23,20 +23,18 @@ from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from syncd import logs
-from syncd.config import ScheduleConfig, Settings
-from syncd.errors import ConfigError
+from syncd.config import ScheduleConfig, Settings, cron_trigger
+from syncd.errors import ExitCode
 from syncd.metrics import Metrics
 from syncd.model import Inventory, RunReport, RunResult
 
 log = structlog.stdlib.get_logger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _JOB_ID = "sync"
 _HTTP_POLL = 0.1  # how often serve_forever checks for shutdown (stdlib default 0.5 s)
 
@@ -154,9 +152,9 @@ class Service:
             # The run goes on in a daemon thread and dies with the process.
             current.release.set()
             log.error("shutdown_timed_out", timeout=timeout)
-            return EXIT_FAILED
+            return ExitCode.FAILED
         log.info("shutdown_finished")
-        return EXIT_OK
+        return ExitCode.OK
 
     def _job(self) -> None:
         """On the scheduler's thread: the run itself goes to a daemon thread, so a run that
@@ -209,22 +207,19 @@ def run_service(
     stop: threading.Event | None = None,
 ) -> int:
     """``syncd run``: serve until SIGTERM/SIGINT (or ``stop``). Exit code 0 on a clean stop, 2 when
-    the cron expression is invalid or the listener cannot bind, 1 when the run in flight outlived
-    ``schedule.shutdown_timeout``."""
+    the listener cannot bind (the cron expression was checked when the config loaded), 1 when the
+    run in flight outlived ``schedule.shutdown_timeout``."""
     stop = threading.Event() if stop is None else stop
     try:
         service = Service(settings, run=run, metrics=metrics, registry=registry, clock=clock)
-    except (ConfigError, OSError) as exc:
+    except OSError as exc:
         problem = exc
     else:
         with _signals_set(stop):
             return service.serve(stop)
-    if isinstance(problem, ConfigError):
-        log.error("config_invalid", problems=[f"{path}: {msg}" for path, msg in problem.problems])
-    else:
-        error = problem.strerror or str(problem)
-        log.error("metrics_listen_failed", listen=settings.metrics.listen, error=error)
-    return EXIT_USAGE
+    error = problem.strerror or str(problem)
+    log.error("metrics_listen_failed", listen=settings.metrics.listen, error=error)
+    return ExitCode.USAGE
 
 
 @contextmanager
@@ -247,55 +242,11 @@ def _signals_set(stop: threading.Event) -> Iterator[None]:
 
 
 def _trigger(schedule: ScheduleConfig) -> Any:
-    """The APScheduler trigger; raises ``ConfigError`` naming ``schedule.cron`` if it is bad."""
+    """The APScheduler trigger: the interval, or the cron expression the config has checked."""
     jitter = schedule.jitter or None
     if not schedule.cron:
         return IntervalTrigger(seconds=schedule.interval or 900.0, jitter=jitter)
-    minute, hour, day, month, weekday = schedule.cron.split()
-    try:
-        # Not CronTrigger.from_crontab: APScheduler 3.x counts weekdays from Monday (issue 286).
-        return CronTrigger(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=_weekdays(weekday),
-            jitter=jitter,
-        )
-    except ValueError as exc:
-        raise ConfigError([("schedule.cron", f"{exc} (got {schedule.cron!r})")]) from None
-
-
-_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def _weekdays(field: str) -> str:
-    """A crontab weekday field (0 or 7 is Sunday; names; ranges; steps) as APScheduler names."""
-    if field in {"*", "?"}:
-        return "*"
-    days: set[int] = set()
-    for part in field.lower().split(","):
-        span, _, step = part.partition("/")
-        if span == "*":
-            first, last = 0, 6
-        else:
-            start, _, end = span.partition("-")
-            first = _weekday(start)
-            last = _weekday(end) if end else (6 if step else first)
-        if not step.isdigit() and step:
-            raise ValueError(f"bad step in weekday field: {part!r}")
-        days.update(d % 7 for d in range(first, last + 1, int(step or 1)))
-    if not days:
-        raise ValueError(f"weekday range selects no day: {field!r}")
-    return ",".join(_CRON_DAYS[d] for d in sorted(days))
-
-
-def _weekday(text: str) -> int:
-    if text.isdigit() and int(text) <= 7:
-        return int(text)
-    if text[:3] in _CRON_DAYS:
-        return _CRON_DAYS.index(text[:3])
-    raise ValueError(f"not a weekday: {text!r}")
+    return cron_trigger(schedule.cron, jitter=jitter)
 
 
 def _grace(schedule: ScheduleConfig) -> int:

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from syncd import config, daemon, logs, metrics, plan, render, sync
 from syncd.config import Settings
+from syncd.errors import ExitCode
 from syncd.model import RunReport, parse_ip
 from syncd.simulators.azure import AzureSimulator
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -163,7 +164,7 @@ def run(out: TextIO, *, serve: bool = False) -> int:
         _print(out, render.origins(replace(dry, zones=tuple(shop)), "table"))
         # Skips and an undiscovered origin are expected in the demo; failures are not.
         ok = not any(z.failures or z.error for z in (*first.zones, *last.zones))
-        return 0 if ok and not first.error and not last.error else 1
+        return ExitCode.OK if ok and not first.error and not last.error else ExitCode.FAILED
 
 
 def _sync(settings: Settings, out: TextIO) -> RunReport:
@@ -302,12 +303,17 @@ def _config(  # noqa: PLR0917 (one call site, in order of the estate)
         "cloudflare": {
             "api_token": "${CLOUDFLARE_API_TOKEN}",
             "base_url": cf.base_url,
+            "timeout": "10s",
+            "retries": 2,
+            "backoff": "50ms",
             "zones": [
                 {"id": ZONE_ALL, "name": "example.com", "origins": "all", "policy": "sync"},
                 {"id": ZONE_DNS, "name": "shop.example.net", "origins": "dns"},
             ],
         },
         "collectors": {
+            "scope_timeout": "20s",
+            "request_timeout": "10s",
             "static": [
                 {"ip": "192.0.2.5", "vendor": "aws", "region": "eu-west-1"},
                 {"ip": "10.0.0.5", "vendor": "aws", "region": "us-east-1"},  # not public
@@ -346,7 +352,6 @@ def _config(  # noqa: PLR0917 (one call site, in order of the estate)
                 }
             ],
         },
-        "sync": {"backoff": "50ms", "retries": 2, "scope_timeout": "20s", "timeout": "10s"},
         "schedule": {"interval": "30s"},
         "metrics": {"listen": "127.0.0.1:9464"},
         "state": {"path": str(workdir / "state.db")},

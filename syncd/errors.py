@@ -18,6 +18,16 @@ where they happen (each collector module, ``cloudflare/transport.py``) and never
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The one definition of syncd's exit codes (the CLI, the service and the demo)."""
+
+    OK = 0  # everything applied (or, for a plan, would be)
+    FAILED = 1  # an item, zone or collector failed, deletions were refused, a run was abandoned
+    USAGE = 2  # a configuration or usage error: nothing was sent
+
 
 class SyncdError(Exception):
     """Root of every error syncd raises on purpose."""

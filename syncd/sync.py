@@ -139,25 +139,25 @@ def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport
         token=cf.api_token.get_secret_value() if cf.api_token else None,
         email=cf.api_email,
         key=cf.api_key.get_secret_value() if cf.api_key else None,
-        timeout=settings.sync.timeout,
+        timeout=cf.timeout,
         transport=opts.http_transport,
     )
     limiter = opts.limiter or rate_limiter(settings)
     # Requests earlier processes sent still count (a CronJob's runs share one budget).
     limiter.restore(load_window(settings.state.path))
-    retry = RetryPolicy(retries=settings.sync.retries, backoff=settings.sync.backoff)
+    retry = RetryPolicy(retries=cf.retries, backoff=cf.backoff)
     return client, Transport(client, limiter=limiter, retry=retry)
 
 
 def collect(settings: Settings) -> Inventory:
     """Run every configured collector once (``syncd discover``, and the first half of a run)."""
-    s = settings.sync
+    s = settings.collectors
     found = collectors.build(
         settings.collectors,
         settings=CollectorSettings(
             scope_timeout=s.scope_timeout,
-            request_timeout=s.timeout,
-            max_attempts=s.cloud_attempts,
+            request_timeout=s.request_timeout,
+            max_attempts=s.attempts,
         ),
     )
     with ThreadPoolExecutor(s.concurrency, thread_name_prefix="syncd-scope") as pool:
@@ -310,7 +310,7 @@ def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
             dns_origins=found.addresses if found is not None else None,
             health=health,
             settings=plan.PlanSettings(
-                batch_size=settings.sync.batch_size,
+                batch_size=settings.cloudflare.batch_size,
                 max_mappings=settings.cloudflare.max_mappings_per_zone,
                 max_delete_fraction=settings.sync.max_delete_fraction,
                 allow_mass_delete=opts.allow_mass_delete,

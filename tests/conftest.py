@@ -55,13 +55,15 @@ def settings_for(
     """Settings aimed at the simulator; extra keyword arguments become top-level sections."""
     raw: dict[str, Any] = {
         "cloudflare": {
+            "backoff": "10ms",
+            "retries": 3,
+            "timeout": "1s",
             "api_token": TOKEN,
             "base_url": cf.base_url,
             "api": api,
             "zones": zones or [{"id": ZONE, "name": "example.com", "origins": "all"}],
         },
-        "collectors": {"static": static or []},
-        "sync": {"backoff": "10ms", "retries": 3, "timeout": "1s"},
+        "collectors": {"request_timeout": "1s", "static": static or []},
         "state": {"path": str(tmp_path / "state.db")},
     }
     for key, value in sections.items():

@@ -2,7 +2,7 @@
 
 Scopes are compartments x regions. Per scope it reads public IPs (REGION scope, then the ephemeral
 AVAILABILITY_DOMAIN-scoped ones of each AD) and walks IPv6-enabled subnets for their IPv6
-addresses, with the real oci SDK and its own retries bounded by ``sync.scope_timeout``. oci
+addresses, with the real oci SDK and its own retries bounded by ``collectors.scope_timeout``. oci
 errors become ``CollectorError`` here: no oci type or exception leaves this module. It knows
 nothing of Cloudflare, zones, state or metrics.
 """
@@ -241,7 +241,7 @@ class _Budget:
         if remaining <= 0:
             raise CollectorError(
                 f"{self._where}: out of time after {self._settings.scope_timeout:g}s "
-                "(sync.scope_timeout)",
+                "(collectors.scope_timeout)",
                 reason="timeout",
                 retryable=True,
             )

@@ -53,13 +53,15 @@ def free_port() -> int:
 def write_config(tmp: Path, sim: CloudflareSimulator, **sections: dict[str, Any]) -> Path:
     raw: dict[str, Any] = {
         "cloudflare": {
+            "backoff": "10ms",
+            "retries": 0,
+            "timeout": "5s",
             "api_token": "${CLOUDFLARE_API_TOKEN}",
             "base_url": sim.base_url,
             "api": "v2",
             "zones": [{"id": ZONE, "name": "example.com", "origins": "all"}],
         },
-        "collectors": {"static": STATIC},
-        "sync": {"backoff": "10ms", "retries": 0, "timeout": "5s"},
+        "collectors": {"request_timeout": "5s", "static": STATIC},
         "state": {"path": str(tmp / "state.db")},
         "schedule": {"interval": "1s", "shutdown_timeout": "10s"},
         "metrics": {"listen": "127.0.0.1:0"},

@@ -55,10 +55,14 @@ def check_config(tmp_path: Path, data: str | bytes, token: str = TOKEN) -> tuple
         ("a: " + "[" * 5000 + "]" * 5000, "nesting deeper than 50 levels at line 1"),
         (BOMB, "aliases expand to more than 200,000 nodes at line 11"),
         (
-            HEAD + "sync: {timeout: .inf}\n",
-            "sync.timeout: Value error, must be between 100ms and 5m",
+            HEAD.replace("  zones:", "  timeout: .inf\n  zones:"),
+            "cloudflare.timeout: Value error, must be between 100ms and 5m",
         ),
-        (HEAD + "sync: {timeout: 0}\n", "sync.timeout: Value error, must be between 100ms and 5m"),
+        (
+            HEAD + "collectors: {request_timeout: 0}\n",
+            "collectors.request_timeout: Value error, must be between 100ms and 5m",
+        ),
+        (HEAD + "sync: {timeout: 30s}\n", "sync.timeout: moved to cloudflare.timeout"),
         (HEAD + "state: {path: ''}\n", "state.path: Value error, a path cannot be empty"),
         (
             HEAD.replace(ZONE, "abc"),

@@ -73,13 +73,15 @@ def _answers(url: str) -> bool:
 def write_config(tmp: Path, cf: CloudflareSimulator, pushgateway: str) -> Path:
     raw: dict[str, Any] = {
         "cloudflare": {
+            "backoff": "10ms",
+            "retries": 0,
+            "timeout": "5s",
             "api_token": "${CLOUDFLARE_API_TOKEN}",
             "base_url": cf.base_url,
             "api": "v2",
             "zones": [{"id": ZONE, "name": "example.com", "origins": "all"}],
         },
-        "collectors": {"static": STATIC},
-        "sync": {"backoff": "10ms", "retries": 0, "timeout": "5s"},
+        "collectors": {"request_timeout": "5s", "static": STATIC},
         "state": {"path": str(tmp / "state.db")},
         "metrics": {"pushgateway": pushgateway, "instance": INSTANCE},
         "logging": {"format": "json"},

@@ -79,9 +79,9 @@ def test_soak_under_random_faults_keeps_memory_threads_and_files_flat(sim, tmp_p
     config = write_config(
         tmp_path,
         sim,
-        collectors={"static": MANY},
+        collectors={"static": MANY, "request_timeout": "1s"},
         schedule={"interval": "200ms"},
-        sync={"retries": 1, "timeout": "1s"},
+        cloudflare={"retries": 1, "timeout": "1s"},
     )
     daemon = Syncd(config)
     faults = [

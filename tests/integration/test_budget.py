@@ -43,13 +43,15 @@ def small() -> Any:
 def raw_for(cf: CloudflareSimulator, tmp_path: Path, requests: int, period: str) -> dict[str, Any]:
     return {
         "cloudflare": {
+            "backoff": "10ms",
+            "retries": 0,
+            "timeout": "2s",
             "api_token": TOKEN,
             "base_url": cf.base_url,
             "rate_limit": {"requests": requests, "period": period},
             "zone_discovery": {"defaults": {"origins": "all"}},
         },
-        "collectors": {"static": STATIC},
-        "sync": {"backoff": "10ms", "retries": 0, "timeout": "2s"},
+        "collectors": {"request_timeout": "2s", "static": STATIC},
         "state": {"path": str(tmp_path / "state.db")},
         "logging": {"format": "json", "level": "error"},
     }

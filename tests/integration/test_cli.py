@@ -26,12 +26,13 @@ def config(cf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     raw = {
         "cloudflare": {
+            "backoff": "10ms",
+            "retries": 1,
             "api_token": "${CLOUDFLARE_API_TOKEN}",
             "base_url": cf.base_url,
             "zones": [{"id": ZONE, "name": "example.com", "origins": "all"}],
         },
         "collectors": {"static": STATIC},
-        "sync": {"backoff": "10ms", "retries": 1},
         "state": {"path": str(tmp_path / "state.db")},
         "logging": {"format": "json"},
     }
@@ -75,11 +76,11 @@ def test_failed_items_exit_1(capsys, cf, config: Path):
 
 def test_config_error_exits_2_naming_the_key(capsys, config: Path):
     raw = yaml.safe_load(config.read_text())
-    raw["sync"]["batch_size"] = 500
+    raw["cloudflare"]["batch_size"] = 500
     config.write_text(yaml.safe_dump(raw))
     code, _, err = run(capsys, "sync", "--config", str(config))
     assert 2 == code
-    assert "sync.batch_size" in err
+    assert "cloudflare.batch_size" in err
     assert "500" in err
 
 

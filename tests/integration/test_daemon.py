@@ -302,7 +302,7 @@ def test_run_service_on_a_port_in_use_is_a_usage_error():
 )
 def test_crontab_weekdays_count_from_sunday(field: str, expected: str):
     """APScheduler 3.x counts from Monday; crontab's 1-5 must still mean Monday to Friday."""
-    assert expected == daemon._weekdays(field)
+    assert expected == config.crontab_weekdays(field)
 
 
 def test_a_bad_cron_is_refused_when_the_config_loads():

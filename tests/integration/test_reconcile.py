@@ -145,17 +145,12 @@ def gcp(tmp_path: Path) -> Iterator[tuple[GcpSimulator, dict[str, Any]]]:
 def test_failing_scope_protects_its_mappings(cf, tmp_path: Path, gcp):
     sim, cfg = gcp
     policy = zone(policy="sync")
-    collectors = {"gcp": [cfg]}
-    sync_cfg = {"scope_timeout": "2s"}
-    first = sync.run_once(
-        settings_for(cf, tmp_path, zones=[policy], collectors=collectors, sync=sync_cfg)
-    )
+    collectors = {"gcp": [cfg], "scope_timeout": "2s"}
+    first = sync.run_once(settings_for(cf, tmp_path, zones=[policy], collectors=collectors))
     assert 2 == first.zones[0].created
     sim.inject(GcpSimulator.fault(500, path="/projects/p-ops/", times=1000))
     sim.remove_instance("p-web", "us-central1-a", "vm")
-    report = sync.run_once(
-        settings_for(cf, tmp_path, zones=[policy], collectors=collectors, sync=sync_cfg)
-    )
+    report = sync.run_once(settings_for(cf, tmp_path, zones=[policy], collectors=collectors))
     assert RunResult.PARTIAL == report.result
     assert ["198.51.100.2"] == reasons(report, SkipReason.SCOPE_INCOMPLETE)
     assert {"198.51.100.2"} == set(cf.mappings(ZONE)), "only the healthy scope's IP went"
@@ -167,3 +162,28 @@ def test_match_tags_selects_labelled_resources(cf, tmp_path: Path, gcp):
     report = sync.run_once(settings_for(cf, tmp_path, zones=[tagged], collectors={"gcp": [cfg]}))
     assert {"198.51.100.1"} == set(cf.mappings(ZONE))
     assert ["198.51.100.2"] == reasons(report, SkipReason.TAGS_MISMATCH)
+
+
+def test_the_clouds_request_timeout_is_apart_from_cloudflares(cf, tmp_path: Path):
+    """``sync.timeout`` used to set both; a cloud API slower than Cloudflare's timeout now works."""
+    with GcpSimulator(latency=1.2) as sim:
+        sim.add_project("p-web")
+        sim.add_instance("p-web", "us-central1-a", "vm", nat_ips=["198.51.100.1"])
+        cfg = {
+            "name": "gcp",
+            "projects": ["p-web"],
+            "credentials_file": str(sim.write_service_account(tmp_path / "key.json")),
+            "api_endpoint": sim.url,
+            "resource_manager_endpoint": sim.url,
+        }
+        slow_clouds = {"gcp": [cfg], "request_timeout": "10s", "attempts": 1}
+        settings = settings_for(cf, tmp_path, collectors=slow_clouds, cloudflare={"timeout": "1s"})
+        assert (1.0, 10.0) == (settings.cloudflare.timeout, settings.collectors.request_timeout)
+        found = sync.collect(settings)
+        assert found.complete()
+        assert ["198.51.100.1"] == [str(a.ip) for a in found.addresses]
+
+        impatient = {**slow_clouds, "request_timeout": "500ms"}
+        settings = settings_for(cf, tmp_path, collectors=impatient, cloudflare={"timeout": "30s"})
+        failed = [o.reason for o in sync.collect(settings).scopes if o.status.value == "failed"]
+        assert ["timeout"] == failed

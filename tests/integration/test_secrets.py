@@ -21,12 +21,14 @@ STATIC = [{"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"}]
 def _config(cf: CloudflareSimulator, tmp_path: Path, auth: dict[str, str]) -> Path:
     raw = {
         "cloudflare": {
+            "backoff": "10ms",
+            "retries": 1,
+            "timeout": "1s",
             **auth,
             "base_url": cf.base_url,
             "zones": [{"id": ZONE, "name": "example.com", "origins": "all"}],
         },
-        "collectors": {"static": STATIC},
-        "sync": {"backoff": "10ms", "retries": 1, "scope_timeout": "2s", "timeout": "1s"},
+        "collectors": {"request_timeout": "1s", "scope_timeout": "2s", "static": STATIC},
         "state": {"path": str(tmp_path / "state.db")},
         "logging": {"format": "json", "level": "debug"},
     }

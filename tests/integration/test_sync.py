@@ -176,7 +176,7 @@ def test_retries_exhausted_fail_the_batch_and_the_next_run_converges(cf, tmp_pat
     assert RunResult.PARTIAL == report.result
     assert 3 == len(report.zones[0].failures)
     assert {"1140"} == {f.reason for f in report.zones[0].failures}
-    assert 4 == len(writes(cf)), "one try and sync.retries=3 retries"
+    assert 4 == len(writes(cf)), "one try and cloudflare.retries=3 retries"
     assert {} == cf.mappings(ZONE)
     assert RunResult.SUCCESS == sync.run_once(settings).result
     assert EXPECTED == cf.mappings(ZONE)

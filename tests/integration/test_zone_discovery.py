@@ -39,9 +39,15 @@ def many() -> Any:
 
 def raw_for(cf: CloudflareSimulator, tmp_path: Path, **cloudflare: Any) -> dict[str, Any]:
     return {
-        "cloudflare": {"api_token": TOKEN, "base_url": cf.base_url, **cloudflare},
-        "collectors": {"static": STATIC},
-        "sync": {"backoff": "10ms", "retries": 1, "timeout": "2s"},
+        "cloudflare": {
+            "backoff": "10ms",
+            "retries": 1,
+            "timeout": "2s",
+            "api_token": TOKEN,
+            "base_url": cf.base_url,
+            **cloudflare,
+        },
+        "collectors": {"request_timeout": "2s", "static": STATIC},
         "state": {"path": str(tmp_path / "state.db")},
         "logging": {"format": "json"},
     }

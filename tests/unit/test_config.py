@@ -31,7 +31,7 @@ def test_minimal_config_gets_safe_defaults():
     s = config.parse(MINIMAL, {"TOKEN": "t0ken-value"})
     zone = s.cloudflare.zones[0]
     assert zone.policy == "upsert-only"
-    assert s.sync.batch_size == 100
+    assert s.cloudflare.batch_size == 100
     assert s.cloudflare.base_url == "https://api.cloudflare.com/client/v4"
     assert s.cloudflare.api == "auto"
     assert s.cloudflare.max_mappings_per_zone == 3500
@@ -67,9 +67,10 @@ def test_missing_credentials_is_an_error_naming_the_keys():
 @pytest.mark.parametrize(
     ("snippet", "path", "needle"),
     [
-        ("sync: {batch_size: 101}", "sync.batch_size", "101"),
+        ("sync: {max_delete_fraction: 1.5}", "sync.max_delete_fraction", "1.5"),
         ("sync: {bogus: 1}", "sync.bogus", "unknown key"),
-        ("sync: {timeout: soon}", "sync.timeout", "soon"),
+        ("collectors: {request_timeout: soon}", "collectors.request_timeout", "soon"),
+        ("collectors: {concurrency: 0}", "collectors.concurrency", "0"),
         ("schedule: {cron: '* * *'}", "schedule.cron", "five fields"),
         ("schedule: {cron: '61 * * * *'}", "schedule.cron", "61 * * * *"),
         ("metrics: {listen: 'nowhere:99999'}", "metrics.listen", "nowhere"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,28 @@ def test_every_key_is_documented():
     missing = [p for p in paths if f"`{p}`" not in doc]
     assert [] == missing
     assert len(paths) > 60
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str | None]]:
+    """(key path, description) of every field, nested models included."""
+    for name, field in model.model_fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        yield path, field.description
+        for sub, in_list in _models(field.annotation):
+            yield from _fields(sub, path + ("[]" if in_list else ""))
+
+
+def test_every_field_has_a_description_and_the_reference_renders_it():
+    doc = (ROOT / "docs/configuration.md").read_text()
+    rows = dict(re.findall(r"^\| `([^`]+)` \| .*? \| (.*) \|$", doc, flags=re.MULTILINE))
+    fields = dict(_fields(config.Settings))
+    assert [] == [path for path, text in fields.items() if not text]
+    # Each key's row in the reference carries the model's description word for word.
+    differing = [
+        (path, fields[path], row) for path, row in rows.items() if fields.get(path, row) != row
+    ]
+    assert [] == differing
+    assert [] == sorted(set(rows) - set(fields)), "rows for keys the model does not have"
 
 
 def test_every_key_is_in_the_example_and_the_example_is_valid():

@@ -141,17 +141,18 @@ def test_a_few_aliases_are_still_fine():
     "value", [".inf", "-.inf", ".nan", "1e10", "1.0e+10", "0", "0s", "-1", "2d"]
 )
 def test_a_duration_outside_its_range_is_refused(value: str):
-    path, message = problem(MINIMAL + f"sync: {{timeout: {value}}}\n")
-    assert "sync.timeout" == path
+    path, message = problem(MINIMAL + f"collectors: {{request_timeout: {value}}}\n")
+    assert "collectors.request_timeout" == path
     assert "must be between 100ms and 5m" in message or "not a duration" in message
 
 
 @pytest.mark.parametrize(
     ("key", "low", "high"),
     [
-        ("sync.timeout", "100ms", "5m"),
-        ("sync.backoff", "0s", "1m"),
-        ("sync.scope_timeout", "1s", "6h"),
+        ("cloudflare.timeout", "100ms", "5m"),
+        ("cloudflare.backoff", "0s", "1m"),
+        ("collectors.request_timeout", "100ms", "5m"),
+        ("collectors.scope_timeout", "1s", "6h"),
         ("cloudflare.rate_limit.period", "1s", "1d"),
         ("schedule.interval", "10ms", "7d"),
         ("schedule.jitter", "0s", "1d"),
@@ -160,13 +161,14 @@ def test_a_duration_outside_its_range_is_refused(value: str):
     ],
 )
 def test_every_duration_has_a_documented_range(key: str, low: str, high: str):
-    section, _, name = key.rpartition(".")
-    text = MINIMAL + "".join(f"{'  ' * n}{part}:\n" for n, part in enumerate(section.split(".")))
-    indent = "  " * len(section.split("."))
-    if section.startswith("cloudflare"):
-        text = MINIMAL.replace("  zones:", f"  rate_limit: {{{name}: .inf}}\n  zones:")
+    top, *inner = key.split(".")
+    value = ".inf"
+    for part in reversed(inner):
+        value = f"{{{part}: {value}}}"  # sync.a.b -> {a: {b: .inf}}
+    if top == "cloudflare":  # MINIMAL has this section already: the key goes inside it
+        text = MINIMAL.replace("  zones:", f"  {value[1:-1]}\n  zones:")
     else:
-        text += f"{indent}{name}: .inf\n"
+        text = MINIMAL + f"{top}: {value}\n"
     path, message = problem(text)
     assert (key, f"Value error, must be between {low} and {high} (got inf)") == (path, message)
     doc = (Path(__file__).resolve().parents[2] / "docs/configuration.md").read_text()
@@ -348,3 +350,40 @@ def test_fuzz_random_aliases(levels: int, fanout: int, under: str, undefined: bo
         lines.append(f"a{n}: &a{n} [{', '.join(refs)}]")
     text = MINIMAL + f"{under}:\n" + "".join(f"  {line}\n" for line in lines)
     _only_config_errors(text)
+
+
+# --- issue 15 item 4: settings grouped by concern -------------------------------------------
+
+
+def test_settings_sit_with_their_concern_and_the_two_timeouts_are_apart():
+    text = MINIMAL.replace("  zones:", "  timeout: 5s\n  retries: 2\n  backoff: 1s\n  zones:")
+    text += "collectors: {request_timeout: 40s, scope_timeout: 2m, concurrency: 4, attempts: 3}\n"
+    s = config.parse(text, ENV)
+    assert (5.0, 2, 1.0, 100) == (
+        s.cloudflare.timeout,
+        s.cloudflare.retries,
+        s.cloudflare.backoff,
+        s.cloudflare.batch_size,
+    )
+    c = s.collectors
+    assert (40.0, 120.0, 4, 3) == (c.request_timeout, c.scope_timeout, c.concurrency, c.attempts)
+    assert 0.2 == s.sync.max_delete_fraction
+
+
+def test_an_old_key_names_its_new_place_alongside_other_problems():
+    text = MINIMAL + "sync: {timeout: 30s, cloud_attempts: 3, batch_size: 500, bogus: 1}\n"
+    with pytest.raises(ConfigError) as info:
+        config.parse(text, ENV)
+    assert [
+        (
+            "sync.timeout",
+            "moved to cloudflare.timeout (Cloudflare requests) and "
+            "collectors.request_timeout (cloud API requests); it used to set both",
+        ),
+        ("sync.cloud_attempts", "moved to collectors.attempts"),
+        ("sync.batch_size", "moved to cloudflare.batch_size"),
+        ("sync.bogus", "unknown key"),
+    ] == info.value.problems
+    assert ("sync.concurrency", "moved to collectors.concurrency") == problem(
+        MINIMAL + "sync: {concurrency: 4}\n"
+    )
