@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import __version__, config, daemon, logs, metrics, render, sync
+from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
+from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
@@ -145,7 +146,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _discover(settings: Settings, args: argparse.Namespace) -> int:
-    inventory = sync.collect(settings)
+    inventory = collectors.collect(settings)
     print(render.discovery(inventory.addresses, args.output))
     problems = [o for o in inventory.scopes if o.status.value == "failed"]
     for o in problems:
@@ -158,7 +159,9 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
 
 def _regions(settings: Settings, _: argparse.Namespace) -> int:
     try:
-        supported = sync.supported_regions(settings)
+        with sync.connect(settings) as cloudflare:
+            zones = cloudflare.zones(settings.cloudflare).zones
+            supported = api.supported_regions(cloudflare, [z.id for z in zones])
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED
@@ -171,7 +174,8 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
         return ExitCode.OK
     try:
-        found = sync.resolve_zones(settings)
+        with sync.connect(settings) as cloudflare:
+            found = cloudflare.zones(settings.cloudflare)
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED

@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from syncd.errors import ConfigError
+from syncd.model import Policy, Vendor
 
 DEFAULT_PATH = Path("config/syncd.yaml")
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -190,8 +191,8 @@ class ZoneSettings(_Section):
     collectors: tuple[str, ...] | None = Field(
         None, min_length=1, description="Collector names feeding this zone."
     )
-    policy: Literal["upsert-only", "sync"] = Field(
-        "upsert-only",
+    policy: Policy = Field(
+        Policy.UPSERT_ONLY,
         description=(
             "`upsert-only` never deletes. `sync` also deletes mappings syncd owns whose address "
             "is no longer discovered, never from a scope that failed this run, and never more "
@@ -464,8 +465,6 @@ class CloudflareConfig(_Section):
 
 # --- collectors -----------------------------------------------------------------------------
 
-VendorName = Literal["aws", "azure", "gcp", "oci"]
-
 
 class StaticEntry(_Section):
     ip: str = Field(
@@ -476,7 +475,7 @@ class StaticEntry(_Section):
             "origin, and is an error."
         )
     )
-    vendor: VendorName = Field(description="`aws`, `azure`, `gcp` or `oci`.")
+    vendor: Vendor = Field(description="`aws`, `azure`, `gcp` or `oci`.")
     region: str = Field(
         min_length=1,
         description=("The vendor's region id as Cloudflare lists it (`syncd regions`)."),

@@ -99,6 +99,7 @@ def log_report(report: RunReport) -> None:
                 collector=collector.collector,
                 vendor=collector.vendor.value,
                 reason=collector.reason,
+                retryable=collector.retryable,
                 error=collector.error,
             )
     for scope in inventory.scopes:
@@ -106,8 +107,9 @@ def log_report(report: RunReport) -> None:
             log.warning(
                 "scope_failed",
                 collector=scope.scope.collector,
-                scope=scope.scope.key,
+                scope=str(scope.scope.key),
                 reason=scope.reason,
+                retryable=scope.retryable,
                 error=scope.error,
             )
     _log_discovery(report)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Mapping as MappingABC
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _T = TypeVar("_T")
+
+# The collector of the configuration's own entries (``collectors.static``): its name, its one
+# scope's account, and the source the planner lets win over discovery.
+STATIC = "static"
 
 
 class Vendor(enum.StrEnum):
@@ -81,6 +85,26 @@ def canonical(ip: IPAddress) -> str:
     return ip.compressed
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class ScopeKey:
+    """Which scope reported an address: stored with owned mappings so that a mapping whose
+    scope failed this run is never deleted. Text only at the edges (state, logs, labels)."""
+
+    collector: str
+    account: str = ""
+    region: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(part for part in (self.collector, self.account, self.region) if part)
+
+    @classmethod
+    def parse(cls, text: str) -> ScopeKey:
+        """The key ``str()`` wrote (collector names, accounts and regions hold no ``/``)."""
+        collector, _, rest = text.partition("/")
+        account, _, region = rest.partition("/")
+        return cls(collector, account, region)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scope:
     """One unit of collection work: an (account, region), a project, a subscription, ..."""
@@ -91,13 +115,8 @@ class Scope:
     region: str = ""
 
     @property
-    def key(self) -> str:
-        """Stable identifier, stored with owned mappings so deletions can be protected."""
-        return (
-            f"{self.collector}/{self.account}/{self.region}"
-            if self.region
-            else (f"{self.collector}/{self.account}")
-        )
+    def key(self) -> ScopeKey:
+        return ScopeKey(self.collector, self.account, self.region)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,21 +129,21 @@ class Address:
     collector: str
     account: str
     resource: str
-    scope_key: str = ""
+    scope_key: ScopeKey
     tags: tuple[tuple[str, str], ...] = ()
 
     def tag_map(self) -> dict[str, str]:
         return dict(self.tags)
 
 
-def tag_tuple(tags: MappingABC[str, str] | None) -> tuple[tuple[str, str], ...]:
+def tag_tuple(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     """Tags in the canonical, hashable form ``Address.tags`` carries."""
     return tuple(sorted((tags or {}).items()))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Mapping:
-    """What Cloudflare holds for one IP of a zone."""
+class RegionMapping:
+    """An origin cloud region mapping: what Cloudflare holds (or should) for one IP of a zone."""
 
     ip: IPAddress
     vendor: Vendor
@@ -137,11 +156,13 @@ class Mapping:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Skip:
-    """Something left alone on purpose, with the reason. ``subject`` is an IP or a resource id."""
+    """Something left alone on purpose, with the reason. ``subject`` is an IP or a resource id
+    as found; ``ip`` is that IP, parsed, when the subject is one."""
 
     subject: str
     reason: SkipReason
     detail: str = ""
+    ip: IPAddress | None = None
     vendor: str = ""
     region: str = ""
     collector: str = ""
@@ -149,9 +170,14 @@ class Skip:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScopeOutcome:
+    """How one scope did; ``reason`` is a ``collectors.errors.Reason`` when it did not."""
+
     scope: Scope
     status: ScopeStatus
     reason: str = ""
+    # True when the failure is transient (throttled, timeout, unreachable, ...): the next run
+    # will likely read the scope; False when a person must act (credentials, permissions).
+    retryable: bool = False
     error: str = ""
     addresses: int = 0
     duration: float = 0.0
@@ -166,6 +192,7 @@ class CollectorOutcome:
     listed: bool
     error: str = ""
     reason: str = ""
+    retryable: bool = False
     duration: float = 0.0
 
 
@@ -178,7 +205,7 @@ class Inventory:
     scopes: tuple[ScopeOutcome, ...] = ()
     collectors: tuple[CollectorOutcome, ...] = ()
 
-    def failed_scope_keys(self) -> frozenset[str]:
+    def failed_scope_keys(self) -> frozenset[ScopeKey]:
         return frozenset(o.scope.key for o in self.scopes if o.status is ScopeStatus.FAILED)
 
     def unlisted_collectors(self) -> frozenset[str]:
@@ -192,9 +219,17 @@ class Inventory:
 class Upsert:
     """A mapping to write; ``previous`` is what Cloudflare held (None: a create)."""
 
-    mapping: Mapping
-    previous: Mapping | None
-    scope_key: str
+    mapping: RegionMapping
+    previous: RegionMapping | None
+    scope_key: ScopeKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owned:
+    """A mapping syncd wrote (or adopted) for a zone, from the ownership store."""
+
+    mapping: RegionMapping
+    scope_key: ScopeKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,7 +239,7 @@ class ZonePlan:
     zone_id: str
     zone_name: str
     upserts: tuple[Upsert, ...] = ()
-    deletes: tuple[Mapping, ...] = ()
+    deletes: tuple[RegionMapping, ...] = ()
     unchanged: tuple[Upsert, ...] = ()
     adopted: tuple[Upsert, ...] = ()
     skips: tuple[Skip, ...] = ()
@@ -223,7 +258,7 @@ class ZonePlan:
     def upsert_batches(self) -> list[tuple[Upsert, ...]]:
         return _chunks(self.upserts, self.batch_size)
 
-    def delete_batches(self) -> list[tuple[Mapping, ...]]:
+    def delete_batches(self) -> list[tuple[RegionMapping, ...]]:
         return _chunks(self.deletes, self.batch_size)
 
 
@@ -241,6 +276,14 @@ class ItemFailure:
     error: str
     reason: str = "item"
 
+    @classmethod
+    def of(cls, sent: RegionMapping | IPAddress, error: str, reason: str = "item") -> ItemFailure:
+        """The failure of one item sent: a mapping (an upsert) or an IP (a deletion)."""
+        if isinstance(sent, RegionMapping):
+            vendor, region = sent.vendor.value, sent.region
+            return cls(ip=sent.ip_text, vendor=vendor, region=region, error=error, reason=reason)
+        return cls(ip=canonical(sent), vendor="", region="", error=error, reason=reason)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchResult:
@@ -248,6 +291,13 @@ class BatchResult:
 
     succeeded: tuple[IPAddress, ...] = ()
     failed: tuple[ItemFailure, ...] = ()
+
+    @classmethod
+    def all_failed(
+        cls, sent: Sequence[RegionMapping] | Sequence[IPAddress], error: str, reason: str
+    ) -> BatchResult:
+        """Every item of a request that failed as a whole."""
+        return cls(failed=tuple(ItemFailure.of(s, error, reason) for s in sent))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -420,7 +470,7 @@ class OriginSources:
     zone_name: str
     records: tuple[DnsRecord, ...] = ()
     load_balancers: tuple[LoadBalancer, ...] | None = ()
-    pools: MappingABC[str, Pool | str] = field(default_factory=dict)  # id -> pool, or why not
+    pools: Mapping[str, Pool | str] = field(default_factory=dict)  # id -> pool, or why not
     warnings: tuple[str, ...] = ()
 
 

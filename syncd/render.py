@@ -218,7 +218,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
             for c in report.inventory.collectors
         ],
         "scopes": [
-            {"scope": o.scope.key, "status": o.status.value, "reason": o.reason or None}
+            {"scope": str(o.scope.key), "status": o.status.value, "reason": o.reason or None}
             for o in report.inventory.scopes
         ],
     }

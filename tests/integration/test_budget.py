@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from syncd import cli, config, metrics, sync
 from syncd.model import RunResult
 from syncd.simulators.cloudflare import CloudflareSimulator
-from syncd.state import Registry, load_window
+from syncd.state import StateStore, load_window
 from tests.conftest import TOKEN
 
 STATIC = [{"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"}]
@@ -133,6 +133,6 @@ def test_a_missing_or_unreadable_state_file_is_an_empty_window(tmp_path: Path):
     garbage.write_bytes(b"not a database" * 100)
     assert () == load_window(garbage).taken
     old = tmp_path / "old.db"
-    with Registry(old) as registry:
-        registry.save_window(load_window(garbage))
+    with StateStore(old) as store:
+        store.save_window(load_window(garbage))
     assert () == load_window(old).taken

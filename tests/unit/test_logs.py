@@ -17,9 +17,9 @@ from syncd.model import (
     CollectorOutcome,
     Inventory,
     ItemFailure,
-    Mapping,
     Origin,
     OriginProblem,
+    RegionMapping,
     RunReport,
     Scope,
     ScopeOutcome,
@@ -38,7 +38,7 @@ SCOPE = Scope(collector="aws-prod", vendor=Vendor.AWS, account="111", region="eu
 
 
 def failing_report() -> RunReport:
-    doomed = Mapping(ip=parse_ip("192.0.2.50"), vendor=Vendor.AWS, region="us-east-1")
+    doomed = RegionMapping(ip=parse_ip("192.0.2.50"), vendor=Vendor.AWS, region="us-east-1")
     plan = ZonePlan(
         zone_id="z1",
         zone_name="example.com",

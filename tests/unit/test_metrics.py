@@ -19,12 +19,13 @@ from syncd.model import (
     CoverageState,
     Inventory,
     ItemFailure,
-    Mapping,
     Origin,
     OriginCoverage,
     OriginProblem,
+    RegionMapping,
     RunReport,
     Scope,
+    ScopeKey,
     ScopeOutcome,
     ScopeStatus,
     Skip,
@@ -51,7 +52,7 @@ def address(
         collector=collector,
         account="111",
         resource="eip/eipalloc-1",
-        scope_key=scope,
+        scope_key=ScopeKey.parse(scope),
     )
 
 
@@ -95,11 +96,11 @@ def inventory() -> Inventory:
 
 
 def zone_report(**overrides: Any) -> ZoneReport:
-    mapping = Mapping(ip=parse_ip("192.0.2.1"), vendor=Vendor.AWS, region="us-east-1")
+    mapping = RegionMapping(ip=parse_ip("192.0.2.1"), vendor=Vendor.AWS, region="us-east-1")
     plan = ZonePlan(
         zone_id="z1",
         zone_name=ZONE,
-        upserts=(Upsert(mapping=mapping, previous=None, scope_key="s"),),
+        upserts=(Upsert(mapping=mapping, previous=None, scope_key=ScopeKey("s")),),
         skips=(
             Skip(subject="10.0.0.1", reason=SkipReason.NON_PUBLIC),
             Skip(subject="10.0.0.2", reason=SkipReason.NON_PUBLIC),

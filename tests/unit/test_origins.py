@@ -8,13 +8,13 @@ from syncd.model import (
     DnsRecord,
     ItemFailure,
     LoadBalancer,
-    Mapping,
     NameResolution,
     Origin,
     OriginProblem,
     OriginSources,
     Pool,
     PoolOrigin,
+    RegionMapping,
     ResolutionStatus,
     Skip,
     SkipReason,
@@ -142,8 +142,8 @@ def test_bad_record_content_is_a_failed_origin():
     assert (OriginProblem.FAILED, False) == (o.problem, traced.complete)
 
 
-def mapping(ip: str, region: str = "us-east-1") -> Mapping:
-    return Mapping(ip=parse_ip(ip), vendor=Vendor.AWS, region=region)
+def mapping(ip: str, region: str = "us-east-1") -> RegionMapping:
+    return RegionMapping(ip=parse_ip(ip), vendor=Vendor.AWS, region=region)
 
 
 def test_coverage_reasons_for_each_way_an_origin_ends_unmapped():
