@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     verbs.add_parser("run", parents=[common], help="the long-running service (scheduled syncs)")
     d = verbs.add_parser("discover", parents=[common], help="list discovered addresses only")
     d.add_argument("--output", choices=["table", "json", "csv"], default="table")
+    o = verbs.add_parser(
+        "origins", parents=[common], help="each zone's origins, how reached, mapped or not"
+    )
+    o.add_argument("--zone", metavar="NAME", help="only this zone (its name or id)")
+    o.add_argument("--output", choices=["table", "json"], default="table")
     verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
     c = verbs.add_parser("check-config", parents=[common], help="validate and print the config")
     c.add_argument(
@@ -110,6 +115,25 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(render.plan_table(report))
     return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
+
+
+def _origins(settings: Settings, args: argparse.Namespace) -> int:
+    """Read-only: a dry run's view of every origin (no write, the registry opened read-only)."""
+    if args.zone:
+        zones = [z for z in settings.cloudflare.zones if args.zone in (z.id, z.name, z.label)]
+        if not zones:
+            known = ", ".join(z.label for z in settings.cloudflare.zones)
+            print(
+                f"syncd: no zone {args.zone!r} in cloudflare.zones (known: {known})",
+                file=sys.stderr,
+            )
+            return ExitCode.USAGE
+        cf = settings.cloudflare.model_copy(update={"zones": tuple(zones)})
+        settings = settings.model_copy(update={"cloudflare": cf})
+    report = sync.run_once(settings, options=sync.Options(dry_run=True))
+    print(render.origins(report, args.output))
+    failed = report.error or any(z.error or (z.origins and z.origins.failed) for z in report.zones)
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def _run(settings: Settings, _: argparse.Namespace) -> int:
@@ -194,6 +218,7 @@ _VERBS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "plan": _plan,
     "run": _run,
     "discover": _discover,
+    "origins": _origins,
     "regions": _regions,
     "check-config": _check_config,
 }

@@ -21,6 +21,7 @@ from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, StateError
 from syncd.model import Discovery, Inventory, RunReport
+from syncd.resolver import Resolver
 from syncd.state import StateStore, load_window
 
 log = structlog.stdlib.get_logger(__name__)
@@ -54,6 +55,7 @@ def run_once(
     started = clock()
     with (
         connect(settings, opts) as cloudflare,
+        resolver(settings) as names,
         ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
     ):
 
@@ -65,19 +67,21 @@ def run_once(
 
         collecting = coordinator.submit(collectors.collect, settings)
         reading = zone.Reading(settings.cloudflare.verify_interval, opts.verify, clock())
-        return _run(settings, opts, cloudflare, collecting, report, reading=reading)
+        return _run(settings, opts, cloudflare, names, collecting, report, reading=reading)
 
 
-def _run(
+def _run(  # noqa: PLR0917 (private seam of run_once)
     settings: Settings,
     opts: Options,
     cloudflare: api.Cloudflare,
+    names: Resolver,
     collecting: Future[Inventory],
     report: Callable[[Inventory, str], RunReport],
     *,
     reading: zone.Reading,
 ) -> RunReport:
     """The zones are read while the collectors finish, then each is planned and applied."""
+    reach = zone.Reach(cloudflare, names)
     try:
         found = cloudflare.zones(settings.cloudflare)
         zones = found.zones
@@ -90,7 +94,7 @@ def _run(
     except StateError as exc:
         return report(collecting.result(), str(exc))
     with store, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
-        held = {z.id: pool.submit(zone.read, cloudflare, z, store, reading) for z in zones}
+        held = {z.id: pool.submit(zone.read, reach, z, store, reading) for z in zones}
         inventory = collecting.result()
         run = zone.Run(
             api=cloudflare,
@@ -114,6 +118,12 @@ def _run(
         budget_remaining=budget.remaining,
         budget_source=budget.source,
     )
+
+
+def resolver(settings: Settings) -> Resolver:
+    """The run's DNS resolver (``resolver`` section), shared by every zone; close it after."""
+    r = settings.resolver
+    return Resolver(nameservers=r.addresses, timeout=r.timeout, concurrency=r.concurrency)
 
 
 def rate_limiter(settings: Settings) -> api.RateLimiter:

@@ -1,9 +1,11 @@
 """One zone, from read to report: the whole reconcile of a zone, top to bottom, in one place.
 
     read()       what Cloudflare holds (mappings: from the state database's mirror of them, or
-                 listed in full when it is due or untrusted) and, for ``origins: dns``, the
-                 zone's origins
-    reconcile()  settle pending ownership -> plan -> apply in batches -> record -> ZoneReport
+                 listed in full when due or untrusted; the Tiered Cache settings) and, for
+                 ``origins: dns``, the origins it reaches: records, CNAME chains (through the
+                 zone, then DNS), load balancer pools
+    reconcile()  settle pending ownership -> plan -> apply in batches -> record -> ZoneReport,
+                 with each origin's coverage
 
 ``sync.run_once`` starts every zone's ``read`` while the collectors run, then ``reconcile``s
 the zones concurrently. A zone never stops another: whatever goes wrong ends as its report's
@@ -27,7 +29,7 @@ from functools import partial
 
 import structlog
 
-from syncd import plan
+from syncd import origins, plan
 from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import (
@@ -42,11 +44,17 @@ from syncd.model import (
     BatchResult,
     IPAddress,
     ItemFailure,
+    OriginCoverage,
     RegionMapping,
+    Skip,
+    SkipReason,
+    TieredCache,
     Upsert,
+    ZoneOrigins,
     ZonePlan,
     ZoneReport,
 )
+from syncd.resolver import Resolver
 from syncd.state import Mirror, StateStore
 
 log = structlog.stdlib.get_logger(__name__)
@@ -54,11 +62,20 @@ _FATAL = (AuthError, RouteMissing)
 
 
 @dataclass(frozen=True, slots=True)
+class Reach:
+    """How a run reads a zone: Cloudflare, and DNS for origins outside the zone."""
+
+    cloudflare: CloudflareAPI
+    resolver: Resolver
+
+
+@dataclass(frozen=True, slots=True)
 class Held:
     """What Cloudflare holds for one zone: its mappings and, for ``origins: dns``, its origins."""
 
     current: dict[IPAddress, RegionMapping]
-    dns_origins: frozenset[IPAddress] | None
+    origins: ZoneOrigins | None
+    tiered_cache: TieredCache
     listed: str = ""  # why the zone was listed in full; "" when its mirror was used
     drift: int = 0  # mappings where the list disagreed with the mirror
     schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
@@ -87,19 +104,19 @@ class Run:
     stop: threading.Event | None = None
 
 
-def read(api: CloudflareAPI, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
-    """The zone's mappings and, when its origins come from DNS, its A/AAAA addresses.
+def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
+    """The zone's mappings, its Tiered Cache settings and, for ``origins: dns``, its origins.
 
     The mappings come from the mirror when it is trusted and not due; otherwise the zone is
     listed in full, the difference from the mirror counted as drift, and the mirror replaced.
     """
-    origins = None
-    if zone.origins == "dns":
-        origins = api.dns_origins(zone.id, proxied_only=zone.proxied_only)
+    api = reach.cloudflare
+    found = read_origins(reach, zone) if zone.origins == "dns" else None
+    tiered = api.tiered_cache(zone.id, label=zone.label)
     mirror, why = _mirror(store, zone.id, reading)
     if mirror is not None and not why:
         schedule = (mirror.listed_at, mirror.verify_after)
-        return Held(dict(mirror.mappings), origins, schedule=schedule)
+        return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
     current = plan.index(api.list_mappings(zone.id))
     drift = 0
     if mirror is not None:
@@ -109,7 +126,14 @@ def read(api: CloudflareAPI, zone: ZoneConfig, store: StateStore, reading: Readi
     else:  # never listed: spread the zones' next verification over the interval
         due = reading.now + reading.interval * _phase(zone.id)
     store.mirror_listed(zone.id, current.values(), listed_at=reading.now, verify_after=due)
-    return Held(current, origins, listed=why, drift=drift, schedule=(reading.now, due))
+    return Held(current, found, tiered, listed=why, drift=drift, schedule=(reading.now, due))
+
+
+def read_origins(reach: Reach, zone: ZoneConfig) -> ZoneOrigins:
+    """Every origin Cloudflare reaches for ``zone``, each with the record and chain behind it."""
+    sources = reach.cloudflare.origin_sources(zone.id, name=zone.name, label=zone.label)
+    traced = origins.trace(sources, proxied_only=zone.proxied_only)
+    return origins.finish(traced, reach.resolver.resolve_all(traced.names))
 
 
 def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:
@@ -140,15 +164,17 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
     """Plan and apply one zone; every failure ends in the report, none is raised."""
     try:
         state = held.result()
+        found = state.origins
         zplan = plan.build(
             zone,
             run.resolved,
             current=state.current,
             owned=run.store.settle(zone.id, state.current),
-            dns_origins=state.dns_origins,
+            dns_origins=found.addresses if found is not None else None,
             health=run.health,
-            settings=run.settings,
+            settings=replace(run.settings, hold_deletions=_hold(found)),
         )
+        zplan = replace(zplan, skips=zplan.skips + _unresolved(found))
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         if not isinstance(exc, SyncdError):
             log.exception("zone_crashed", zone=zone.id)
@@ -156,13 +182,14 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
         return replace(_report(zone, empty), error=str(exc), error_reason=reason)
     generation = run.api.generation(zone.id)
+    seen = replace(_report(zone, zplan, state), origins=found, tiered_cache=state.tiered_cache)
     if run.dry_run:
-        after = _by_vendor(state.current.values())
         return replace(
-            _report(zone, zplan, state),
+            seen,
             applied=False,
             generation=generation,
-            mappings_after=after,
+            mappings_after=_by_vendor(state.current.values()),
+            coverage=_coverage(found, zplan, state.current, applied=False),
         )
     writes = bool(zplan.creates or zplan.updates or zplan.deletes)
     if writes:
@@ -173,21 +200,51 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         out = apply(run.api, run.store, zplan, stop=run.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
-        return replace(_report(zone, zplan, state), error=str(exc), error_reason="error")
+        return replace(seen, error=str(exc), error_reason="error")
+    after = out.after(state.current)
     if writes and not (out.failures or out.error):
-        _remember(run.store, zone.id, out.after(state.current), state.schedule)
+        _remember(run.store, zone.id, after, state.schedule)
     # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
     return replace(
-        _report(zone, zplan, state),
+        seen,
         created=out.created,
         updated=out.updated,
         deleted=len(out.deleted),
         failures=tuple(out.failures),
         error=out.error,
         error_reason=out.error_reason,
-        mappings_after=_by_vendor(out.after(state.current).values()),
+        mappings_after=_by_vendor(after.values()),
         generation=generation,
+        coverage=_coverage(found, zplan, after, failures=out.failures),
     )
+
+
+def _hold(found: ZoneOrigins | None) -> str:
+    """Why no deletion may happen in the zone: part of its origins could not be read."""
+    if found is None or found.complete:
+        return ""
+    return "part of the zone's origins could not be read this run; deletion deferred"
+
+
+def _unresolved(found: ZoneOrigins | None) -> tuple[Skip, ...]:
+    """Each dangling record as a skip naming the record and its target."""
+    return tuple(
+        Skip(subject=o.source, reason=SkipReason.UNRESOLVED_ORIGIN, detail=o.detail)
+        for o in (found.unresolved if found is not None else ())
+    )
+
+
+def _coverage(
+    found: ZoneOrigins | None,
+    zplan: ZonePlan,
+    after: dict[IPAddress, RegionMapping],
+    *,
+    failures: Iterable[ItemFailure] = (),
+    applied: bool = True,
+) -> tuple[OriginCoverage, ...]:
+    if found is None:
+        return ()
+    return origins.coverage(found, zplan, after=after, failures=failures, applied=applied)
 
 
 def _report(zone: ZoneConfig, zplan: ZonePlan, held: Held | None = None) -> ZoneReport:
