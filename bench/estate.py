@@ -797,7 +797,7 @@ def plan_cpu(addresses: int, zones: int) -> dict[str, Any]:
     """plan.resolve and plan.build (each zone, steady state) on synthetic addresses."""
     from syncd import plan
     from syncd.config import ZoneConfig
-    from syncd.model import Vendor
+    from syncd.model import Owned, Vendor
     from syncd.simulators.cloudflare import DEFAULT_REGIONS
 
     inventory = _synthetic_inventory(addresses)
@@ -815,7 +815,7 @@ def plan_cpu(addresses: int, zones: int) -> dict[str, Any]:
         origins = frozenset(ips[z * per_zone : (z + 1) * per_zone])
         current = {ip: resolved.candidates[ip].mapping for ip in origins}
         owned = {
-            ip: plan.Owned(mapping=m, scope_key=resolved.candidates[ip].scope_key)
+            ip: Owned(mapping=m, scope_key=resolved.candidates[ip].scope_key)
             for ip, m in current.items()
         }
         zone = ZoneConfig(id=f"be{z:030x}", origins="dns", policy="sync")
@@ -847,7 +847,7 @@ def plan_cpu(addresses: int, zones: int) -> dict[str, Any]:
 
 def _synthetic_inventory(n: int) -> Any:
     """``n`` addresses shaped like the estate's: four clouds, real regions, tags, scope keys."""
-    from syncd.model import Address, Inventory, Vendor
+    from syncd.model import Address, Inventory, ScopeKey, Vendor
 
     regions = {
         Vendor.AWS: AWS_REGIONS,
@@ -870,7 +870,7 @@ def _synthetic_inventory(n: int) -> Any:
                 collector=f"{vendor.value}-bench",
                 account=account,
                 resource=f"res/{i}",
-                scope_key=f"{vendor.value}-bench/{account}/{region}",
+                scope_key=ScopeKey(f"{vendor.value}-bench", account, region),
                 tags=(("team", f"team-{i % 4}"),),
             )
         )

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import __version__, config, daemon, logs, metrics, render, sync
+from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
+from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     verbs.add_parser("run", parents=[common], help="the long-running service (scheduled syncs)")
     d = verbs.add_parser("discover", parents=[common], help="list discovered addresses only")
     d.add_argument("--output", choices=["table", "json", "csv"], default="table")
+    o = verbs.add_parser(
+        "origins", parents=[common], help="each zone's origins, how reached, mapped or not"
+    )
+    o.add_argument("--zone", metavar="NAME", help="only this zone (its name or id)")
+    o.add_argument("--output", choices=["table", "json"], default="table")
     verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
     c = verbs.add_parser("check-config", parents=[common], help="validate and print the config")
     c.add_argument(
@@ -106,6 +112,25 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
     return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
 
 
+def _origins(settings: Settings, args: argparse.Namespace) -> int:
+    """Read-only: a dry run's view of every origin (no write, the registry opened read-only)."""
+    if args.zone:
+        zones = [z for z in settings.cloudflare.zones if args.zone in (z.id, z.name, z.label)]
+        if not zones:
+            known = ", ".join(z.label for z in settings.cloudflare.zones)
+            print(
+                f"syncd: no zone {args.zone!r} in cloudflare.zones (known: {known})",
+                file=sys.stderr,
+            )
+            return ExitCode.USAGE
+        cf = settings.cloudflare.model_copy(update={"zones": tuple(zones)})
+        settings = settings.model_copy(update={"cloudflare": cf})
+    report = sync.run_once(settings, options=sync.Options(dry_run=True))
+    print(render.origins(report, args.output))
+    failed = report.error or any(z.error or (z.origins and z.origins.failed) for z in report.zones)
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
 def _run(settings: Settings, _: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     stop = threading.Event()  # SIGTERM sets it; a run in flight stops after its current batch
@@ -121,7 +146,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _discover(settings: Settings, args: argparse.Namespace) -> int:
-    inventory = sync.collect(settings)
+    inventory = collectors.collect(settings)
     print(render.discovery(inventory.addresses, args.output))
     problems = [o for o in inventory.scopes if o.status.value == "failed"]
     for o in problems:
@@ -134,7 +159,9 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
 
 def _regions(settings: Settings, _: argparse.Namespace) -> int:
     try:
-        supported = sync.supported_regions(settings)
+        with sync.connect(settings) as cloudflare:
+            zones = cloudflare.zones(settings.cloudflare).zones
+            supported = api.supported_regions(cloudflare, [z.id for z in zones])
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED
@@ -147,7 +174,8 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
         return ExitCode.OK
     try:
-        found = sync.resolve_zones(settings)
+        with sync.connect(settings) as cloudflare:
+            found = cloudflare.zones(settings.cloudflare)
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED
@@ -185,6 +213,7 @@ _VERBS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "plan": _plan,
     "run": _run,
     "discover": _discover,
+    "origins": _origins,
     "regions": _regions,
     "check-config": _check_config,
 }

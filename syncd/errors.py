@@ -3,12 +3,12 @@
 Every failure that crosses a stage boundary is one of these; SDK and HTTP errors are translated
 where they happen (each collector module, ``cloudflare/transport.py``) and never leak upward.
 
-    SyncdError
+    SyncdError               reason: a bounded label for logs and metrics
     ├── ConfigError          key path, masked value; the CLI exits 2
-    ├── CollectorError       collector, scope, retryable
-    │   └── ScopeDenied      region not enabled / no permission: the scope is skipped, not failed
+    ├── CollectorError       in collectors/errors.py: a Reason, retryable derived from it
+    │   └── ScopeDenied      region not enabled / API disabled: the scope is skipped, not failed
     ├── CloudflareError      status, code, message, retryable
-    │   ├── AuthError        401/403 (not 1164): a bad token fails the run at once, no retries
+    │   ├── AuthError        401/403 (not 1135): the zone's remaining batches are not sent
     │   ├── RateLimited      429, retry_after
     │   ├── ZoneFull         code 1164: the zone holds its maximum of mappings
     │   ├── RouteMissing     codes 7000/7003: this API generation is not routed; auto switches
@@ -32,7 +32,10 @@ class ExitCode(IntEnum):
 class SyncdError(Exception):
     """Root of every error syncd raises on purpose."""
 
-    retryable: bool = False
+    @property
+    def reason(self) -> str:
+        """A bounded label value (logs, metrics); subclasses say more."""
+        return type(self).__name__.lower()
 
 
 class ConfigError(SyncdError):
@@ -45,19 +48,6 @@ class ConfigError(SyncdError):
             super().__init__(f"invalid configuration: {lines[0]}")
         else:
             super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
-
-
-class CollectorError(SyncdError):
-    """A collector could not read one scope (an account/region, project, subscription, ...)."""
-
-    def __init__(self, message: str, *, reason: str = "error", retryable: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.retryable = retryable
-
-
-class ScopeDenied(CollectorError):
-    """The scope cannot be read by design (region not enabled): skipped, not failed."""
 
 
 class CloudflareError(SyncdError):
@@ -87,7 +77,13 @@ class CloudflareError(SyncdError):
 
 
 class AuthError(CloudflareError):
-    """The credentials were refused (401, or 403 other than 1164)."""
+    """The credentials were refused (401, or 403 other than 1135) for this request."""
+
+    @property
+    def for_every_zone(self) -> bool:
+        """401: the credentials themselves are invalid, so no other zone will answer either
+        (a 403 may be one zone's permission only)."""
+        return self.status == 401
 
 
 class RateLimited(CloudflareError):

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _T = TypeVar("_T")
+
+# The collector of the configuration's own entries (``collectors.static``): its name, its one
+# scope's account, and the source the planner lets win over discovery.
+STATIC = "static"
 
 
 class Vendor(enum.StrEnum):
@@ -42,6 +46,8 @@ class SkipReason(enum.StrEnum):
     FOREIGN_MAPPING = "foreign_mapping"
     SCOPE_INCOMPLETE = "scope_incomplete"
     MASS_DELETE_GUARD = "mass_delete_guard"
+    UNRESOLVED_ORIGIN = "unresolved_origin"  # a record or pool origin whose name has no address
+    ORIGINS_INCOMPLETE = "origins_incomplete"  # part of the origin set unknown: no deletion
 
 
 class ScopeStatus(enum.StrEnum):
@@ -79,6 +85,26 @@ def canonical(ip: IPAddress) -> str:
     return ip.compressed
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class ScopeKey:
+    """Which scope reported an address: stored with owned mappings so that a mapping whose
+    scope failed this run is never deleted. Text only at the edges (state, logs, labels)."""
+
+    collector: str
+    account: str = ""
+    region: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(part for part in (self.collector, self.account, self.region) if part)
+
+    @classmethod
+    def parse(cls, text: str) -> ScopeKey:
+        """The key ``str()`` wrote (collector names, accounts and regions hold no ``/``)."""
+        collector, _, rest = text.partition("/")
+        account, _, region = rest.partition("/")
+        return cls(collector, account, region)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scope:
     """One unit of collection work: an (account, region), a project, a subscription, ..."""
@@ -89,13 +115,8 @@ class Scope:
     region: str = ""
 
     @property
-    def key(self) -> str:
-        """Stable identifier, stored with owned mappings so deletions can be protected."""
-        return (
-            f"{self.collector}/{self.account}/{self.region}"
-            if self.region
-            else (f"{self.collector}/{self.account}")
-        )
+    def key(self) -> ScopeKey:
+        return ScopeKey(self.collector, self.account, self.region)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,21 +129,21 @@ class Address:
     collector: str
     account: str
     resource: str
-    scope_key: str = ""
+    scope_key: ScopeKey
     tags: tuple[tuple[str, str], ...] = ()
 
     def tag_map(self) -> dict[str, str]:
         return dict(self.tags)
 
 
-def tag_tuple(tags: MappingABC[str, str] | None) -> tuple[tuple[str, str], ...]:
+def tag_tuple(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     """Tags in the canonical, hashable form ``Address.tags`` carries."""
     return tuple(sorted((tags or {}).items()))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Mapping:
-    """What Cloudflare holds for one IP of a zone."""
+class RegionMapping:
+    """An origin cloud region mapping: what Cloudflare holds (or should) for one IP of a zone."""
 
     ip: IPAddress
     vendor: Vendor
@@ -135,11 +156,13 @@ class Mapping:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Skip:
-    """Something left alone on purpose, with the reason. ``subject`` is an IP or a resource id."""
+    """Something left alone on purpose, with the reason. ``subject`` is an IP or a resource id
+    as found; ``ip`` is that IP, parsed, when the subject is one."""
 
     subject: str
     reason: SkipReason
     detail: str = ""
+    ip: IPAddress | None = None
     vendor: str = ""
     region: str = ""
     collector: str = ""
@@ -147,9 +170,14 @@ class Skip:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScopeOutcome:
+    """How one scope did; ``reason`` is a ``collectors.errors.Reason`` when it did not."""
+
     scope: Scope
     status: ScopeStatus
     reason: str = ""
+    # True when the failure is transient (throttled, timeout, unreachable, ...): the next run
+    # will likely read the scope; False when a person must act (credentials, permissions).
+    retryable: bool = False
     error: str = ""
     addresses: int = 0
     duration: float = 0.0
@@ -164,6 +192,7 @@ class CollectorOutcome:
     listed: bool
     error: str = ""
     reason: str = ""
+    retryable: bool = False
     duration: float = 0.0
 
 
@@ -176,7 +205,7 @@ class Inventory:
     scopes: tuple[ScopeOutcome, ...] = ()
     collectors: tuple[CollectorOutcome, ...] = ()
 
-    def failed_scope_keys(self) -> frozenset[str]:
+    def failed_scope_keys(self) -> frozenset[ScopeKey]:
         return frozenset(o.scope.key for o in self.scopes if o.status is ScopeStatus.FAILED)
 
     def unlisted_collectors(self) -> frozenset[str]:
@@ -190,9 +219,17 @@ class Inventory:
 class Upsert:
     """A mapping to write; ``previous`` is what Cloudflare held (None: a create)."""
 
-    mapping: Mapping
-    previous: Mapping | None
-    scope_key: str
+    mapping: RegionMapping
+    previous: RegionMapping | None
+    scope_key: ScopeKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owned:
+    """A mapping syncd wrote (or adopted) for a zone, from the ownership store."""
+
+    mapping: RegionMapping
+    scope_key: ScopeKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,7 +239,7 @@ class ZonePlan:
     zone_id: str
     zone_name: str
     upserts: tuple[Upsert, ...] = ()
-    deletes: tuple[Mapping, ...] = ()
+    deletes: tuple[RegionMapping, ...] = ()
     unchanged: tuple[Upsert, ...] = ()
     adopted: tuple[Upsert, ...] = ()
     skips: tuple[Skip, ...] = ()
@@ -221,7 +258,7 @@ class ZonePlan:
     def upsert_batches(self) -> list[tuple[Upsert, ...]]:
         return _chunks(self.upserts, self.batch_size)
 
-    def delete_batches(self) -> list[tuple[Mapping, ...]]:
+    def delete_batches(self) -> list[tuple[RegionMapping, ...]]:
         return _chunks(self.deletes, self.batch_size)
 
 
@@ -239,6 +276,14 @@ class ItemFailure:
     error: str
     reason: str = "item"
 
+    @classmethod
+    def of(cls, sent: RegionMapping | IPAddress, error: str, reason: str = "item") -> ItemFailure:
+        """The failure of one item sent: a mapping (an upsert) or an IP (a deletion)."""
+        if isinstance(sent, RegionMapping):
+            vendor, region = sent.vendor.value, sent.region
+            return cls(ip=sent.ip_text, vendor=vendor, region=region, error=error, reason=reason)
+        return cls(ip=canonical(sent), vendor="", region="", error=error, reason=reason)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchResult:
@@ -246,6 +291,13 @@ class BatchResult:
 
     succeeded: tuple[IPAddress, ...] = ()
     failed: tuple[ItemFailure, ...] = ()
+
+    @classmethod
+    def all_failed(
+        cls, sent: Sequence[RegionMapping] | Sequence[IPAddress], error: str, reason: str
+    ) -> BatchResult:
+        """Every item of a request that failed as a whole."""
+        return cls(failed=tuple(ItemFailure.of(s, error, reason) for s in sent))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,10 +316,18 @@ class ZoneReport:
     mappings_after: tuple[tuple[str, int], ...] = ()
     applied: bool = True
     generation: str = ""
+    origins: ZoneOrigins | None = None  # None for ``origins: all`` zones
+    coverage: tuple[OriginCoverage, ...] = ()
+    tiered_cache: TieredCache | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.error and not self.failures and not self.plan.guard
+        origins_failed = self.origins is not None and bool(self.origins.failed)
+        return not self.error and not self.failures and not self.plan.guard and not origins_failed
+
+    @property
+    def coverage_ratio(self) -> float | None:
+        return coverage_ratio(self.coverage)
 
     @property
     def changed(self) -> int:
@@ -338,3 +398,179 @@ class RunReport:
         if not self.inventory.complete() or not all(z.ok for z in self.zones):
             return RunResult.PARTIAL
         return RunResult.SUCCESS
+
+
+# --- origins as Cloudflare reaches them (issue 16) ------------------------------------------
+
+
+def dns_name(name: str) -> str:
+    """Lower case, no trailing dot: how host names are compared and reported."""
+    return name.strip().rstrip(".").lower()
+
+
+class ResolutionStatus(enum.StrEnum):
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"  # NXDOMAIN, or no A/AAAA data: a dangling name
+    FAILED = "failed"  # timeout, SERVFAIL, REFUSED, no resolver, a loop: origin unknown
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameResolution:
+    """What one name came to. ``chain`` is the CNAME targets after ``name``, in order."""
+
+    name: str
+    status: ResolutionStatus
+    addresses: tuple[IPAddress, ...] = ()
+    chain: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsRecord:
+    """One DNS record of a zone, as far as origins go (A, AAAA, CNAME)."""
+
+    name: str
+    type: str
+    content: str
+    proxied: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolOrigin:
+    name: str
+    address: str  # an IP or a hostname, as Cloudflare holds it
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pool:
+    """A Load Balancing pool (account level)."""
+
+    id: str
+    name: str
+    enabled: bool = True
+    origins: tuple[PoolOrigin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadBalancer:
+    """A zone's load balancer; ``pool_ids`` is every pool it may send traffic to, in order."""
+
+    id: str
+    name: str
+    enabled: bool = True
+    proxied: bool = True
+    pool_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginSources:
+    """What Cloudflare holds about a zone's origins. ``load_balancers`` None: not readable."""
+
+    zone_name: str
+    records: tuple[DnsRecord, ...] = ()
+    load_balancers: tuple[LoadBalancer, ...] | None = ()
+    pools: Mapping[str, Pool | str] = field(default_factory=dict)  # id -> pool, or why not
+    warnings: tuple[str, ...] = ()
+
+
+class OriginProblem(enum.StrEnum):
+    """Why an origin yielded no address. ``failed`` holds deletions back; ``unresolved`` not."""
+
+    UNRESOLVED = "unresolved_origin"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Origin:
+    """One way Cloudflare reaches the zone's origins, ending at an address or at a problem.
+
+    ``source`` names the record or the load balancer, pool and pool origin; ``chain`` the names
+    followed from it to the address, in order.
+    """
+
+    source: str
+    chain: tuple[str, ...] = ()
+    ip: IPAddress | None = None
+    problem: OriginProblem | None = None
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """One origin of the coverage count: an address, or the name that gave none."""
+        if self.ip is not None:
+            return canonical(self.ip)
+        return self.chain[-1] if self.chain else self.source
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneOrigins:
+    """Every origin of a zone this run, and what could not be read (``warnings``)."""
+
+    origins: tuple[Origin, ...] = ()
+    warnings: tuple[str, ...] = ()
+    # False when part of the origin set could not be read (a resolver failure, a 403 on Load
+    # Balancing, a missing pool): syncd then deletes nothing in the zone this run.
+    complete: bool = True
+
+    @property
+    def addresses(self) -> frozenset[IPAddress]:
+        return frozenset(o.ip for o in self.origins if o.ip is not None)
+
+    @property
+    def failed(self) -> tuple[Origin, ...]:
+        return tuple(o for o in self.origins if o.problem is OriginProblem.FAILED)
+
+    @property
+    def unresolved(self) -> tuple[Origin, ...]:
+        return tuple(o for o in self.origins if o.problem is OriginProblem.UNRESOLVED)
+
+
+class CoverageState(enum.StrEnum):
+    MAPPED = "mapped"
+    UNMAPPED = "unmapped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginCoverage:
+    """How one origin ended the run: mapped, or unmapped with the reason."""
+
+    origin: Origin
+    state: CoverageState
+    reason: str = ""
+    vendor: str = ""
+    region: str = ""
+
+
+def coverage_counts(coverage: tuple[OriginCoverage, ...]) -> dict[CoverageState, int]:
+    """Distinct origins per state: an address reached two ways counts once, mapped if any is."""
+    states: dict[str, CoverageState] = {}
+    for c in coverage:
+        if states.get(c.origin.key) is not CoverageState.MAPPED:
+            states[c.origin.key] = c.state
+    return {s: sum(1 for v in states.values() if v is s) for s in CoverageState}
+
+
+def coverage_ratio(coverage: tuple[OriginCoverage, ...]) -> float | None:
+    """Mapped share of the zone's distinct origins; None when the zone has no origin."""
+    counts = coverage_counts(coverage)
+    total = sum(counts.values())
+    return counts[CoverageState.MAPPED] / total if total else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TieredCache:
+    """The zone's Tiered Cache and Smart topology settings; None where they could not be read."""
+
+    tiered: bool | None = None
+    smart: bool | None = None
+    warning: str = ""
+
+    @property
+    def smart_on(self) -> bool | None:
+        """Whether Smart Tiered Cache reads the hints: both settings on."""
+        if self.tiered is False or self.smart is False:
+            return False
+        if self.tiered is None or self.smart is None:
+            return None
+        return True

@@ -13,28 +13,27 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections.abc import Collection, Iterable
-from collections.abc import Mapping as MappingABC
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from syncd.config import ZoneConfig
+from syncd.config import Settings, ZoneConfig
 from syncd.model import (
+    STATIC,
     Address,
     Inventory,
     IPAddress,
-    Mapping,
+    Owned,
     Policy,
+    RegionMapping,
+    ScopeKey,
     Skip,
     SkipReason,
     Upsert,
     Vendor,
     ZonePlan,
     canonical,
-    parse_ip,
 )
-
-STATIC = "static"
 
 # Where an address is not publicly routable, as (network, reason) in priority order; the IANA
 # documentation ranges come first and are accepted ("") so that examples and tests can use them.
@@ -130,11 +129,11 @@ class Candidate(NamedTuple):
     a tuple is several times cheaper to make.
     """
 
-    mapping: Mapping
+    mapping: RegionMapping
     sources: tuple[Address, ...]
 
     @property
-    def scope_key(self) -> str:
+    def scope_key(self) -> ScopeKey:
         return self.sources[0].scope_key
 
     @property
@@ -145,7 +144,7 @@ class Candidate(NamedTuple):
     def static(self) -> bool:
         return any(a.collector == STATIC for a in self.sources)
 
-    def has_tags(self, wanted: MappingABC[str, str]) -> bool:
+    def has_tags(self, wanted: Mapping[str, str]) -> bool:
         return any(wanted.items() <= a.tag_map().items() for a in self.sources)
 
 
@@ -153,17 +152,17 @@ class Candidate(NamedTuple):
 class Resolved:
     """Deduplicated, validated desired mappings for the whole run, and what was skipped."""
 
-    candidates: MappingABC[IPAddress, Candidate]
+    candidates: Mapping[IPAddress, Candidate]
     skips: tuple[Skip, ...]
     # Public addresses discovered this run that cannot be mapped (a conflict, a region
     # Cloudflare does not list): they still exist, so their mappings are never deleted.
-    held: MappingABC[IPAddress, SkipReason]
+    held: Mapping[IPAddress, SkipReason]
 
 
 class RegionMatcher:
     """Maps a collector's region name onto the name Cloudflare lists for that vendor."""
 
-    def __init__(self, supported: MappingABC[Vendor, Collection[str]]) -> None:
+    def __init__(self, supported: Mapping[Vendor, Collection[str]]) -> None:
         self._exact = {v: frozenset(names) for v, names in supported.items()}
         self._loose = {v: {_loose(n): n for n in names} for v, names in supported.items()}
 
@@ -219,10 +218,10 @@ def _first_order(item: tuple[IPAddress, Address]) -> tuple[int, int]:
     return ip_order(item[0])
 
 
-def _mapping(address: Address, regions: RegionMatcher) -> Mapping:
+def _mapping(address: Address, regions: RegionMatcher) -> RegionMapping:
     """The address's mapping, its region spelled as Cloudflare lists it when it does."""
     region = regions.match(address.vendor, address.region) or address.region
-    return Mapping(ip=address.ip, vendor=address.vendor, region=region)
+    return RegionMapping(ip=address.ip, vendor=address.vendor, region=region)
 
 
 def _address_skip(address: Address, reason: SkipReason, detail: str) -> Skip:
@@ -233,10 +232,11 @@ def _address_skip(address: Address, reason: SkipReason, detail: str) -> Skip:
         vendor=address.vendor.value,
         region=address.region,
         collector=address.collector,
+        ip=address.ip,
     )
 
 
-def _merge(found: list[tuple[Mapping, Address]]) -> Candidate | Skip:
+def _merge(found: list[tuple[RegionMapping, Address]]) -> Candidate | Skip:
     """One candidate per IP; a static entry beats discovery; disagreement is a conflict."""
     if len(found) == 1:  # the common case
         return Candidate(mapping=found[0][0], sources=(found[0][1],))
@@ -254,18 +254,11 @@ def _merge(found: list[tuple[Mapping, Address]]) -> Candidate | Skip:
         reason=SkipReason.CONFLICT,
         detail=f"sources disagree: {seen}",
         collector=sources[0].collector,
+        ip=found[0][0].ip,
     )
 
 
 # --- per zone -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Owned:
-    """A mapping syncd wrote (or adopted) for a zone, from the ownership registry."""
-
-    mapping: Mapping
-    scope_key: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,13 +269,24 @@ class PlanSettings:
     allow_mass_delete: bool = False
     # octoDNS's rule: the delete ratio is judged only on zones with at least this many owned.
     guard_min_owned: int = 10
+    # Why no deletion may happen in this zone this run (part of its origin set is unknown).
+    hold_deletions: str = ""
+
+    @classmethod
+    def of(cls, settings: Settings, *, allow_mass_delete: bool = False) -> PlanSettings:
+        return cls(
+            batch_size=settings.cloudflare.batch_size,
+            max_mappings=settings.cloudflare.max_mappings_per_zone,
+            max_delete_fraction=settings.sync.max_delete_fraction,
+            allow_mass_delete=allow_mass_delete,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Health:
     """What the planner must not trust this run: failed scopes and unlisted collectors."""
 
-    failed_scopes: frozenset[str] = frozenset()
+    failed_scopes: frozenset[ScopeKey] = frozenset()
     unlisted_collectors: frozenset[str] = frozenset()
 
     @classmethod
@@ -292,17 +296,19 @@ class Health:
             unlisted_collectors=inventory.unlisted_collectors(),
         )
 
-    def trusted(self, scope_key: str) -> bool:
-        collector = scope_key.split("/", 1)[0]
-        return scope_key not in self.failed_scopes and collector not in self.unlisted_collectors
+    def trusted(self, scope_key: ScopeKey) -> bool:
+        return (
+            scope_key not in self.failed_scopes
+            and scope_key.collector not in self.unlisted_collectors
+        )
 
 
 def build(
     zone: ZoneConfig,
     resolved: Resolved,
     *,
-    current: MappingABC[IPAddress, Mapping],
-    owned: MappingABC[IPAddress, Owned],
+    current: Mapping[IPAddress, RegionMapping],
+    owned: Mapping[IPAddress, Owned],
     dns_origins: frozenset[IPAddress] | None,
     health: Health,
     settings: PlanSettings,
@@ -360,11 +366,11 @@ def _select(
     for skip in resolved.skips:
         if wanted is not None and skip.collector and skip.collector not in wanted:
             continue
-        if dns_origins is not None and _ip_of(skip.subject) not in dns_origins:
+        if dns_origins is not None and skip.ip not in dns_origins:
             continue
         skips.append(skip)
     if dns_origins is not None:
-        reported = {_ip_of(s.subject) for s in skips}
+        reported = {s.ip for s in skips}
         for ip in sorted(dns_origins - desired.keys() - reported, key=ip_order):
             detail = (
                 "found only by collectors this zone does not use (cloudflare.zones[].collectors)"
@@ -372,16 +378,21 @@ def _select(
                 else "the zone's DNS points here but no collector found this address"
             )
             skips.append(
-                Skip(subject=canonical(ip), reason=SkipReason.UNDISCOVERED_ORIGIN, detail=detail)
+                Skip(
+                    subject=canonical(ip),
+                    reason=SkipReason.UNDISCOVERED_ORIGIN,
+                    detail=detail,
+                    ip=ip,
+                )
             )
     return desired, skips, ignored
 
 
 def _diff(
     zone: ZoneConfig,
-    desired: MappingABC[IPAddress, Candidate],
-    current: MappingABC[IPAddress, Mapping],
-    owned: MappingABC[IPAddress, Owned],
+    desired: Mapping[IPAddress, Candidate],
+    current: Mapping[IPAddress, RegionMapping],
+    owned: Mapping[IPAddress, Owned],
 ) -> tuple[list[Upsert], list[Upsert], list[Upsert], list[Skip]]:
     upserts: list[Upsert] = []
     unchanged: list[Upsert] = []
@@ -414,16 +425,16 @@ def _diff(
 def _deletions(
     zone: ZoneConfig,
     *,
-    desired: MappingABC[IPAddress, Candidate],
-    current: MappingABC[IPAddress, Mapping],
-    owned: MappingABC[IPAddress, Owned],
+    desired: Mapping[IPAddress, Candidate],
+    current: Mapping[IPAddress, RegionMapping],
+    owned: Mapping[IPAddress, Owned],
     resolved: Resolved,
     health: Health,
     settings: PlanSettings,
-) -> tuple[list[Mapping], list[Skip], str]:
-    if zone.policy != Policy.SYNC.value:
+) -> tuple[list[RegionMapping], list[Skip], str]:
+    if zone.policy is not Policy.SYNC:
         return [], [], ""
-    deletes: list[Mapping] = []
+    deletes: list[RegionMapping] = []
     protected: list[Skip] = []
     for ip in sorted(owned.keys() & current.keys(), key=ip_order):
         if ip in desired:
@@ -437,6 +448,10 @@ def _deletions(
             protected.append(_skip(mapping, resolved.held[ip], detail))
         else:
             deletes.append(mapping)
+    if settings.hold_deletions:
+        reason = SkipReason.ORIGINS_INCOMPLETE
+        protected += [_skip(m, reason, settings.hold_deletions) for m in deletes]
+        return [], protected, ""
     owned_here = len(owned.keys() & current.keys())
     ratio = len(deletes) / owned_here if owned_here else 0.0
     if (
@@ -473,23 +488,17 @@ def _fit(upserts: list[Upsert], kept: int, limit: int) -> tuple[list[Upsert], li
     return fitted, over
 
 
-def _skip(mapping: Mapping, reason: SkipReason, detail: str) -> Skip:
+def _skip(mapping: RegionMapping, reason: SkipReason, detail: str) -> Skip:
     return Skip(
         subject=mapping.ip_text,
         reason=reason,
         detail=detail,
         vendor=mapping.vendor.value,
         region=mapping.region,
+        ip=mapping.ip,
     )
 
 
-def _ip_of(subject: str) -> IPAddress | None:
-    try:
-        return parse_ip(subject)
-    except ValueError:
-        return None
-
-
-def index(mappings: Iterable[Mapping]) -> dict[IPAddress, Mapping]:
+def index(mappings: Iterable[RegionMapping]) -> dict[IPAddress, RegionMapping]:
     """Cloudflare's list as a lookup by IP."""
     return {m.ip: m for m in mappings}

@@ -1,11 +1,12 @@
-"""The ownership registry: which mappings of each zone syncd wrote (or adopted), in SQLite.
+"""The state store, in SQLite: which mappings of each zone syncd owns (wrote or adopted), and
+what runs hand to the next (the zones discovery found, the Cloudflare rate window).
 
 Cloudflare mappings carry no owner marker, so only mappings recorded here may ever be deleted.
 Writes are transactional and own only items Cloudflare reported as succeeded. A batch is noted
 as ``pending`` before it is sent, so a crash between sending and recording loses nothing: the
 next run owns the pending items Cloudflare turns out to hold, and drops the rest. A file that is
 locked by another syncd, corrupt or unwritable raises ``StateError``: the run stops before it
-writes anything, so a broken registry can never lead to deletions.
+writes anything, so a broken store can never lead to deletions.
 """
 
 from __future__ import annotations
@@ -14,14 +15,22 @@ import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
-from collections.abc import Mapping as Mapping_
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
 from syncd.errors import StateError
-from syncd.model import IPAddress, Mapping, RateWindow, Upsert, Vendor, canonical, parse_ip
-from syncd.plan import Owned
+from syncd.model import (
+    IPAddress,
+    Owned,
+    RateWindow,
+    RegionMapping,
+    ScopeKey,
+    Upsert,
+    Vendor,
+    canonical,
+    parse_ip,
+)
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -56,20 +65,20 @@ CREATE TABLE IF NOT EXISTS pending (
 _DISCOVERED = "SELECT zone_id, name FROM discovered"
 
 
-class Registry:
-    """One open registry for the length of a run; holds an exclusive lock file meanwhile."""
+class StateStore:
+    """One open store for the length of a run; holds an exclusive lock file meanwhile."""
 
     def __init__(
         self, path: Path, *, read_only: bool = False, clock: Callable[[], float] = time.time
     ) -> None:
-        """Open (and create) the registry; ``read_only`` (plans) neither creates nor locks."""
+        """Open (and create) the store; ``read_only`` (plans) neither creates nor locks."""
         self._path = path
         self._clock = clock
         self._mutex = threading.Lock()
         self._read_only = read_only
         self._lock_file = None if read_only else _lock(path)
         if read_only and not path.exists():
-            target, uri = "file::memory:", True  # no registry yet: nothing is owned
+            target, uri = "file::memory:", True  # no store yet: nothing is owned
         else:
             target, uri = (f"file:{path}?mode=ro", True) if read_only else (str(path), False)
         try:
@@ -108,7 +117,7 @@ class Registry:
         self._db.close()
         self._release()
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> StateStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,7 +127,9 @@ class Registry:
         """The mappings syncd owns in ``zone_id``."""
         return self._read("owned", zone_id)
 
-    def settle(self, zone_id: str, current: Mapping_[IPAddress, Mapping]) -> dict[IPAddress, Owned]:
+    def settle(
+        self, zone_id: str, current: Mapping[IPAddress, RegionMapping]
+    ) -> dict[IPAddress, Owned]:
         """Reconcile with what Cloudflare holds now, and return what syncd owns.
 
         Pending items Cloudflare holds exactly are owned (the crash came after the write);
@@ -152,13 +163,13 @@ class Registry:
         out: dict[IPAddress, Owned] = {}
         for ip_text, vendor, region, scope_key in rows:
             try:
-                mapping = Mapping(ip=parse_ip(ip_text), vendor=Vendor(vendor), region=region)
+                mapping = RegionMapping(ip=parse_ip(ip_text), vendor=Vendor(vendor), region=region)
             except ValueError as exc:
                 raise StateError(f"state file {self._path} is corrupt: {exc}") from exc
-            out[mapping.ip] = Owned(mapping=mapping, scope_key=scope_key)
+            out[mapping.ip] = Owned(mapping=mapping, scope_key=ScopeKey.parse(scope_key))
         return out
 
-    def discovered(self, zones: Mapping_[str, str]) -> list[str]:
+    def discovered(self, zones: Mapping[str, str]) -> list[str]:
         """Remember the zones discovery found (id -> name); return the names of those the last
         run found and this one did not (a plan only compares)."""
         with self._mutex:
@@ -197,7 +208,7 @@ class Registry:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 
     def _has_discovered(self) -> bool:
-        # A plan reads a registry written by an older syncd without creating what it lacks.
+        # A plan reads a store written by an older syncd without creating what it lacks.
         row = self._db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'discovered'"
         ).fetchone()
@@ -255,7 +266,7 @@ def load_window(path: Path) -> RateWindow:
     """The Cloudflare requests earlier processes sent, from the state database (read-only).
 
     Only a pacing hint: a missing, older or unreadable file gives an empty window, and a broken
-    one is reported when the run opens the registry.
+    one is reported when the run opens the store.
     """
     if not path.exists():
         return RateWindow(taken=())
@@ -277,13 +288,13 @@ def load_window(path: Path) -> RateWindow:
 
 
 def _row(
-    zone_id: str, mapping: Mapping, scope_key: str, now: float
+    zone_id: str, mapping: RegionMapping, scope_key: ScopeKey, now: float
 ) -> tuple[str, str, str, str, str, float]:
-    return (zone_id, mapping.ip_text, mapping.vendor.value, mapping.region, scope_key, now)
+    return (zone_id, mapping.ip_text, mapping.vendor.value, mapping.region, str(scope_key), now)
 
 
 def _lock(path: Path) -> IO[bytes]:
-    """An exclusive lock beside the database, so two syncd runs never share a registry."""
+    """An exclusive lock beside the database, so two syncd runs never share a store."""
     lock_path = path.with_name(path.name + ".lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,53 +1,31 @@
 """``run_once``: collect -> plan -> push -> record -> RunReport. The unit of work.
 
-Both ``syncd sync`` and every scheduled run of ``syncd run`` call it. Collection and the
-Cloudflare reads (supported regions, each zone's mappings and DNS origins) run at the same time;
-zones are then planned and pushed independently, so one zone's failure never stops another.
-It returns the report and raises nothing but programming errors: logs, metrics and the CLI
-summary are all made from the report elsewhere.
+``syncd sync`` and each scheduled run of ``syncd run`` call it: connect to Cloudflare, find the
+run's zones, run the collectors while the zones are read, resolve the inventory once, and
+reconcile each zone on its own (``zone.py``) so that one zone's failure never stops another. It
+raises nothing but programming errors; logs, metrics and the CLI summary are views of the report.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import httpx
 import structlog
 
-from syncd import collectors, plan, push
-from syncd.cloudflare import dns
-from syncd.cloudflare import zones as cfzones
-from syncd.cloudflare.api import CloudflareAPI, generation_of, open_api
-from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
-from syncd.collectors import runner
-from syncd.collectors.base import CollectorSettings
-from syncd.config import Settings, ZoneConfig
-from syncd.errors import CloudflareError, StateError, SyncdError, TransportError
-from syncd.model import (
-    Discovery,
-    Inventory,
-    IPAddress,
-    Mapping,
-    RunReport,
-    Vendor,
-    ZonePlan,
-    ZoneReport,
-)
-from syncd.state import Registry, load_window
+from syncd import collectors, plan, zone
+from syncd.cloudflare import api
+from syncd.config import Settings
+from syncd.errors import CloudflareError, StateError
+from syncd.model import Discovery, Inventory, RunReport
+from syncd.resolver import Resolver
+from syncd.state import StateStore, load_window
 
 log = structlog.stdlib.get_logger(__name__)
 _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces them
-
-
-@dataclass(frozen=True, slots=True)
-class _ZoneState:
-    current: dict[IPAddress, Mapping]
-    dns_origins: frozenset[IPAddress] | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,12 +34,12 @@ class Options:
 
     dry_run: bool = False
     allow_mass_delete: bool = False
-    # The benchmark may pass an httpx transport; production uses the network.
-    http_transport: httpx.BaseTransport | None = None
+    # The benchmark may pass an in-process HTTP transport; production uses the network.
+    http_transport: api.HTTPTransport | None = None
     # Set on shutdown: the batch in flight finishes, no further batch is sent.
     stop: threading.Event | None = None
     # The daemon passes one for its whole life: Cloudflare's limit spans runs, not just one.
-    limiter: RateLimiter | None = None
+    limiter: api.RateLimiter | None = None
 
 
 def run_once(
@@ -73,257 +51,110 @@ def run_once(
     """One complete run; see the module docstring."""
     opts = options or Options()
     started = clock()
-    client, transport = _connect(settings, opts)
-    api = open_api(settings.cloudflare.api, transport)
-    with client, ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator:
-        inventory_future = coordinator.submit(collect, settings)
-        return _run(settings, opts, api, transport, inventory_future, started, clock)
+    with (
+        connect(settings, opts) as cloudflare,
+        resolver(settings) as names,
+        ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
+    ):
 
+        def report(inventory: Inventory, error: str = "") -> RunReport:
+            calls = cloudflare.calls()
+            return RunReport(
+                started=started, finished=clock(), inventory=inventory, error=error, calls=calls
+            )
 
-def supported_regions(settings: Settings) -> dict[Vendor, frozenset[str]]:
-    """Cloudflare's supported vendors and regions (``syncd regions``)."""
-    client, transport = _connect(settings, Options())
-    with client:
-        found = cfzones.discover(transport, settings.cloudflare)
-        if not found.zones:
-            raise CloudflareError("zone discovery matched no zone to ask for supported regions")
-        return _supported_regions(open_api(settings.cloudflare.api, transport), found.zones)
-
-
-def resolve_zones(settings: Settings) -> cfzones.Resolution:
-    """The zones a run would keep in step: explicit ones and, with discovery, those listed."""
-    client, transport = _connect(settings, Options())
-    with client:
-        return cfzones.discover(transport, settings.cloudflare)
-
-
-def rate_limiter(settings: Settings) -> RateLimiter:
-    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
-    cf = settings.cloudflare
-    return RateLimiter(cf.rate_limit.requests, cf.rate_limit.period)
-
-
-def _connect(settings: Settings, opts: Options) -> tuple[httpx.Client, Transport]:
-    """The run's one HTTP client and the transport (auth, rate limit, retries) around it."""
-    cf = settings.cloudflare
-    client = build_client(
-        cf.base_url,
-        token=cf.api_token.get_secret_value() if cf.api_token else None,
-        email=cf.api_email,
-        key=cf.api_key.get_secret_value() if cf.api_key else None,
-        timeout=cf.timeout,
-        transport=opts.http_transport,
-    )
-    limiter = opts.limiter or rate_limiter(settings)
-    # Requests earlier processes sent still count (a CronJob's runs share one budget).
-    limiter.restore(load_window(settings.state.path))
-    retry = RetryPolicy(retries=cf.retries, backoff=cf.backoff)
-    return client, Transport(client, limiter=limiter, retry=retry)
-
-
-def collect(settings: Settings) -> Inventory:
-    """Run every configured collector once (``syncd discover``, and the first half of a run)."""
-    s = settings.collectors
-    found = collectors.build(
-        settings.collectors,
-        settings=CollectorSettings(
-            scope_timeout=s.scope_timeout,
-            request_timeout=s.request_timeout,
-            max_attempts=s.attempts,
-        ),
-    )
-    with ThreadPoolExecutor(s.concurrency, thread_name_prefix="syncd-scope") as pool:
-        return runner.run(found, executor=pool)
+        collecting = coordinator.submit(collectors.collect, settings)
+        return _run(settings, opts, cloudflare, names, collecting, report)
 
 
 def _run(  # noqa: PLR0917 (private seam of run_once)
     settings: Settings,
     opts: Options,
-    api: CloudflareAPI,
-    transport: Transport,
-    inventory_future: Future[Inventory],
-    started: float,
-    clock: Callable[[], float],
+    cloudflare: api.Cloudflare,
+    names: Resolver,
+    collecting: Future[Inventory],
+    report: Callable[[Inventory, str], RunReport],
 ) -> RunReport:
+    """The zones are read while the collectors finish, then each is planned and applied."""
+    reach = zone.Reach(cloudflare, names)
     try:
-        found = cfzones.discover(transport, settings.cloudflare)
+        found = cloudflare.zones(settings.cloudflare)
+        zones = found.zones
+        regions = api.supported_regions(cloudflare, [z.id for z in zones]) if zones else {}
     except CloudflareError as exc:
-        inventory = inventory_future.result()
-        return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
-    zones = found.zones
+        return report(collecting.result(), f"Cloudflare: {exc}")
     with ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
+        held = {z.id: pool.submit(zone.read, reach, z) for z in zones}
+        inventory = collecting.result()
         try:
-            regions = _supported_regions(api, zones) if zones else {}
-        except CloudflareError as exc:
-            inventory = inventory_future.result()
-            return _failed(started, clock, inventory, transport, f"Cloudflare: {exc}")
-        reads = {z.id: pool.submit(_read_zone, api, transport, z) for z in zones}
-        inventory = inventory_future.result()
-        resolved = plan.resolve(inventory, plan.RegionMatcher(regions))
-        try:
-            registry = Registry(settings.state.path, read_only=opts.dry_run)
+            store = StateStore(settings.state.path, read_only=opts.dry_run)
         except StateError as exc:
-            return _failed(started, clock, inventory, transport, str(exc))
-        with registry:
-            discovery = _discovery(settings, found, registry)
-            health = plan.Health.of(inventory)
-            work = [
-                pool.submit(_zone, z, reads[z.id], resolved, api, registry, health, settings, opts)
-                for z in zones
-            ]
+            return report(inventory, str(exc))
+        with store:
+            run = zone.Run(
+                api=cloudflare,
+                store=store,
+                resolved=plan.resolve(inventory, plan.RegionMatcher(regions)),
+                health=plan.Health.of(inventory),
+                settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
+                dry_run=opts.dry_run,
+                stop=opts.stop,
+            )
+            work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
             reports = tuple(f.result() for f in work)
-            _save_window(registry, transport)
-    budget = transport.limiter.budget()
-    return RunReport(
-        started=started,
-        finished=clock(),
-        inventory=inventory,
+            discovery = _remember(settings, found, store, cloudflare)
+    budget = cloudflare.budget()
+    return replace(
+        report(inventory, ""),
         zones=reports,
         dry_run=opts.dry_run,
         api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
-        calls=transport.calls(),
         discovery=discovery,
         budget_remaining=budget.remaining,
         budget_source=budget.source,
     )
 
 
-def _save_window(registry: Registry, transport: Transport) -> None:
-    try:
-        registry.save_window(transport.limiter.window())
-    except StateError as exc:  # pacing for the next process only; this run's work is done
-        log.warning("rate_window_not_saved", error=str(exc))
+def resolver(settings: Settings) -> Resolver:
+    """The run's DNS resolver (``resolver`` section), shared by every zone; close it after."""
+    r = settings.resolver
+    return Resolver(nameservers=r.addresses, timeout=r.timeout, concurrency=r.concurrency)
 
 
-def _discovery(
-    settings: Settings, found: cfzones.Resolution, registry: Registry
+def rate_limiter(settings: Settings) -> api.RateLimiter:
+    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
+    return api.rate_limiter(settings.cloudflare)
+
+
+def connect(settings: Settings, opts: Options | None = None) -> api.Cloudflare:
+    """The run's connection to Cloudflare (also for the CLI's read-only commands)."""
+    opts = opts or Options()
+    cf = settings.cloudflare
+    return api.connect(
+        cf,
+        timeout=cf.timeout,
+        retries=cf.retries,
+        backoff=cf.backoff,
+        limiter=opts.limiter,
+        window=load_window(settings.state.path),
+        http_transport=opts.http_transport,
+    )
+
+
+def _remember(
+    settings: Settings, found: api.Resolution, store: StateStore, cloudflare: api.Cloudflare
 ) -> Discovery | None:
+    """For the next run (not worth failing this one for): the rate window, the zones found."""
+    try:
+        store.save_window(cloudflare.window())
+    except StateError as exc:
+        log.warning("rate_window_not_saved", error=str(exc))
     if settings.cloudflare.zone_discovery is None:
         return None
     explicit = {z.id for z in settings.cloudflare.zones}
-    kept = {z.id: z.name for z in found.zones if z.id not in explicit}
     try:
-        vanished = registry.discovered(kept)
-    except StateError as exc:  # the list of last run's zones is only for reporting
+        vanished = store.discovered({z.id: z.name for z in found.zones if z.id not in explicit})
+    except StateError as exc:
         log.warning("zone_discovery_state", error=str(exc))
         vanished = []
     return Discovery(listed=found.listed, matched=found.discovered, vanished=tuple(vanished))
-
-
-def _failed(
-    started: float,
-    clock: Callable[[], float],
-    inventory: Inventory,
-    transport: Transport,
-    error: str,
-) -> RunReport:
-    return RunReport(
-        started=started,
-        finished=clock(),
-        inventory=inventory,
-        error=error,
-        calls=transport.calls(),
-    )
-
-
-def _supported_regions(
-    api: CloudflareAPI, zones: tuple[ZoneConfig, ...]
-) -> dict[Vendor, frozenset[str]]:
-    """Once per run, from the first zone that answers.
-
-    A zone may refuse on its own (Tiered Cache off, a zone id the token cannot see), so the
-    next zone is asked; a network or server failure is the same for every zone and ends it.
-    """
-    first: CloudflareError | None = None
-    for zone in zones:
-        try:
-            return api.supported_regions(zone.id)
-        except CloudflareError as exc:
-            if isinstance(exc, TransportError) or exc.retryable or exc.status == 401:
-                raise
-            first = first or exc
-    assert first is not None  # noqa: S101 (zones is never empty: the config requires one)
-    raise first
-
-
-def _read_zone(api: CloudflareAPI, transport: Transport, zone: ZoneConfig) -> _ZoneState:
-    current = plan.index(api.list_mappings(zone.id))
-    origins = None
-    if zone.origins == "dns":
-        origins = dns.origin_addresses(transport, zone.id, proxied_only=zone.proxied_only)
-    return _ZoneState(current, origins)
-
-
-def _zone(  # noqa: PLR0917 (private seam, one zone's work on the pool)
-    zone: ZoneConfig,
-    read: Future[_ZoneState],
-    resolved: plan.Resolved,
-    api: CloudflareAPI,
-    registry: Registry,
-    health: plan.Health,
-    settings: Settings,
-    opts: Options,
-) -> ZoneReport:
-    empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
-    try:
-        state = read.result()
-        zplan = plan.build(
-            zone,
-            resolved,
-            current=state.current,
-            owned=registry.settle(zone.id, state.current),
-            dns_origins=state.dns_origins,
-            health=health,
-            settings=plan.PlanSettings(
-                batch_size=settings.cloudflare.batch_size,
-                max_mappings=settings.cloudflare.max_mappings_per_zone,
-                max_delete_fraction=settings.sync.max_delete_fraction,
-                allow_mass_delete=opts.allow_mass_delete,
-            ),
-        )
-    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
-        if not isinstance(exc, SyncdError):
-            log.exception("zone_crashed", zone=zone.id)
-        reason = getattr(exc, "reason", type(exc).__name__.lower())
-        return ZoneReport(
-            zone_id=zone.id, zone_name=zone.label, plan=empty, error=str(exc), error_reason=reason
-        )
-    generation = generation_of(api, zone.id)
-    if opts.dry_run:
-        return ZoneReport(
-            zone_id=zone.id,
-            zone_name=zone.label,
-            plan=zplan,
-            applied=False,
-            generation=generation,
-            mappings_after=_by_vendor(state.current.values()),
-        )
-    try:
-        out = push.apply(api, registry, zplan, stop=opts.stop)
-    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
-        log.exception("zone_push_crashed", zone=zone.id)
-        return ZoneReport(
-            zone_id=zone.id, zone_name=zone.label, plan=zplan, error=str(exc), error_reason="error"
-        )
-    after = dict(state.current)
-    for ip in out.deleted:
-        after.pop(ip, None)
-    after.update({u.mapping.ip: u.mapping for u in out.upserted})
-    return ZoneReport(
-        zone_id=zone.id,
-        zone_name=zone.label,
-        plan=zplan,
-        created=out.created,
-        updated=out.updated,
-        deleted=len(out.deleted),
-        failures=tuple(out.failures),
-        error=out.error,
-        error_reason=out.error_reason,
-        mappings_after=_by_vendor(after.values()),
-        generation=generation,
-    )
-
-
-def _by_vendor(mappings: Iterable[Mapping]) -> tuple[tuple[str, int], ...]:
-    counts = Counter(m.vendor.value for m in mappings)
-    return tuple(sorted(counts.items()))

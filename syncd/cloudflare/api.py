@@ -1,85 +1,220 @@
-"""The narrow protocol the pipeline uses to reach Cloudflare, and the choice of API generation.
+"""The narrow protocol the pipeline uses to reach Cloudflare, and the one way to open it.
 
-Nothing above ``cloudflare/`` knows v1 from v2. ``auto`` uses v2 and falls back to v1 for a zone
-where Cloudflare answers that the v2 route does not exist (codes 7000/7003). Per-item outcomes
-come back as ``BatchResult`` values; only a failure of a whole request raises.
+Outside ``cloudflare/`` nothing imports any other module of the package, and no httpx type is
+seen. ``connect()`` makes the run's HTTP client and transport (auth, the shared rate limit,
+retries) and picks the API generation; the ``Cloudflare`` it returns makes every call syncd
+needs. Nothing above knows v1 from v2: ``auto`` uses v2 and falls back to v1 for a zone where
+Cloudflare answers that the v2 route does not exist (codes 7000/7003). Per-item outcomes come
+back as ``BatchResult`` values; only a failure of a whole request raises.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, Protocol, TypeVar
 
+import httpx
 import structlog
 
-from syncd.cloudflare.transport import Transport
+from syncd.cloudflare import origins, zones
+from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v1 import V1Client
 from syncd.cloudflare.v2 import V2Client
-from syncd.errors import RouteMissing
-from syncd.model import BatchResult, IPAddress, Mapping, Vendor
+from syncd.cloudflare.zones import Resolution
+from syncd.config import CloudflareConfig
+from syncd.errors import AuthError, CloudflareError, RouteMissing, TransportError
+from syncd.model import (
+    BatchResult,
+    CloudflareCall,
+    IPAddress,
+    OriginSources,
+    RateWindow,
+    RegionMapping,
+    TieredCache,
+    Vendor,
+)
+
+__all__ = [
+    "Budget",
+    "Cloudflare",
+    "CloudflareAPI",
+    "HTTPTransport",
+    "RateLimiter",
+    "Resolution",
+    "connect",
+    "rate_limiter",
+    "supported_regions",
+]
 
 log = structlog.stdlib.get_logger(__name__)
 _R = TypeVar("_R")
 
+# What a caller may pass to replace the network (the benchmark's in-process transport); opaque
+# to everything above this package.
+HTTPTransport = httpx.BaseTransport
+
 
 class CloudflareAPI(Protocol):
-    """The four calls syncd makes on origin cloud regions."""
+    """Every call the pipeline makes on one zone."""
 
     def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]: ...
-    def list_mappings(self, zone_id: str) -> list[Mapping]: ...
-    def upsert(self, zone_id: str, items: Sequence[Mapping]) -> BatchResult: ...
+    def list_mappings(self, zone_id: str) -> list[RegionMapping]: ...
+    def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
+    def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
+    def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources: ...
+    def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache: ...
+    def generation(self, zone_id: str) -> str: ...
+
+
+class _Generation(Protocol):
+    """One API generation's four origin cloud region calls (``v1.py``, ``v2.py``)."""
+
+    def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]: ...
+    def list_mappings(self, zone_id: str) -> list[RegionMapping]: ...
+    def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
 
 
-class AutoClient:
-    """v2 first; a zone whose v2 route is missing is served by v1 from then on."""
+class Cloudflare:
+    """The run's connection to Cloudflare; close it (or use ``with``) when the run ends."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(
+        self, client: httpx.Client, transport: Transport, mode: Literal["auto", "v1", "v2"]
+    ) -> None:
+        self._client = client
+        self._transport = transport
         self._v2 = V2Client(transport)
         self._v1 = V1Client(transport)
-        self._fallback: set[str] = set()
+        self._mode = mode
+        self._fallback: set[str] = set()  # zones whose v2 route is missing (auto only)
         self._lock = threading.Lock()
 
+    def __enter__(self) -> Cloudflare:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def calls(self) -> tuple[CloudflareCall, ...]:
+        """Every HTTP exchange so far (retries are separate calls), for the run report."""
+        return self._transport.calls()
+
+    def budget(self) -> Budget:
+        """Requests left in the rate window now: Cloudflare's figure when fresh, else syncd's."""
+        return self._transport.limiter.budget()
+
+    def window(self) -> RateWindow:
+        """The requests of the current rate window, for the next process to count."""
+        return self._transport.limiter.window()
+
+    def zones(self, cf: CloudflareConfig) -> Resolution:
+        """The run's zones: the configured ones and, with ``zone_discovery``, those listed."""
+        return zones.discover(self._transport, cf)
+
     def generation(self, zone_id: str) -> str:
+        """Which generation serves ``zone_id`` (for logs and the report)."""
+        if self._mode != "auto":
+            return self._mode
         with self._lock:
             return "v1" if zone_id in self._fallback else "v2"
-
-    def _call(self, zone_id: str, op: Callable[[CloudflareAPI], _R]) -> _R:
-        if self.generation(zone_id) == "v1":
-            return op(self._v1)
-        try:
-            return op(self._v2)
-        except RouteMissing as exc:
-            with self._lock:
-                self._fallback.add(zone_id)
-            log.warning("api_fallback", zone=zone_id, using="v1", cause=exc.code)
-            return op(self._v1)
 
     def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]:
         return self._call(zone_id, lambda api: api.supported_regions(zone_id))
 
-    def list_mappings(self, zone_id: str) -> list[Mapping]:
+    def list_mappings(self, zone_id: str) -> list[RegionMapping]:
         return self._call(zone_id, lambda api: api.list_mappings(zone_id))
 
-    def upsert(self, zone_id: str, items: Sequence[Mapping]) -> BatchResult:
+    def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult:
         return self._call(zone_id, lambda api: api.upsert(zone_id, items))
 
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult:
         return self._call(zone_id, lambda api: api.delete(zone_id, ips))
 
+    def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources:
+        """What the zone's origins are made of: records, load balancers, pools (``origins: dns``).
 
-def open_api(mode: Literal["auto", "v1", "v2"], transport: Transport) -> CloudflareAPI:
-    """The client for ``cloudflare.api``."""
-    if mode == "v1":
-        return V1Client(transport)
-    if mode == "v2":
-        return V2Client(transport)
-    return AutoClient(transport)
+        ``name`` is the configured zone name (used if its details cannot be read), ``label``
+        how warnings name the zone; a 403 becomes a warning naming the missing permission.
+        """
+        return origins.read(self._transport, zone_id, name=name, label=label)
+
+    def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache:
+        """Tiered Cache and Smart topology (read only); an error is a warning on the result."""
+        return origins.tiered_cache(self._transport, zone_id, label=label)
+
+    def _call(self, zone_id: str, op: Callable[[_Generation], _R]) -> _R:
+        if self.generation(zone_id) == "v1":
+            return op(self._v1)
+        try:
+            return op(self._v2)
+        except RouteMissing as exc:
+            if self._mode != "auto":
+                raise
+            with self._lock:
+                self._fallback.add(zone_id)
+            log.warning("api_fallback", zone=zone_id, using="v1", cause=exc.code)
+            return op(self._v1)
 
 
-def generation_of(api: CloudflareAPI, zone_id: str) -> str:
-    """Which generation serves ``zone_id`` (for logs and the report)."""
-    if isinstance(api, AutoClient):
-        return api.generation(zone_id)
-    return api.generation if isinstance(api, V1Client | V2Client) else ""
+def connect(
+    cf: CloudflareConfig,
+    *,
+    timeout: float,
+    retries: int,
+    backoff: float,
+    limiter: RateLimiter | None = None,
+    window: RateWindow | None = None,
+    http_transport: HTTPTransport | None = None,
+) -> Cloudflare:
+    """The run's one HTTP client, with auth, the rate limit (a new one unless the caller shares
+    its own across runs) and retries, speaking the generation ``cloudflare.api`` names.
+
+    ``window``: the requests earlier processes sent, which still count (a CronJob's runs share
+    one budget); a limiter takes it once, so a daemon's own runs are not counted twice.
+    """
+    client = build_client(
+        cf.base_url,
+        token=cf.api_token.get_secret_value() if cf.api_token else None,
+        email=cf.api_email,
+        key=cf.api_key.get_secret_value() if cf.api_key else None,
+        timeout=timeout,
+        transport=http_transport,
+    )
+    limiter = limiter or rate_limiter(cf)
+    if window is not None:
+        limiter.restore(window)
+    transport = Transport(
+        client, limiter=limiter, retry=RetryPolicy(retries=retries, backoff=backoff)
+    )
+    return Cloudflare(client, transport, cf.api)
+
+
+def rate_limiter(cf: CloudflareConfig) -> RateLimiter:
+    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
+    return RateLimiter(cf.rate_limit.requests, cf.rate_limit.period)
+
+
+def supported_regions(api: CloudflareAPI, zone_ids: Iterable[str]) -> dict[Vendor, frozenset[str]]:
+    """Cloudflare's supported vendors and regions, from the first zone that answers.
+
+    A zone may refuse on its own (Tiered Cache off, a zone id the token cannot see), so the
+    next zone is asked; a network or server failure, or credentials refused, is the same for
+    every zone and ends it.
+    """
+    first: CloudflareError | None = None
+    for zone_id in zone_ids:
+        try:
+            return api.supported_regions(zone_id)
+        except CloudflareError as exc:
+            if isinstance(exc, TransportError) or exc.retryable:
+                raise
+            if isinstance(exc, AuthError) and exc.for_every_zone:
+                raise
+            first = first or exc
+    if first is None:  # only zone discovery can leave a run without zones
+        raise CloudflareError("zone discovery matched no zone to ask for supported regions")
+    raise first

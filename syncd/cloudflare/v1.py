@@ -11,7 +11,7 @@ from typing import Any
 
 from syncd.cloudflare import wire
 from syncd.cloudflare.transport import Transport
-from syncd.model import BatchResult, IPAddress, Mapping, Vendor, canonical
+from syncd.model import BatchResult, IPAddress, RegionMapping, Vendor, canonical
 
 _IP = "origin-ip"
 
@@ -27,12 +27,12 @@ class V1Client:
         env = self._t.request("GET", path, endpoint="v1_supported_regions")
         return wire.supported_regions(env.result, where=f"GET {path}")
 
-    def list_mappings(self, zone_id: str) -> list[Mapping]:
+    def list_mappings(self, zone_id: str) -> list[RegionMapping]:
         path = f"zones/{zone_id}/cache/origin_cloud_regions"
         env = self._t.request("GET", path, endpoint="v1_list")
         return wire.entries(_value(env.result, path), ip_key=_IP, where=f"GET {path}")
 
-    def upsert(self, zone_id: str, items: Sequence[Mapping]) -> BatchResult:
+    def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult:
         path = f"zones/{zone_id}/cache/origin_cloud_regions/batch"
         body = [{"ip": m.ip_text, "region": m.region, "vendor": m.vendor.value} for m in items]
         env = self._t.request("PATCH", path, endpoint="v1_batch_upsert", body=body)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from syncd.cloudflare import wire
 from syncd.cloudflare.transport import Transport
-from syncd.model import BatchResult, IPAddress, Mapping, Vendor, canonical
+from syncd.model import BatchResult, IPAddress, RegionMapping, Vendor, canonical
 
 _IP = "origin_ip"
 PER_PAGE = 100
@@ -27,9 +27,9 @@ class V2Client:
         env = self._t.request("GET", path, endpoint="v2_supported_regions")
         return wire.supported_regions(env.result, where=f"GET {path}")
 
-    def list_mappings(self, zone_id: str) -> list[Mapping]:
+    def list_mappings(self, zone_id: str) -> list[RegionMapping]:
         path = f"zones/{zone_id}/origin/cloud_regions"
-        out: list[Mapping] = []
+        out: list[RegionMapping] = []
         page = 1
         while True:
             params = {"page": page, "per_page": PER_PAGE}
@@ -44,7 +44,7 @@ class V2Client:
                 return out
             page += 1
 
-    def upsert(self, zone_id: str, items: Sequence[Mapping]) -> BatchResult:
+    def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult:
         path = f"zones/{zone_id}/origin/cloud_regions/batch"
         body = [
             {"origin_ip": m.ip_text, "region": m.region, "vendor": m.vendor.value} for m in items

@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from syncd.errors import TransportError
-from syncd.model import BatchResult, IPAddress, ItemFailure, Mapping, Vendor, canonical, parse_ip
+from syncd.model import BatchResult, IPAddress, ItemFailure, RegionMapping, Vendor, parse_ip
 
 
 def malformed(where: str, what: str) -> TransportError:
     return TransportError(f"{where}: malformed response: {what}")
 
 
-def entry(item: Any, *, ip_key: str, where: str) -> Mapping:
+def entry(item: Any, *, ip_key: str, where: str) -> RegionMapping:
     """One stored mapping (``{<ip_key>, vendor, region}``)."""
     if not isinstance(item, dict):
         raise malformed(where, f"mapping entry is not an object: {item!r:.80}")
@@ -30,10 +30,10 @@ def entry(item: Any, *, ip_key: str, where: str) -> Mapping:
         raise malformed(where, f"bad mapping entry {item!r:.120}: {exc}") from None
     if not isinstance(region, str):
         raise malformed(where, f"region is not a string in {item!r:.120}")
-    return Mapping(ip=ip, vendor=vendor, region=region)
+    return RegionMapping(ip=ip, vendor=vendor, region=region)
 
 
-def entries(items: Any, *, ip_key: str, where: str) -> list[Mapping]:
+def entries(items: Any, *, ip_key: str, where: str) -> list[RegionMapping]:
     # Only [] means "no mappings": a null would make the registry forget what syncd owns.
     if not isinstance(items, list):
         raise malformed(where, "mapping list is not an array")
@@ -41,7 +41,7 @@ def entries(items: Any, *, ip_key: str, where: str) -> list[Mapping]:
 
 
 def batch_result(
-    value: Any, *, ip_key: str, sent: Sequence[Mapping] | Sequence[IPAddress], where: str
+    value: Any, *, ip_key: str, sent: Sequence[RegionMapping] | Sequence[IPAddress], where: str
 ) -> BatchResult:
     """Per-item outcome; an item Cloudflare did not mention at all counts as failed."""
     if not isinstance(value, dict):
@@ -56,35 +56,19 @@ def batch_result(
     for item in _items(value, "failed", where):
         ip = _parse_item_ip(item, ip_key, where)
         if ip in by_ip and ip not in succeeded:
-            failed.append(_failure(by_ip.pop(ip), str(item.get("error") or "no error given")))
+            error = str(item.get("error") or "no error given")
+            failed.append(ItemFailure.of(by_ip.pop(ip), error))
     acknowledged = set(succeeded)
     failed += [
-        _failure(s, "not in Cloudflare's succeeded or failed list")
+        ItemFailure.of(s, "not in Cloudflare's succeeded or failed list")
         for ip, s in by_ip.items()
         if ip not in acknowledged
     ]
     return BatchResult(succeeded=tuple(succeeded), failed=tuple(failed))
 
 
-def failures(sent: Sequence[Mapping] | Sequence[IPAddress], error: str, reason: str) -> BatchResult:
-    """Every item of a request that failed as a whole."""
-    return BatchResult(failed=tuple(_failure(s, error, reason) for s in sent))
-
-
-def _failure(sent: Mapping | IPAddress, error: str, reason: str = "item") -> ItemFailure:
-    if isinstance(sent, Mapping):
-        return ItemFailure(
-            ip=sent.ip_text,
-            vendor=sent.vendor.value,
-            region=sent.region,
-            error=error,
-            reason=reason,
-        )
-    return ItemFailure(ip=canonical(sent), vendor="", region="", error=error, reason=reason)
-
-
-def _ip_of(sent: Mapping | IPAddress) -> IPAddress:
-    return sent.ip if isinstance(sent, Mapping) else sent
+def _ip_of(sent: RegionMapping | IPAddress) -> IPAddress:
+    return sent.ip if isinstance(sent, RegionMapping) else sent
 
 
 def _items(value: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:

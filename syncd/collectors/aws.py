@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -38,9 +37,9 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
-from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
+from syncd.collectors.errors import CollectorError, Deadline, Reason, ScopeDenied, from_status
 from syncd.config import AwsCollectorConfig
-from syncd.errors import CollectorError, ScopeDenied
 from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
 
 if TYPE_CHECKING:
@@ -91,44 +90,36 @@ _AUTH = (
     "RequestExpired",
     "RegionDisabledException",
 )
-# Error.Code -> (reason, retryable). Codes not listed fall back on the HTTP status.
-_CODES: dict[str, tuple[str, bool]] = {
-    **dict.fromkeys(_THROTTLED, ("throttled", True)),
-    **dict.fromkeys([*_REGION_DENIED, *_AUTH], ("auth", False)),
-    "AWSOrganizationsNotInUseException": ("not_found", False),
+# Error.Code -> reason. Codes not listed fall back on the HTTP status.
+_CODES: dict[str, Reason] = {
+    **dict.fromkeys(_THROTTLED, Reason.THROTTLED),
+    **dict.fromkeys([*_REGION_DENIED, *_AUTH], Reason.AUTH),
+    "AWSOrganizationsNotInUseException": Reason.NOT_FOUND,
 }
 
 
-class AwsCollector:
+class AwsCollector(CloudCollector[AwsCollectorConfig]):
     """Public IPv4 and IPv6 addresses of one AWS account, or of every account of an Organization."""
 
+    VENDOR = Vendor.AWS
+
     def __init__(self, cfg: AwsCollectorConfig, *, settings: CollectorSettings) -> None:
-        self._cfg = cfg
-        self._settings = settings
+        super().__init__(cfg, settings=settings)
         timeout = min(settings.request_timeout, settings.scope_timeout)
         self._config = Config(
             retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},
             connect_timeout=timeout,
             read_timeout=timeout,
         )
-        self._lock = threading.Lock()
         self._hub: Credentials | None = None
         self._home = _HOME_REGION
         self._members: dict[str, Credentials] = {}
         self._sessions: dict[Credentials | None, botocore.session.Session] = {}
         self._sessions_lock = threading.Lock()
 
-    @property
-    def name(self) -> str:
-        return self._cfg.name
-
-    @property
-    def vendor(self) -> Vendor:
-        return Vendor.AWS
-
     def scopes(self) -> Iterator[Scope]:
         """Accounts (the caller's, or the Organization's ACTIVE ones) times enabled regions."""
-        deadline = time.monotonic() + self._settings.scope_timeout
+        deadline = self._settings.deadline()
         what = f"{self.name}: listing accounts and regions"
         with _translated(what):
             session = self._session(self._hub_credentials())
@@ -140,7 +131,7 @@ class AwsCollector:
 
     def collect(self, scope: Scope) -> Iterator[Discovery]:
         """Elastic IPs and ENI addresses of one (account, region), each IP once."""
-        deadline = time.monotonic() + self._settings.scope_timeout
+        deadline = self._settings.deadline()
         what = f"{self.name}: account {scope.account} region {scope.region}"
         with _translated(what):
             session = self._session(self._scope_credentials(scope.account))
@@ -153,7 +144,7 @@ class AwsCollector:
                 ):
                     raise ScopeDenied(
                         f"{what}: region not enabled for the account ({_code(exc)})",
-                        reason="region_disabled",
+                        reason=Reason.REGION_DISABLED,
                     ) from exc
                 raise
         yield from found
@@ -184,7 +175,7 @@ class AwsCollector:
         session: botocore.session.Session,
         service: str,
         region: str,
-        deadline: float | None,
+        deadline: Deadline | None,
         what: str,
     ) -> BaseClient:
         with _CREATE:
@@ -198,8 +189,7 @@ class AwsCollector:
             # Checked before every HTTP attempt, retries included, so a scope that keeps failing
             # stops near scope_timeout instead of after max_attempts x request_timeout per call.
             # First, so it runs before adaptive mode's rate limiter waits for a token.
-            guard = _deadline_guard(deadline, what, self._settings.scope_timeout)
-            client.meta.events.register_first("before-send", guard)
+            client.meta.events.register_first("before-send", _deadline_guard(deadline, what))
         return client
 
     def _hub_credentials(self) -> Credentials:
@@ -213,7 +203,7 @@ class AwsCollector:
                     raise CollectorError(
                         f"{self.name}: no AWS credentials found (environment, profile, web "
                         "identity, container or instance role)",
-                        reason="auth",
+                        reason=Reason.AUTH,
                     )
                 if self._cfg.role_arn is not None:
                     base = self._assumed(base, self._cfg.role_arn, self._cfg.external_id)
@@ -254,7 +244,9 @@ class AwsCollector:
 
     # --- enumeration ---------------------------------------------------------------------------
 
-    def _accounts(self, session: botocore.session.Session, deadline: float, what: str) -> list[str]:
+    def _accounts(
+        self, session: botocore.session.Session, deadline: Deadline, what: str
+    ) -> list[str]:
         org = self._cfg.organization
         if org is None:
             sts = cast("STSClient", self._client(session, "sts", self._home, deadline, what))
@@ -271,7 +263,9 @@ class AwsCollector:
         if not listed:
             # An organization always holds its management account; nothing at all means the
             # caller sees no organization, which must not pass for "no addresses anywhere".
-            raise CollectorError(f"{what}: ListAccounts returned no accounts", reason="not_found")
+            raise CollectorError(
+                f"{what}: ListAccounts returned no accounts", reason=Reason.NOT_FOUND
+            )
         return sorted(
             a["Id"]
             for a in listed
@@ -281,7 +275,9 @@ class AwsCollector:
             and a["Id"] not in org.exclude
         )
 
-    def _regions(self, session: botocore.session.Session, deadline: float, what: str) -> list[str]:
+    def _regions(
+        self, session: botocore.session.Session, deadline: Deadline, what: str
+    ) -> list[str]:
         if self._cfg.regions != "all":
             return list(dict.fromkeys(self._cfg.regions))
         ec2 = cast("EC2Client", self._client(session, "ec2", self._home, deadline, what))
@@ -293,7 +289,7 @@ class AwsCollector:
         )
 
     def _region_enabled(
-        self, session: botocore.session.Session, region: str, deadline: float, what: str
+        self, session: botocore.session.Session, region: str, deadline: Deadline, what: str
     ) -> bool:
         """Ask the account from its home region; True when it cannot tell, so nothing hides."""
         ec2 = cast("EC2Client", self._client(session, "ec2", self._home, deadline, what))
@@ -357,12 +353,9 @@ class _Shared(CredentialProvider):
         return self._credentials
 
 
-def _deadline_guard(deadline: float, what: str, limit: float) -> Callable[..., None]:
+def _deadline_guard(deadline: Deadline, what: str) -> Callable[..., None]:
     def guard(**_: object) -> None:
-        if time.monotonic() > deadline:
-            raise CollectorError(
-                f"{what}: over the scope timeout of {limit:g}s", reason="timeout", retryable=True
-            )
+        deadline.left(what)
 
     return guard
 
@@ -459,13 +452,11 @@ def _translated(what: str) -> Iterator[None]:
         raise _client_error(exc, what) from exc
     except (ConnectTimeoutError, ReadTimeoutError) as exc:
         raise CollectorError(
-            f"{what}: no answer in time ({type(exc).__name__})", reason="timeout", retryable=True
+            f"{what}: no answer in time ({type(exc).__name__})", reason=Reason.TIMEOUT
         ) from exc
     except (BotoConnectionError, HTTPClientError) as exc:
         raise CollectorError(
-            f"{what}: endpoint unreachable ({type(exc).__name__})",
-            reason="unreachable",
-            retryable=True,
+            f"{what}: endpoint unreachable ({type(exc).__name__})", reason=Reason.UNREACHABLE
         ) from exc
     except (
         NoCredentialsError,
@@ -474,27 +465,18 @@ def _translated(what: str) -> Iterator[None]:
         ProfileNotFound,
     ) as exc:
         raise CollectorError(
-            f"{what}: credentials unavailable ({type(exc).__name__})", reason="auth"
+            f"{what}: credentials unavailable ({type(exc).__name__})", reason=Reason.AUTH
         ) from exc
     except ResponseParserError as exc:
-        raise CollectorError(f"{what}: unreadable response", reason="malformed") from exc
+        raise CollectorError(f"{what}: unreadable response", reason=Reason.MALFORMED) from exc
     except BotoCoreError as exc:
-        raise CollectorError(f"{what}: {type(exc).__name__}", reason="error") from exc
+        raise CollectorError(f"{what}: {type(exc).__name__}", reason=Reason.ERROR) from exc
 
 
 def _client_error(exc: ClientError, what: str) -> CollectorError:
     """Classify by Error.Code, then by HTTP status. AWS's message text is not echoed."""
     code = _code(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    reason, retryable = _CODES.get(code, ("", False))
-    if not reason:
-        if status == 429:
-            reason, retryable = "throttled", True
-        elif status >= 500:
-            reason, retryable = "server_error", True
-        elif status == 404:
-            reason = "not_found"
-        else:
-            reason = "error"
+    reason = _CODES.get(code) or from_status(status)
     message = f"{what}: {exc.operation_name} failed with {code or 'no error code'} (HTTP {status})"
-    return CollectorError(message, reason=reason, retryable=retryable)
+    return CollectorError(message, reason=reason)

@@ -10,8 +10,6 @@ here knows of Cloudflare, zones, state or metrics.
 from __future__ import annotations
 
 import enum
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -36,9 +34,9 @@ from azure.mgmt.network.models import PublicIPAddress, PublicIPPrefix
 from azure.mgmt.subscription import SubscriptionClient
 from azure.mgmt.subscription.models import Subscription
 
-from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
+from syncd.collectors.errors import CollectorError, Deadline, Reason, from_status
 from syncd.config import AzureCollectorConfig
-from syncd.errors import CollectorError
 from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
 
 # Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
@@ -52,22 +50,14 @@ _BACKOFF_MAX = 30.0
 _T = TypeVar("_T")
 
 
-class AzureCollector:
+class AzureCollector(CloudCollector[AzureCollectorConfig]):
     """Reads ``publicIPAddresses`` and ``publicIPPrefixes`` of each subscription."""
 
+    VENDOR = Vendor.AZURE
+
     def __init__(self, cfg: AzureCollectorConfig, *, settings: CollectorSettings) -> None:
-        self._cfg = cfg
-        self._settings = settings
-        self._lock = threading.Lock()
+        super().__init__(cfg, settings=settings)
         self._credential: TokenCredential | None = None
-
-    @property
-    def name(self) -> str:
-        return self._cfg.name
-
-    @property
-    def vendor(self) -> Vendor:
-        return Vendor.AZURE
 
     def scopes(self) -> Iterator[Scope]:
         """The configured subscriptions, or every active one ``subscriptions.list()`` shows."""
@@ -118,15 +108,19 @@ class AzureCollector:
         region = _region(pip.location)
         if props is None or not props.ip_address:
             detail = f"no address allocated (Dynamic, not attached); {rid}"
-            return self._skip(_resource(rid, pip.name), SkipReason.UNALLOCATED, detail, region)
+            return self.skip(
+                _resource(rid, pip.name), SkipReason.UNALLOCATED, detail, region=region
+            )
         try:
             ip = parse_ip(props.ip_address)
         except ValueError:
             detail = f"ipAddress {props.ip_address!r} is not an IP address; {rid}"
-            return self._skip(_resource(rid, pip.name), SkipReason.INVALID_IP, detail, region)
+            return self.skip(_resource(rid, pip.name), SkipReason.INVALID_IP, detail, region=region)
         if pip.sku is not None and _text(pip.sku.tier).lower() == "global":
             detail = f"{_resource(rid, pip.name)}: Global tier (cross-region load balancer)"
-            return self._skip(props.ip_address, SkipReason.GLOBAL_ANYCAST, detail, region)
+            return self.skip(
+                props.ip_address, SkipReason.GLOBAL_ANYCAST, detail, region=region, ip=ip
+            )
         return Address(
             ip=ip,
             vendor=Vendor.AZURE,
@@ -149,24 +143,15 @@ class AzureCollector:
             "address(es) that are public IP resources are collected as such"
         )
         subject = cidr or _resource(prefix.id or "", prefix.name)
-        return self._skip(subject, SkipReason.PREFIX_NOT_EXPANDED, detail, _region(prefix.location))
-
-    def _skip(self, subject: str, reason: SkipReason, detail: str, region: str) -> Skip:
-        return Skip(
-            subject=subject,
-            reason=reason,
-            detail=detail,
-            vendor=Vendor.AZURE.value,
-            region=region,
-            collector=self.name,
-        )
+        region = _region(prefix.location)
+        return self.skip(subject, SkipReason.PREFIX_NOT_EXPANDED, detail, region=region)
 
     # --- SDK plumbing -------------------------------------------------------------------------
 
     def _client_options(self) -> dict[str, Any]:
         """Keyword arguments for an ARM client: one per scope, with its own retry budget."""
         retry = _DeadlineRetryPolicy(
-            deadline=time.monotonic() + self._settings.scope_timeout,
+            deadline=self._settings.deadline(),
             read_timeout=self._settings.request_timeout,
             **self._retry_options(),
         )
@@ -206,7 +191,7 @@ class AzureCollector:
                 except (ValueError, OSError) as exc:
                     # azure-identity validates ids, the authority and the certificate file here.
                     raise CollectorError(
-                        f"azure collector {self.name!r}: credential: {exc}", reason="config"
+                        f"azure collector {self.name!r}: credential: {exc}", reason=Reason.CONFIG
                     ) from exc
             return self._credential
 
@@ -223,7 +208,7 @@ class AzureCollector:
                 raise CollectorError(
                     f"azure collector {self.name!r}: client_secret or client_certificate_path "
                     "needs client_id and tenant_id",
-                    reason="config",
+                    reason=Reason.CONFIG,
                 )
             if cfg.client_secret is not None:
                 return ClientSecretCredential(
@@ -256,7 +241,7 @@ class _DeadlineRetryPolicy(RetryPolicy[Any, Any]):
     cuts only the connect timeout to the time left; ``cap_read_timeout`` cuts the read timeout.
     """
 
-    def __init__(self, *, deadline: float, read_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *, deadline: Deadline, read_timeout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._deadline = deadline
         self._read_timeout = read_timeout
@@ -285,22 +270,19 @@ class _DeadlineRetryPolicy(RetryPolicy[Any, Any]):
         return wait < self._remaining()
 
     def _remaining(self) -> float:
-        return self._deadline - time.monotonic()
+        return self._deadline.remaining()
 
 
-# How an azure-core failure is reported; classified by type and status, never by message.
+# How an azure-core failure is reported; classified by type, then by HTTP status
+# (``errors.from_status``), never by message.
 #
-#   failure                                   reason         retryable
-#   ClientAuthenticationError, HTTP 401/403   auth           no
-#   HTTP 404                                  not_found      no
-#   HTTP 408, request/response timeout        timeout        yes
-#   HTTP 429                                  throttled      yes
-#   HTTP 5xx                                  server_error   yes
-#   body not JSON / not the model             malformed      no
-#   connection refused, reset, TLS            unreachable    yes
-#   anything else from azure-core             error          no
-_BY_STATUS = {401: ("auth", False), 403: ("auth", False), 404: ("not_found", False)}
-_BY_STATUS |= {408: ("timeout", True), 429: ("throttled", True)}
+#   failure                                   reason
+#   ClientAuthenticationError                 auth
+#   HttpResponseError                         by its status
+#   body not JSON / not the model             malformed
+#   request/response timeout                  timeout
+#   connection refused, reset, TLS            unreachable
+#   anything else from azure-core             error
 
 
 def _parsed(pager: Iterable[Any], kind: type[_T], where: str) -> Iterator[_T]:
@@ -315,12 +297,12 @@ def _parsed(pager: Iterable[Any], kind: type[_T], where: str) -> Iterator[_T]:
             return
         except (ValueError, AttributeError, TypeError, KeyError) as exc:
             raise CollectorError(
-                f"{where}: malformed answer ({type(exc).__name__})", reason="malformed"
+                f"{where}: malformed answer ({type(exc).__name__})", reason=Reason.MALFORMED
             ) from exc
         if not isinstance(item, kind):
             raise CollectorError(
                 f"{where}: malformed answer (a {type(item).__name__} in the list)",
-                reason="malformed",
+                reason=Reason.MALFORMED,
             )
         yield item
 
@@ -332,30 +314,25 @@ def _azure_errors(where: str) -> Iterator[None]:
         yield
     except ClientAuthenticationError as exc:
         raise CollectorError(
-            f"{where}: authentication failed: {_describe(exc)}", reason="auth"
+            f"{where}: authentication failed: {_describe(exc)}", reason=Reason.AUTH
         ) from exc
     except (DecodeError, DeserializationError) as exc:
         raise CollectorError(
-            f"{where}: malformed answer ({type(exc).__name__})", reason="malformed"
+            f"{where}: malformed answer ({type(exc).__name__})", reason=Reason.MALFORMED
         ) from exc
     except HttpResponseError as exc:
-        status = exc.status_code or 0
-        reason, retryable = _BY_STATUS.get(
-            status, ("server_error", True) if status >= 500 else ("error", False)
-        )
-        raise CollectorError(
-            f"{where}: {_describe(exc)}", reason=reason, retryable=retryable
-        ) from exc
+        reason = from_status(exc.status_code or 0)
+        raise CollectorError(f"{where}: {_describe(exc)}", reason=reason) from exc
     except (ServiceRequestTimeoutError, ServiceResponseTimeoutError) as exc:
         raise CollectorError(
-            f"{where}: timed out: {_describe(exc)}", reason="timeout", retryable=True
+            f"{where}: timed out: {_describe(exc)}", reason=Reason.TIMEOUT
         ) from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
         raise CollectorError(
-            f"{where}: unreachable: {_describe(exc)}", reason="unreachable", retryable=True
+            f"{where}: unreachable: {_describe(exc)}", reason=Reason.UNREACHABLE
         ) from exc
     except AzureError as exc:
-        raise CollectorError(f"{where}: {_describe(exc)}", reason="error") from exc
+        raise CollectorError(f"{where}: {_describe(exc)}", reason=Reason.ERROR) from exc
 
 
 def _describe(exc: AzureError) -> str:

@@ -8,11 +8,14 @@ nothing of Cloudflare, zones, state or metrics, and no SDK type leaves its modul
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-from syncd.model import Address, Scope, Skip, Vendor
+from syncd.collectors.errors import Deadline
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor
 
 Discovery = Address | Skip
 
@@ -27,6 +30,12 @@ class CollectorSettings:
     request_timeout: float = 30.0
     # Attempts per request, the first included, before the scope fails.
     max_attempts: int = 5
+    # The clock every scope's deadline is read on.
+    clock: Callable[[], float] = time.monotonic
+
+    def deadline(self) -> Deadline:
+        """A new scope's deadline: ``scope_timeout`` from now."""
+        return Deadline.after(self.scope_timeout, clock=self.clock)
 
 
 class Collector(Protocol):
@@ -47,3 +56,51 @@ class Collector(Protocol):
     def collect(self, scope: Scope) -> Iterator[Discovery]:
         """Yield what one scope holds; raises ``CollectorError`` (``ScopeDenied`` to skip)."""
         ...
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_C = TypeVar("_C", bound=_Named)
+
+
+class CloudCollector(Generic[_C]):
+    """What every cloud collector holds: its config entry, the run's settings and a lock for
+    what it loads once (credentials, sessions) and shares between its scopes' threads."""
+
+    VENDOR: ClassVar[Vendor]
+
+    def __init__(self, cfg: _C, *, settings: CollectorSettings) -> None:
+        self._cfg = cfg
+        self._settings = settings
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._cfg.name
+
+    @property
+    def vendor(self) -> Vendor:
+        return self.VENDOR
+
+    def skip(
+        self,
+        subject: str,
+        reason: SkipReason,
+        detail: str,
+        *,
+        region: str = "",
+        ip: IPAddress | None = None,
+    ) -> Skip:
+        """Something this collector saw and must not map, with the reason."""
+        return Skip(
+            subject=subject,
+            reason=reason,
+            detail=detail,
+            vendor=self.VENDOR.value,
+            region=region,
+            collector=self.name,
+            ip=ip,
+        )

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +25,10 @@ from google.cloud import compute_v1, resourcemanager_v3
 from google.oauth2 import service_account
 from google.protobuf import json_format
 
-from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
+from syncd.collectors.errors import CollectorError, Deadline, Reason, ScopeDenied, from_status
 from syncd.config import GcpCollectorConfig
-from syncd.errors import CollectorError, ScopeDenied
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
+from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip, tag_tuple
 
 # Read-only: Compute lists, and the project search for `projects: all`.
 OAUTH_SCOPES = (
@@ -58,29 +56,15 @@ _BACKOFF_FIRST = 0.25
 _BACKOFF_MAX = 8.0
 _MIN_ATTEMPT_TIMEOUT = 0.05
 
-# Google exception -> (reason label, retryable); the first matching row wins.
-#   TooManyRequests (429)                 throttled      yes
-#   Unauthorized (401), Forbidden (403)   auth           no   (403 rate limits: throttled)
-#   NotFound (404)                        not_found      no
-#   DeadlineExceeded (504 / deadline)     timeout        yes
-#   ServerError (5xx)                     server_error   yes
-#   anything else                         error          no
-_CALL_ERRORS: tuple[tuple[type[gexc.GoogleAPICallError], str, bool], ...] = (
-    (gexc.TooManyRequests, "throttled", True),
-    (gexc.Unauthorized, "auth", False),
-    (gexc.Forbidden, "auth", False),
-    (gexc.NotFound, "not_found", False),
-    (gexc.DeadlineExceeded, "timeout", True),
-    (gexc.ServerError, "server_error", True),
-)
-# Errors from outside the API's answers (token refresh, the wire, the body), same layout.
-_OTHER_ERRORS: tuple[tuple[type[Exception], str, bool], ...] = (
-    (auth_exc.TransportError, "unreachable", True),
-    (auth_exc.GoogleAuthError, "auth", False),
-    (requests.Timeout, "timeout", True),
-    (requests.RequestException, "unreachable", True),
-    (json_format.ParseError, "malformed", True),
-    (UnicodeDecodeError, "malformed", True),  # protobuf decodes the body before parsing it
+# Errors from outside the API's answers (token refresh, the wire, the body); the first matching
+# row wins. An API's answer (GoogleAPICallError) is classified by its HTTP status instead.
+_OTHER_ERRORS: tuple[tuple[type[Exception], Reason], ...] = (
+    (auth_exc.TransportError, Reason.UNREACHABLE),
+    (auth_exc.GoogleAuthError, Reason.AUTH),
+    (requests.Timeout, Reason.TIMEOUT),
+    (requests.RequestException, Reason.UNREACHABLE),
+    (json_format.ParseError, Reason.MALFORMED),
+    (UnicodeDecodeError, Reason.MALFORMED),  # protobuf decodes the body before parsing it
 )
 _TRANSLATED = (
     gexc.GoogleAPIError,
@@ -91,22 +75,14 @@ _TRANSLATED = (
 )
 
 
-class GcpCollector:
+class GcpCollector(CloudCollector[GcpCollectorConfig]):
     """Lists projects (configured, or every ACTIVE one) and collects each project's IPs."""
 
+    VENDOR = Vendor.GCP
+
     def __init__(self, cfg: GcpCollectorConfig, *, settings: CollectorSettings) -> None:
-        self._cfg = cfg
-        self._settings = settings
-        self._lock = threading.Lock()
+        super().__init__(cfg, settings=settings)
         self._credentials: gcreds.Credentials | None = None
-
-    @property
-    def name(self) -> str:
-        return self._cfg.name
-
-    @property
-    def vendor(self) -> Vendor:
-        return Vendor.GCP
 
     def scopes(self) -> Iterator[Scope]:
         """One scope per project: the configured ids, or Resource Manager's ACTIVE projects."""
@@ -122,7 +98,7 @@ class GcpCollector:
 
     def collect(self, scope: Scope) -> Iterator[Discovery]:
         """Every external IP of one project, once each, within ``settings.scope_timeout``."""
-        pages = _Pager(_Deadline.after(self._settings.scope_timeout), self._settings)
+        pages = _Pager(self._settings.deadline(), self._settings)
         seen: set[IPAddress | str] = set()
         with contextlib.ExitStack() as stack:
             reader = _ProjectReader(scope.account, self._compute_clients(stack), pages)
@@ -139,11 +115,11 @@ class GcpCollector:
         try:
             ip = _assigned_ip(found.ip)
         except ValueError:
-            return self._skip(found.ip, SkipReason.INVALID_IP, found.resource)
+            return self.skip(found.ip, SkipReason.INVALID_IP, found.resource)
         region = found.region
         if region == GLOBAL:
             if self._cfg.global_region is None:
-                return self._skip(str(ip), SkipReason.GLOBAL_ANYCAST, found.resource)
+                return self.skip(str(ip), SkipReason.GLOBAL_ANYCAST, found.resource, ip=ip)
             region = self._cfg.global_region
         return Address(
             ip=ip,
@@ -156,19 +132,10 @@ class GcpCollector:
             tags=tag_tuple(found.labels),
         )
 
-    def _skip(self, subject: str, reason: SkipReason, resource: str) -> Skip:
-        return Skip(
-            subject=subject,
-            reason=reason,
-            detail=resource,
-            vendor=Vendor.GCP.value,
-            collector=self.name,
-        )
-
     # --- SDK plumbing ---------------------------------------------------------------------
 
     def _searched_projects(self) -> Iterator[str]:
-        pages = _Pager(_Deadline.after(self._settings.scope_timeout), self._settings)
+        pages = _Pager(self._settings.deadline(), self._settings)
         options = _client_options(self._cfg.resource_manager_endpoint)
         where = f"gcp collector {self.name}: projects:search"
         with _translated(where):
@@ -229,7 +196,7 @@ class GcpCollector:
             raise CollectorError(
                 f"{where}: credentials_file {path} is not a readable service-account key "
                 f"({type(exc).__name__})",
-                reason="auth",
+                reason=Reason.AUTH,
             ) from exc
 
 
@@ -376,18 +343,6 @@ def _client_options(endpoint: str | None) -> dict[str, str] | None:
 # --- bounded paging, retries and error translation ----------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Deadline:
-    at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> _Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
-
-
 class _Pager:
     """Fetches pages one request at a time, so the scope's deadline bounds all of them.
 
@@ -395,19 +350,13 @@ class _Pager:
     a fresh retry whose timeout is what the scope has left.
     """
 
-    def __init__(self, deadline: _Deadline, settings: CollectorSettings) -> None:
+    def __init__(self, deadline: Deadline, settings: CollectorSettings) -> None:
         self._deadline = deadline
         self._settings = settings
 
     def pages(self, call: Callable[..., Any], request: Any, where: str) -> Iterator[Any]:
         while True:
-            remaining = self._deadline.remaining()
-            if remaining <= 0:
-                raise CollectorError(
-                    f"{where}: scope_timeout of {self._settings.scope_timeout:g}s exceeded",
-                    reason="timeout",
-                    retryable=True,
-                )
+            remaining = self._deadline.left(where)
             retry = gretry.Retry(
                 predicate=_RetryBudget(self._settings.max_attempts),
                 initial=_BACKOFF_FIRST,
@@ -422,7 +371,8 @@ class _Pager:
                 except (AttributeError, TypeError, KeyError) as exc:
                     # google-api-core reading an error body that is JSON but not an object.
                     raise CollectorError(
-                        f"{where}: malformed answer ({type(exc).__name__})", reason="malformed"
+                        f"{where}: malformed answer ({type(exc).__name__})",
+                        reason=Reason.MALFORMED,
                     ) from exc
             yield page
             if not page.next_page_token:
@@ -449,7 +399,7 @@ class _AttemptTimeout:
     A float timeout would be stretched back to its full value once under a second is left.
     """
 
-    def __init__(self, request_timeout: float, deadline: _Deadline) -> None:
+    def __init__(self, request_timeout: float, deadline: Deadline) -> None:
         self._request_timeout = request_timeout
         self._deadline = deadline
 
@@ -487,15 +437,14 @@ def _translate(where: str, exc: BaseException) -> CollectorError:
     if isinstance(exc, gexc.RetryError):
         # The scope's deadline ran out while retrying: say what kept failing.
         if exc.cause is None:
-            return CollectorError(f"{where}: timed out", reason="timeout", retryable=True)
+            return CollectorError(f"{where}: timed out", reason=Reason.TIMEOUT)
         return _translate(where, exc.cause)
     if isinstance(exc, gexc.GoogleAPICallError):
         return _call_error(where, exc)
-    for kind, reason, retryable in _OTHER_ERRORS:
+    for kind, reason in _OTHER_ERRORS:
         if isinstance(exc, kind):
-            message = f"{where}: {reason} ({type(exc).__name__})"
-            return CollectorError(message, reason=reason, retryable=retryable)
-    return CollectorError(f"{where}: {type(exc).__name__}", reason="error")
+            return CollectorError(f"{where}: {reason} ({type(exc).__name__})", reason=reason)
+    return CollectorError(f"{where}: {type(exc).__name__}", reason=Reason.ERROR)
 
 
 def _call_error(where: str, exc: gexc.GoogleAPICallError) -> CollectorError:
@@ -504,10 +453,11 @@ def _call_error(where: str, exc: gexc.GoogleAPICallError) -> CollectorError:
     message = f"{where}: HTTP {exc.code} {label}"
     if isinstance(exc, gexc.Forbidden) and reasons & _DISABLED_REASONS:
         # No Compute API, no Compute resources: skipped by design, not failed.
-        return ScopeDenied(f"{where}: the API is disabled in the project", reason="api_disabled")
+        return ScopeDenied(
+            f"{where}: the API is disabled in the project", reason=Reason.API_DISABLED
+        )
     if _rate_limited(exc):
-        return CollectorError(message, reason="throttled", retryable=True)
-    for kind, reason, retryable in _CALL_ERRORS:
-        if isinstance(exc, kind):
-            return CollectorError(message, reason=reason, retryable=retryable)
-    return CollectorError(message, reason="error")
+        return CollectorError(message, reason=Reason.THROTTLED)
+    if isinstance(exc, gexc.DeadlineExceeded):  # the RPC's own deadline, not an HTTP 504 page
+        return CollectorError(message, reason=Reason.TIMEOUT)
+    return CollectorError(message, reason=from_status(exc.code or 0))

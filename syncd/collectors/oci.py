@@ -10,8 +10,6 @@ nothing of Cloudflare, zones, state or metrics.
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,19 +17,10 @@ from typing import Any
 import oci
 from oci._vendor.requests.exceptions import Timeout as RequestsTimeout
 
-from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
+from syncd.collectors.errors import CollectorError, Reason, from_status
 from syncd.config import OciCollectorConfig
-from syncd.errors import CollectorError
-from syncd.model import (
-    Address,
-    IPAddress,
-    Scope,
-    Skip,
-    SkipReason,
-    Vendor,
-    parse_ip,
-    tag_tuple,
-)
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
 
 # Lifecycle states of a public IP or IPv6 that is on its way out: not worth a mapping.
 _GONE = frozenset({"TERMINATING", "TERMINATED"})
@@ -49,23 +38,15 @@ class _Credentials:
     config: dict[str, Any]  # the API-key profile (clients validate it); empty for principals
 
 
-class OciCollector:
+class OciCollector(CloudCollector[OciCollectorConfig]):
     """Lists the public addresses of one tenancy (one config profile or principal)."""
 
+    VENDOR = Vendor.OCI
+
     def __init__(self, cfg: OciCollectorConfig, *, settings: CollectorSettings) -> None:
-        self._cfg = cfg
-        self._settings = settings
-        self._lock = threading.Lock()
+        super().__init__(cfg, settings=settings)
         self._credentials: _Credentials | None = None
         self._ads: dict[str, tuple[str, ...]] = {}
-
-    @property
-    def name(self) -> str:
-        return self._cfg.name
-
-    @property
-    def vendor(self) -> Vendor:
-        return Vendor.OCI
 
     def scopes(self) -> Iterator[Scope]:
         """Compartments (configured, or the tenancy and its ACTIVE subtree) x regions."""
@@ -205,7 +186,7 @@ class _Budget:
     def __init__(self, settings: CollectorSettings, where: str) -> None:
         self._settings = settings
         self._where = where
-        self._deadline = time.monotonic() + settings.scope_timeout
+        self._deadline = settings.deadline()
 
     def arm(self, client: Any) -> Any:
         """Set ``client``'s timeout for the next call and return that call's retry strategy."""
@@ -237,15 +218,7 @@ class _Budget:
         ).get_retry_strategy()
 
     def _remaining(self) -> float:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise CollectorError(
-                f"{self._where}: out of time after {self._settings.scope_timeout:g}s "
-                "(collectors.scope_timeout)",
-                reason="timeout",
-                retryable=True,
-            )
-        return remaining
+        return self._deadline.left(self._where)
 
 
 def _no_circuit_breaker() -> Any:
@@ -307,14 +280,8 @@ def _subnet_ipv6s(
     if subnet.get("prohibitInternetIngress") is True:
         # OCI: with prohibitInternetIngress, no IPv6 on the subnet's VNICs is reachable from the
         # internet, so none of them can be an origin; one Skip says so instead of a list call.
-        yield Skip(
-            subject=f"subnet/{subnet_id}",
-            reason=SkipReason.NON_PUBLIC,
-            detail="subnet prohibits internet ingress; its IPv6 addresses are not public",
-            vendor=Vendor.OCI.value,
-            region=scope.region,
-            collector=scope.collector,
-        )
+        detail = "subnet prohibits internet ingress; its IPv6 addresses are not public"
+        yield _skip(f"subnet/{subnet_id}", SkipReason.NON_PUBLIC, detail, scope)
         return
     for item in _pages(vcn, "list_ipv6s", budget, subnet_id=subnet_id):
         yield _address(item, scope, kind="ipv6", operation="list_ipv6s")
@@ -328,12 +295,14 @@ def _address(item: dict[str, Any], scope: Scope, *, kind: str, operation: str) -
     """One public IP or IPv6 record as an Address, or a Skip when OCI is releasing it."""
     ocid = _text(item, "id", operation)
     text = _text(item, "ipAddress", operation)
+    try:
+        ip: IPAddress | None = parse_ip(text)
+    except ValueError:
+        ip = None
     state = item.get("lifecycleState")
     if state in _GONE:
-        return _skip(text, SkipReason.UNALLOCATED, f"{kind} {ocid} is {state}", scope)
-    try:
-        ip = parse_ip(text)
-    except ValueError:
+        return _skip(text, SkipReason.UNALLOCATED, f"{kind} {ocid} is {state}", scope, ip=ip)
+    if ip is None:
         return _skip(text, SkipReason.INVALID_IP, f"{kind} {ocid} holds no IP address", scope)
     return Address(
         ip=ip,
@@ -347,7 +316,9 @@ def _address(item: dict[str, Any], scope: Scope, *, kind: str, operation: str) -
     )
 
 
-def _skip(subject: str, reason: SkipReason, detail: str, scope: Scope) -> Skip:
+def _skip(
+    subject: str, reason: SkipReason, detail: str, scope: Scope, *, ip: IPAddress | None = None
+) -> Skip:
     return Skip(
         subject=subject,
         reason=reason,
@@ -355,6 +326,7 @@ def _skip(subject: str, reason: SkipReason, detail: str, scope: Scope) -> Skip:
         vendor=Vendor.OCI.value,
         region=scope.region,
         collector=scope.collector,
+        ip=ip,
     )
 
 
@@ -392,29 +364,29 @@ def _translated(where: str) -> Iterator[None]:
     try:
         yield
     except _Malformed as exc:
-        raise CollectorError(f"{where}: {exc}", reason="malformed") from exc
+        raise CollectorError(f"{where}: {exc}", reason=Reason.MALFORMED) from exc
     except UnicodeDecodeError as exc:  # the SDK decodes every body as UTF-8 before we see it
-        raise CollectorError(f"{where}: answer is not UTF-8 text", reason="malformed") from exc
+        raise CollectorError(f"{where}: answer is not UTF-8 text", reason=Reason.MALFORMED) from exc
     except oci.exceptions.ServiceError as exc:
         raise _service_error(exc, where) from exc
     except oci.exceptions.ConnectTimeout as exc:
         raise CollectorError(
-            f"{where}: timed out connecting to OCI", reason="timeout", retryable=True
+            f"{where}: timed out connecting to OCI", reason=Reason.TIMEOUT
         ) from exc
     except oci.exceptions.RequestException as exc:
         # The SDK wraps the requests exception it caught as the first argument.
         cause = exc.args[0] if exc.args else None
-        reason = "timeout" if isinstance(cause, RequestsTimeout) else "unreachable"
+        reason = Reason.TIMEOUT if isinstance(cause, RequestsTimeout) else Reason.UNREACHABLE
         raise CollectorError(
-            f"{where}: no answer from OCI ({type(cause).__name__})", reason=reason, retryable=True
+            f"{where}: no answer from OCI ({type(cause).__name__})", reason=reason
         ) from exc
     except oci.exceptions.ClientError as exc:
         raise CollectorError(
-            f"{where}: OCI credentials are unusable ({type(exc).__name__})", reason="auth"
+            f"{where}: OCI credentials are unusable ({type(exc).__name__})", reason=Reason.AUTH
         ) from exc
     except OSError as exc:  # the key file named by the profile cannot be read
         raise CollectorError(
-            f"{where}: cannot read the OCI key file {exc.filename}", reason="auth"
+            f"{where}: cannot read the OCI key file {exc.filename}", reason=Reason.AUTH
         ) from exc
 
 
@@ -423,13 +395,7 @@ def _service_error(exc: Any, where: str) -> CollectorError:
     status = exc.status if isinstance(exc.status, int) else 0
     code = exc.code if isinstance(exc.code, str) else ""
     message = f"{where}: {exc.operation_name or 'call'} answered {status} {code}".rstrip()
-    if status in (401, 403) or (status == 404 and code == "NotAuthorizedOrNotFound"):
+    if status == 404 and code == "NotAuthorizedOrNotFound":
         # OCI says NotAuthorizedOrNotFound both for a missing policy and a missing compartment.
-        return CollectorError(message, reason="auth")
-    if status == 404:
-        return CollectorError(message, reason="not_found")
-    if status == 429:
-        return CollectorError(message, reason="throttled", retryable=True)
-    if status >= 500:
-        return CollectorError(message, reason="server_error", retryable=True)
-    return CollectorError(message, reason="error")
+        return CollectorError(message, reason=Reason.AUTH)
+    return CollectorError(message, reason=from_status(status))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.collectors.base import Collector, Discovery
-from syncd.errors import CollectorError, ScopeDenied
+from syncd.collectors.errors import CollectorError, Reason, ScopeDenied
 from syncd.model import (
     Address,
     CollectorOutcome,
@@ -70,7 +70,7 @@ def run(
     return Inventory(
         addresses=tuple(addresses),
         skips=tuple(skips),
-        scopes=tuple(sorted(scope_outcomes, key=lambda o: o.scope.key)),
+        scopes=tuple(sorted(scope_outcomes, key=lambda o: str(o.scope.key))),
         collectors=tuple(sorted(collector_outcomes, key=lambda o: o.collector)),
     )
 
@@ -93,7 +93,7 @@ def _listed(
     try:
         listed = future.result()
     except Exception as exc:  # noqa: BLE001 (scope boundary: the collector is failed and recorded)
-        reason = exc.reason if isinstance(exc, CollectorError) else "error"
+        reason = _reason(exc)
         return (
             CollectorOutcome(
                 collector=collector.name,
@@ -101,6 +101,7 @@ def _listed(
                 listed=False,
                 error=str(exc),
                 reason=reason,
+                retryable=reason.retryable,
             ),
             (),
         )
@@ -118,11 +119,22 @@ def _collected(
     except ScopeDenied as exc:
         return ScopeOutcome(scope=scope, status=ScopeStatus.SKIPPED, reason=exc.reason)
     except Exception as exc:  # noqa: BLE001 (scope boundary: the scope is failed and recorded)
-        reason = exc.reason if isinstance(exc, CollectorError) else "error"
-        return ScopeOutcome(scope=scope, status=ScopeStatus.FAILED, reason=reason, error=str(exc))
+        reason = _reason(exc)
+        return ScopeOutcome(
+            scope=scope,
+            status=ScopeStatus.FAILED,
+            reason=reason,
+            retryable=reason.retryable,
+            error=str(exc),
+        )
     found = [item for item in result.items if isinstance(item, Address)]
     addresses.extend(found)
     skips.extend(item for item in result.items if isinstance(item, Skip))
     return ScopeOutcome(
         scope=scope, status=ScopeStatus.OK, addresses=len(found), duration=result.duration
     )
+
+
+def _reason(exc: Exception) -> Reason:
+    """A collector's own reason; anything else that escaped it is an ``error``."""
+    return exc.reason if isinstance(exc, CollectorError) else Reason.ERROR

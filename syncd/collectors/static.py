@@ -10,9 +10,7 @@ from collections.abc import Iterator
 
 from syncd.collectors.base import Discovery
 from syncd.config import StaticEntry
-from syncd.model import Address, Scope, Vendor, parse_ip
-
-NAME = "static"
+from syncd.model import STATIC, Address, Scope, Vendor, parse_ip
 
 
 class StaticCollector:
@@ -23,23 +21,23 @@ class StaticCollector:
 
     @property
     def name(self) -> str:
-        return NAME
+        return STATIC
 
     @property
     def vendor(self) -> Vendor:
         # A static collector spans vendors; its scope is labelled with the first entry's vendor.
-        return Vendor(self._entries[0].vendor) if self._entries else Vendor.AWS
+        return self._entries[0].vendor if self._entries else Vendor.AWS
 
     def scopes(self) -> Iterator[Scope]:
-        yield Scope(collector=NAME, vendor=self.vendor, account="config")
+        yield Scope(collector=STATIC, vendor=self.vendor, account="config")
 
     def collect(self, scope: Scope) -> Iterator[Discovery]:
         for index, entry in enumerate(self._entries):
             yield Address(
                 ip=parse_ip(entry.ip),
-                vendor=Vendor(entry.vendor),
+                vendor=entry.vendor,
                 region=entry.region,
-                collector=NAME,
+                collector=STATIC,
                 account="config",
                 resource=f"collectors.static.{index}",
                 scope_key=scope.key,

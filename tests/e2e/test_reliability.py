@@ -13,7 +13,7 @@ import pytest
 
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
-from syncd.state import Registry
+from syncd.state import StateStore
 from tests.conftest import TOKEN, ZONE
 from tests.e2e.harness import SYNCD, Syncd, eventually, write_config
 
@@ -47,9 +47,9 @@ def test_sigkill_between_batches_then_restart_converges_exactly(sim, tmp_path: P
     proc.communicate(timeout=10)
     stored = set(sim.mappings(ZONE))
     assert 0 < len(stored) < 250, "killed mid-run, between batches"
-    with Registry(tmp_path / "state.db") as registry:
-        owned = {str(ip) for ip in registry.owned(ZONE)}
-    assert owned <= stored, "the registry only holds what Cloudflare acknowledged"
+    with StateStore(tmp_path / "state.db") as store:
+        owned = {str(ip) for ip in store.owned(ZONE)}
+    assert owned <= stored, "the ownership store only holds what Cloudflare acknowledged"
 
     sim.latency = 0.0
     sim.clear_requests()
@@ -60,8 +60,8 @@ def test_sigkill_between_batches_then_restart_converges_exactly(sim, tmp_path: P
     sent = [item["origin_ip"] for r in sim.requests_matching("PUT", "/batch$") for item in r.json()]
     assert len(sent) == len(set(sent)), "no IP sent twice"
     assert set(sent).isdisjoint(stored), "what Cloudflare held was not sent again"
-    with Registry(tmp_path / "state.db") as registry:
-        assert set(sim.mappings(ZONE)) == {str(ip) for ip in registry.owned(ZONE)}
+    with StateStore(tmp_path / "state.db") as store:
+        assert set(sim.mappings(ZONE)) == {str(ip) for ip in store.owned(ZONE)}
 
 
 def _sample(pid: int) -> tuple[int, int, int]:

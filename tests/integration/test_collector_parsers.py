@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from syncd import collectors
 from syncd.collectors.base import CollectorSettings
+from syncd.collectors.errors import CollectorError
 from syncd.demo import Estate, estate
-from syncd.errors import CollectorError
 from syncd.model import Address, Skip
 from syncd.simulators.base import Fault, Request, Response, SimulatorServer
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from syncd import sync
+from syncd import collectors, sync
 from syncd.model import RunResult, SkipReason
 from syncd.simulators.gcp import GcpSimulator
 from tests.conftest import ZONE, ZONE2, settings_for
@@ -179,11 +179,12 @@ def test_the_clouds_request_timeout_is_apart_from_cloudflares(cf, tmp_path: Path
         slow_clouds = {"gcp": [cfg], "request_timeout": "10s", "attempts": 1}
         settings = settings_for(cf, tmp_path, collectors=slow_clouds, cloudflare={"timeout": "1s"})
         assert (1.0, 10.0) == (settings.cloudflare.timeout, settings.collectors.request_timeout)
-        found = sync.collect(settings)
+        found = collectors.collect(settings)
         assert found.complete()
         assert ["198.51.100.1"] == [str(a.ip) for a in found.addresses]
 
         impatient = {**slow_clouds, "request_timeout": "500ms"}
         settings = settings_for(cf, tmp_path, collectors=impatient, cloudflare={"timeout": "30s"})
-        failed = [o.reason for o in sync.collect(settings).scopes if o.status.value == "failed"]
+        scopes = collectors.collect(settings).scopes
+        failed = [o.reason for o in scopes if o.status.value == "failed"]
         assert ["timeout"] == failed

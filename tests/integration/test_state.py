@@ -10,7 +10,7 @@ import pytest
 from syncd import sync
 from syncd.errors import StateError
 from syncd.model import RunResult
-from syncd.state import Registry
+from syncd.state import StateStore
 from tests.conftest import ZONE, settings_for
 
 STATIC = [{"ip": "192.0.2.1", "vendor": "aws", "region": "us-east-1"}]
@@ -19,7 +19,7 @@ SYNC_ZONE = [{"id": ZONE, "name": "example.com", "origins": "all", "policy": "sy
 
 def test_locked_registry_is_a_clear_error_and_nothing_is_written(cf, tmp_path: Path):
     settings = settings_for(cf, tmp_path, static=STATIC, zones=SYNC_ZONE)
-    with Registry(settings.state.path):  # another syncd holds it
+    with StateStore(settings.state.path):  # another syncd holds it
         report = sync.run_once(settings)
     assert RunResult.FAILURE == report.result
     assert "locked by another syncd process" in report.error
@@ -51,43 +51,45 @@ def test_plan_reads_without_creating_or_locking(cf, tmp_path: Path):
     assert 1 == len(plan.zones[0].plan.creates)
     assert not settings.state.path.exists()
     sync.run_once(settings)
-    with Registry(settings.state.path):  # a running syncd holds the lock; a plan still works
+    with StateStore(settings.state.path):  # a running syncd holds the lock; a plan still works
         again = sync.run_once(settings, options=sync.Options(dry_run=True))
     assert 1 == len(again.zones[0].plan.unchanged)
 
 
 def test_schema_from_the_future_is_refused(tmp_path: Path):
     path = tmp_path / "s.db"
-    Registry(path).close()
+    StateStore(path).close()
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StateError, match="schema 99"):
-        Registry(path)
+        StateStore(path)
 
 
 def test_pending_batch_is_owned_only_where_cloudflare_holds_it(tmp_path: Path):
     """A crash between sending a batch and recording it: the next run settles it."""
-    from syncd.model import Mapping, Upsert, Vendor, parse_ip
+    from syncd.model import RegionMapping, ScopeKey, Upsert, Vendor, parse_ip
 
-    def m(ip: str, region: str = "us-east-1") -> Mapping:
-        return Mapping(ip=parse_ip(ip), vendor=Vendor.AWS, region=region)
+    def m(ip: str, region: str = "us-east-1") -> RegionMapping:
+        return RegionMapping(ip=parse_ip(ip), vendor=Vendor.AWS, region=region)
 
     path = tmp_path / "s.db"
-    with Registry(path) as reg:
-        reg.record(ZONE, upserted=[Upsert(mapping=m("192.0.2.9"), previous=None, scope_key="s")])
+    with StateStore(path) as reg:
+        reg.record(
+            ZONE, upserted=[Upsert(mapping=m("192.0.2.9"), previous=None, scope_key=ScopeKey("s"))]
+        )
         reg.begin(
             ZONE,
             [
-                Upsert(mapping=m(ip), previous=None, scope_key="k")
+                Upsert(mapping=m(ip), previous=None, scope_key=ScopeKey("k"))
                 for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3")
             ],
         )
     current = {x.ip: x for x in (m("192.0.2.1"), m("192.0.2.2", "eu-west-1"))}
-    with Registry(path, read_only=True) as reader:
+    with StateStore(path, read_only=True) as reader:
         planned = reader.settle(ZONE, current)
-    with Registry(path) as reg:
+    with StateStore(path) as reg:
         owned = reg.settle(ZONE, current)
         assert owned == planned
         assert {"192.0.2.1"} == {str(ip) for ip in owned}
-        assert "k" == owned[parse_ip("192.0.2.1")].scope_key
+        assert ScopeKey("k") == owned[parse_ip("192.0.2.1")].scope_key
         assert owned == reg.settle(ZONE, current), "settling twice changes nothing"

@@ -13,8 +13,10 @@ from syncd.model import (
     Address,
     CollectorOutcome,
     Inventory,
-    Mapping,
+    Owned,
+    RegionMapping,
     Scope,
+    ScopeKey,
     ScopeOutcome,
     ScopeStatus,
     SkipReason,
@@ -55,12 +57,12 @@ def addr(
     )
 
 
-def mapping(ip: str, vendor: str = "aws", region: str = "us-east-1") -> Mapping:
-    return Mapping(ip=parse_ip(ip), vendor=Vendor(vendor), region=region)
+def mapping(ip: str, vendor: str = "aws", region: str = "us-east-1") -> RegionMapping:
+    return RegionMapping(ip=parse_ip(ip), vendor=Vendor(vendor), region=region)
 
 
-def owned(*maps: Mapping, scope_key: str = "aws-prod/111/us-east-1") -> dict:
-    return {m.ip: plan.Owned(mapping=m, scope_key=scope_key) for m in maps}
+def owned(*maps: RegionMapping, scope_key: str = "aws-prod/111/us-east-1") -> dict:
+    return {m.ip: Owned(mapping=m, scope_key=ScopeKey.parse(scope_key)) for m in maps}
 
 
 def build(addresses, *, zone=ZONE, current=(), own=None, dns=None, health=None, **kw):
@@ -183,7 +185,7 @@ def test_incomplete_scope_protects_its_mappings():
         **owned(mapping("192.0.2.1")),
         **owned(mapping("192.0.2.2"), scope_key="aws-prod/111/us-west-2"),
     }
-    health = plan.Health(failed_scopes=frozenset({"aws-prod/111/us-east-1"}))
+    health = plan.Health(failed_scopes=frozenset({ScopeKey("aws-prod", "111", "us-east-1")}))
     zp = build([], zone=SYNC_ZONE, current=current, own=own, health=health, max_delete_fraction=1)
     assert [mapping("192.0.2.2")] == list(zp.deletes)
     assert {"192.0.2.1": "scope_incomplete"} == reasons(zp)
@@ -252,9 +254,9 @@ def test_inventory_health_comes_from_outcomes():
         collectors=(CollectorOutcome(collector="oci", vendor=Vendor.OCI, listed=False),),
     )
     health = plan.Health.of(inv)
-    assert not health.trusted("gcp/p1")
-    assert not health.trusted("oci/ocid1.compartment/us-ashburn-1")
-    assert health.trusted("aws-prod/111/us-east-1")
+    assert not health.trusted(ScopeKey("gcp", "p1"))
+    assert not health.trusted(ScopeKey("oci", "ocid1.compartment", "us-ashburn-1"))
+    assert health.trusted(ScopeKey("aws-prod", "111", "us-east-1"))
 
 
 # --- properties ----------------------------------------------------------------------------
@@ -333,6 +335,6 @@ def test_owned_mapping_follows_the_scope_that_reports_it_now():
     current = [mapping("192.0.2.1")]
     stale = owned(*current, scope_key="aws/111/us-east-1")  # before the collector was renamed
     zp = build([addr("192.0.2.1")], current=current, own=stale)
-    assert ["aws-prod/111/us-east-1"] == [u.scope_key for u in zp.adopted]
+    assert ["aws-prod/111/us-east-1"] == [str(u.scope_key) for u in zp.adopted]
     same = build([addr("192.0.2.1")], current=current, own=owned(*current))
     assert () == same.adopted

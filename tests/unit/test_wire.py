@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from syncd.cloudflare import wire
 from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport
 from syncd.errors import CloudflareError, TransportError
-from syncd.model import Mapping, Vendor, parse_ip
+from syncd.model import RegionMapping, Vendor, parse_ip
 
 json_values = st.recursive(
     st.none()
@@ -45,7 +45,7 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-SENT = [Mapping(ip=parse_ip("192.0.2.1"), vendor=Vendor.AWS, region="us-east-1")]
+SENT = [RegionMapping(ip=parse_ip("192.0.2.1"), vendor=Vendor.AWS, region="us-east-1")]
 
 
 @settings(max_examples=300, deadline=None)

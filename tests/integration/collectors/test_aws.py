@@ -31,8 +31,8 @@ from moto.server import ThreadedMotoServer
 from syncd.collectors import runner
 from syncd.collectors.aws import AwsCollector
 from syncd.collectors.base import CollectorSettings
+from syncd.collectors.errors import CollectorError, ScopeDenied
 from syncd.config import AwsCollectorConfig, AwsOrganization
-from syncd.errors import CollectorError, ScopeDenied
 from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor
 
 BASE_ACCOUNT = "123456789012"  # moto's account for the plain test credentials
@@ -323,7 +323,7 @@ def test_finds_eips_instances_ipv6_and_nat_once_each(moto: str):
     assert len(expected) == len(found)
     assert {BASE_ACCOUNT} == {a.account for a in found}
     assert {(Vendor.AWS, "aws:test")} == {(a.vendor, a.collector) for a in found}
-    assert all(a.scope_key == f"aws:test/{BASE_ACCOUNT}/{a.region}" for a in found)
+    assert all(str(a.scope_key) == f"aws:test/{BASE_ACCOUNT}/{a.region}" for a in found)
 
 
 def test_explicit_regions_are_scanned_in_the_order_given(moto: str):

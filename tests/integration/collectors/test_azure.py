@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from syncd.collectors import runner
 from syncd.collectors.azure import AzureCollector
 from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.collectors.errors import CollectorError
 from syncd.config import AzureCollectorConfig
-from syncd.errors import CollectorError
 from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor
 from syncd.simulators.azure import (
     DEFAULT_CLIENT_ID,

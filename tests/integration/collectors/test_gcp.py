@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.collectors.errors import CollectorError, ScopeDenied
 from syncd.collectors.gcp import GcpCollector
 from syncd.collectors.runner import run
 from syncd.config import GcpCollectorConfig
-from syncd.errors import CollectorError, ScopeDenied
 from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor, parse_ip
 from syncd.simulators.base import Fault
 from syncd.simulators.gcp import GcpSimulator
@@ -160,7 +160,7 @@ def test_finds_addresses_instances_and_forwarding_rules_in_every_region_and_zone
         first.vendor,
         first.collector,
         first.account,
-        first.scope_key,
+        str(first.scope_key),
     )
 
 
@@ -364,7 +364,7 @@ def test_no_google_exception_escapes(
         collect(make_collector(sim, key_file, settings=settings))
 
     assert reason == failed.value.reason
-    assert "syncd.errors" == type(failed.value).__module__
+    assert "syncd.collectors.errors" == type(failed.value).__module__
 
 
 def test_always_failing_project_costs_at_most_its_scope_timeout(

@@ -14,10 +14,10 @@ import pytest
 
 from syncd import sync
 from syncd.collectors.base import CollectorSettings, Discovery
+from syncd.collectors.errors import CollectorError
 from syncd.collectors.oci import OciCollector
 from syncd.collectors.runner import run
 from syncd.config import OciCollectorConfig
-from syncd.errors import CollectorError
 from syncd.model import Address, RunResult, Scope, ScopeStatus, Skip, SkipReason, Vendor
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -152,7 +152,7 @@ def test_every_compartment_and_region_is_collected(sim: OciSimulator, build: Bui
     by_ip = {str(a.ip): a for a in items if isinstance(a, Address)}
     assert (("team", "edge"),) == by_ip["192.0.2.1"].tags
     assert (("app", "web"),) == by_ip["2001:db8:10::5"].tags
-    assert f"oci/{CHILD}/{ASHBURN}" == by_ip["192.0.2.1"].scope_key
+    assert f"oci/{CHILD}/{ASHBURN}" == str(by_ip["192.0.2.1"].scope_key)
     assert by_ip["192.0.2.1"].resource.startswith("publicip/ocid1.publicip.oc1.iad.")
 
 

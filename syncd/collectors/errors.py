@@ -1,0 +1,111 @@
+"""How a collector fails: the closed set of reasons, the error types, and the scope's deadline.
+
+Every vendor module translates its SDK's failures here and nowhere else: it picks a ``Reason``
+from the SDK's own error type or code where that says more (a throttling code, an auth error
+type), and otherwise from the HTTP status through ``from_status``, the one table of statuses.
+``retryable`` follows from the reason and is never set by hand. A ``Deadline`` bounds the time of
+one scope (``scope_timeout``) on the clock the collector was given.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from syncd.errors import SyncdError
+
+
+class Reason(enum.StrEnum):
+    """Why a scope (or a collector's listing) was not read. Bounded: a metric label."""
+
+    AUTH = "auth"  # credentials missing or refused, or a permission lacking: a person must act
+    CONFIG = "config"  # the collector's configuration cannot work (ids, files, authority)
+    NOT_FOUND = "not_found"  # the account, project or organization does not exist for the caller
+    THROTTLED = "throttled"  # the cloud's rate limit, after the SDK's retries
+    TIMEOUT = "timeout"  # no answer in time, or the scope's deadline ran out
+    UNREACHABLE = "unreachable"  # connection refused or reset, DNS, TLS
+    SERVER_ERROR = "server_error"  # the cloud answered 5xx, after the SDK's retries
+    MALFORMED = "malformed"  # an answer that is not what the API documents (a proxy's page)
+    REGION_DISABLED = "region_disabled"  # the account has not enabled the region: skipped
+    API_DISABLED = "api_disabled"  # the project has not enabled the API: skipped
+    ERROR = "error"  # anything else the SDK reports
+
+    @property
+    def retryable(self) -> bool:
+        """Transient: the next run will likely read the scope without anyone acting."""
+        return self in _TRANSIENT
+
+
+_TRANSIENT = frozenset(
+    {Reason.THROTTLED, Reason.TIMEOUT, Reason.UNREACHABLE, Reason.SERVER_ERROR, Reason.MALFORMED}
+)
+
+
+class CollectorError(SyncdError):
+    """A collector could not read one scope (an account/region, project, subscription, ...)."""
+
+    def __init__(self, message: str, *, reason: Reason = Reason.ERROR) -> None:
+        super().__init__(message)
+        self._reason = reason
+
+    @property
+    def reason(self) -> Reason:
+        return self._reason
+
+    @property
+    def retryable(self) -> bool:
+        return self._reason.retryable
+
+
+class ScopeDenied(CollectorError):
+    """The scope cannot be read by design (region not enabled): skipped, not failed."""
+
+
+def from_status(status: int) -> Reason:
+    """The reason an HTTP status gives, when the SDK's error says nothing more precise."""
+    if status in (401, 403):
+        return Reason.AUTH
+    if status == 404:
+        return Reason.NOT_FOUND
+    if status == 408:
+        return Reason.TIMEOUT
+    if status == 429:
+        return Reason.THROTTLED
+    if status >= 500:
+        return Reason.SERVER_ERROR
+    return Reason.ERROR
+
+
+def failure(where: str, reason: Reason, detail: str) -> CollectorError:
+    """The error of ``where`` (a collector, scope or call) with ``detail`` (never a secret)."""
+    return CollectorError(f"{where}: {detail}", reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """The end of one scope's time: ``scope_timeout`` from when it was made, on ``clock``."""
+
+    at: float
+    limit: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def after(cls, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, seconds, clock)
+
+    def remaining(self) -> float:
+        """Seconds left; zero or less once the deadline has passed."""
+        return self.at - self.clock()
+
+    def left(self, where: str) -> float:
+        """Seconds left, or a ``timeout`` ``CollectorError`` naming ``where`` when none are."""
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise failure(
+                where,
+                Reason.TIMEOUT,
+                f"out of time after {self.limit:g}s (collectors.scope_timeout)",
+            )
+        return remaining

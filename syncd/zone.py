@@ -1,0 +1,281 @@
+"""One zone, from read to report: the whole reconcile of a zone, top to bottom, in one place.
+
+    read()       what Cloudflare holds (mappings, the Tiered Cache settings) and, for
+                 ``origins: dns``, the origins it reaches: records, CNAME chains (through the
+                 zone, then DNS), load balancer pools
+    reconcile()  settle pending ownership -> plan -> apply in batches -> record -> ZoneReport,
+                 with each origin's coverage
+
+``sync.run_once`` starts every zone's ``read`` while the collectors run, then ``reconcile``s
+the zones concurrently. A zone never stops another: whatever goes wrong ends as its report's
+``error``. Deletions go first so that they free room under the zone's maximum. Per-item failures
+are collected, never raised: a failed item is reported and planned again next run. A request
+that fails as a whole after its retries fails that batch's items; credentials refused, a missing
+route or a full zone (1164) also fail every batch still to come for the zone. Ownership is
+recorded per batch, so every item Cloudflare confirmed is owned when ``reconcile`` returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+import structlog
+
+from syncd import origins, plan
+from syncd.cloudflare.api import CloudflareAPI
+from syncd.config import ZoneConfig
+from syncd.errors import AuthError, CloudflareError, RouteMissing, SyncdError, ZoneFull
+from syncd.model import (
+    BatchResult,
+    IPAddress,
+    ItemFailure,
+    OriginCoverage,
+    RegionMapping,
+    Skip,
+    SkipReason,
+    TieredCache,
+    Upsert,
+    ZoneOrigins,
+    ZonePlan,
+    ZoneReport,
+)
+from syncd.resolver import Resolver
+from syncd.state import StateStore
+
+log = structlog.stdlib.get_logger(__name__)
+_FATAL = (AuthError, RouteMissing)
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """How a run reads a zone: Cloudflare, and DNS for origins outside the zone."""
+
+    cloudflare: CloudflareAPI
+    resolver: Resolver
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What Cloudflare holds for one zone: its mappings and, for ``origins: dns``, its origins."""
+
+    current: dict[IPAddress, RegionMapping]
+    origins: ZoneOrigins | None
+    tiered_cache: TieredCache
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """What every zone of one run shares."""
+
+    api: CloudflareAPI
+    store: StateStore
+    resolved: plan.Resolved
+    health: plan.Health
+    settings: plan.PlanSettings
+    dry_run: bool = False
+    # Set on shutdown: the batch in flight finishes, no further batch is sent.
+    stop: threading.Event | None = None
+
+
+def read(reach: Reach, zone: ZoneConfig) -> Held:
+    """The zone's mappings, its Tiered Cache settings and, for ``origins: dns``, its origins."""
+    api = reach.cloudflare
+    current = plan.index(api.list_mappings(zone.id))
+    found = read_origins(reach, zone) if zone.origins == "dns" else None
+    return Held(current, found, api.tiered_cache(zone.id, label=zone.label))
+
+
+def read_origins(reach: Reach, zone: ZoneConfig) -> ZoneOrigins:
+    """Every origin Cloudflare reaches for ``zone``, each with the record and chain behind it."""
+    sources = reach.cloudflare.origin_sources(zone.id, name=zone.name, label=zone.label)
+    traced = origins.trace(sources, proxied_only=zone.proxied_only)
+    return origins.finish(traced, reach.resolver.resolve_all(traced.names))
+
+
+def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
+    """Plan and apply one zone; every failure ends in the report, none is raised."""
+    try:
+        state = held.result()
+        found = state.origins
+        zplan = plan.build(
+            zone,
+            run.resolved,
+            current=state.current,
+            owned=run.store.settle(zone.id, state.current),
+            dns_origins=found.addresses if found is not None else None,
+            health=run.health,
+            settings=replace(run.settings, hold_deletions=_hold(found)),
+        )
+        zplan = replace(zplan, skips=zplan.skips + _unresolved(found))
+    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
+        if not isinstance(exc, SyncdError):
+            log.exception("zone_crashed", zone=zone.id)
+        reason = exc.reason if isinstance(exc, SyncdError) else type(exc).__name__.lower()
+        empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
+        return replace(_report(zone, empty), error=str(exc), error_reason=reason)
+    generation = run.api.generation(zone.id)
+    seen = replace(_report(zone, zplan), origins=found, tiered_cache=state.tiered_cache)
+    if run.dry_run:
+        return replace(
+            seen,
+            applied=False,
+            generation=generation,
+            mappings_after=_by_vendor(state.current.values()),
+            coverage=_coverage(found, zplan, state.current, applied=False),
+        )
+    try:
+        out = apply(run.api, run.store, zplan, stop=run.stop)
+    except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
+        log.exception("zone_push_crashed", zone=zone.id)
+        return replace(seen, error=str(exc), error_reason="error")
+    after = out.after(state.current)
+    return replace(
+        seen,
+        created=out.created,
+        updated=out.updated,
+        deleted=len(out.deleted),
+        failures=tuple(out.failures),
+        error=out.error,
+        error_reason=out.error_reason,
+        mappings_after=_by_vendor(after.values()),
+        generation=generation,
+        coverage=_coverage(found, zplan, after, failures=out.failures),
+    )
+
+
+def _hold(found: ZoneOrigins | None) -> str:
+    """Why no deletion may happen in the zone: part of its origins could not be read."""
+    if found is None or found.complete:
+        return ""
+    return "part of the zone's origins could not be read this run; deletion deferred"
+
+
+def _unresolved(found: ZoneOrigins | None) -> tuple[Skip, ...]:
+    """Each dangling record as a skip naming the record and its target."""
+    return tuple(
+        Skip(subject=o.source, reason=SkipReason.UNRESOLVED_ORIGIN, detail=o.detail)
+        for o in (found.unresolved if found is not None else ())
+    )
+
+
+def _coverage(
+    found: ZoneOrigins | None,
+    zplan: ZonePlan,
+    after: dict[IPAddress, RegionMapping],
+    *,
+    failures: Iterable[ItemFailure] = (),
+    applied: bool = True,
+) -> tuple[OriginCoverage, ...]:
+    if found is None:
+        return ()
+    return origins.coverage(found, zplan, after=after, failures=failures, applied=applied)
+
+
+def _report(zone: ZoneConfig, zplan: ZonePlan) -> ZoneReport:
+    return ZoneReport(zone_id=zone.id, zone_name=zone.label, plan=zplan)
+
+
+def _by_vendor(mappings: Iterable[RegionMapping]) -> tuple[tuple[str, int], ...]:
+    counts = Counter(m.vendor.value for m in mappings)
+    return tuple(sorted(counts.items()))
+
+
+# --- applying a plan ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What applying one zone's plan achieved (mutable while it is applied, by one thread)."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: list[IPAddress] = field(default_factory=list)
+    upserted: list[Upsert] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
+    error: str = ""
+    error_reason: str = ""
+
+    def after(self, before: dict[IPAddress, RegionMapping]) -> dict[IPAddress, RegionMapping]:
+        """What Cloudflare holds now, given what it held before."""
+        now = dict(before)
+        for ip in self.deleted:
+            now.pop(ip, None)
+        now.update({u.mapping.ip: u.mapping for u in self.upserted})
+        return now
+
+
+def apply(
+    api: CloudflareAPI,
+    store: StateStore,
+    zplan: ZonePlan,
+    *,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Push ``zplan``; every succeeded item is in the store when this returns.
+
+    ``stop`` (shutdown) is checked between batches: the batch in flight always finishes.
+    """
+    out = Outcome()
+    store.record(zplan.zone_id, upserted=zplan.adopted)
+    for batch in zplan.delete_batches():
+        if _stopping(out, stop):
+            break
+        result = _send(out, batch, partial(api.delete, zplan.zone_id, [m.ip for m in batch]))
+        store.record(zplan.zone_id, deleted=result.succeeded)
+        out.deleted += result.succeeded
+        if out.error:
+            break
+    for ubatch in zplan.upsert_batches():
+        if _stopping(out, stop):
+            break
+        items = [u.mapping for u in ubatch]
+        if out.error:
+            out.failures += BatchResult.all_failed(items, out.error, out.error_reason).failed
+            continue
+        store.begin(zplan.zone_id, ubatch)
+        result = _send(out, items, partial(api.upsert, zplan.zone_id, items))
+        ok = set(result.succeeded)
+        done = [u for u in ubatch if u.mapping.ip in ok]
+        store.record(zplan.zone_id, upserted=done, clear_pending=True)
+        out.upserted += done
+        out.created += sum(1 for u in done if u.previous is None)
+        out.updated += sum(1 for u in done if u.previous is not None)
+    return out
+
+
+def _stopping(out: Outcome, stop: threading.Event | None) -> bool:
+    """Shutdown asked: the rest of the plan is left for the next run (nothing is lost)."""
+    if stop is None or not stop.is_set():
+        return False
+    if not out.error:
+        out.error = "interrupted by shutdown; the rest is left for the next run"
+        out.error_reason = "interrupted"
+    return True
+
+
+def _send(
+    out: Outcome, sent: Sequence[RegionMapping], call: Callable[[], BatchResult]
+) -> BatchResult:
+    """Run one batch request; fold its failures into ``out``."""
+    try:
+        result = call()
+    except ZoneFull as exc:
+        _stop(out, exc, "zone holds its maximum number of mappings (1164)")
+        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+    except _FATAL as exc:
+        _stop(out, exc, str(exc))
+        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+    except CloudflareError as exc:
+        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+    out.failures += result.failed
+    return result
+
+
+def _stop(out: Outcome, exc: CloudflareError, message: str) -> None:
+    out.error = message
+    out.error_reason = exc.reason
