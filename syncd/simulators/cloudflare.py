@@ -408,7 +408,11 @@ class CloudflareSimulator(SimulatorServer):
         self.rate_limit = rate_limit
         self._window: deque[float] = deque()
         self._blocked_until = 0.0
-        self._handlers: dict[tuple[str, str, str], _Handler] = {
+        self._handlers = self._routes()
+
+    def _routes(self) -> dict[tuple[str, str, str], _Handler]:
+        """(API generation or family, resource kind, method) -> the handler that serves it."""
+        return {
             ("v1", "collection", "GET"): self._list_v1,
             ("v1", "collection", "POST"): self._create_v1,
             ("v1", "collection", "PATCH"): self._upsert_one_v1,
