@@ -619,7 +619,9 @@ class CloudflareSimulator(SimulatorServer):
             "Ratelimit-Policy": f'"default";q={quota};w={window:g}',
         }
         if blocked > 0:
-            headers["Retry-After"] = str(math.ceil(blocked))
+            # (now + window) - now is not always window in floating point: 600.0000000001
+            # must still say 600.
+            headers["Retry-After"] = str(math.ceil(round(blocked, 6)))
         return blocked > 0, headers
 
     # --- envelopes ------------------------------------------------------------------------
