@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     verbs.add_parser("run", parents=[common], help="the long-running service (scheduled syncs)")
     d = verbs.add_parser("discover", parents=[common], help="list discovered addresses only")
     d.add_argument("--output", choices=["table", "json", "csv"], default="table")
+    o = verbs.add_parser(
+        "origins", parents=[common], help="each zone's origins, how reached, mapped or not"
+    )
+    o.add_argument("--zone", metavar="NAME", help="only this zone (its name or id)")
+    o.add_argument("--output", choices=["table", "json"], default="table")
     verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
     c = verbs.add_parser("check-config", parents=[common], help="validate and print the config")
     c.add_argument(
@@ -107,11 +112,30 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
     return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
 
 
+def _origins(settings: Settings, args: argparse.Namespace) -> int:
+    """Read-only: a dry run's view of every origin (no write, the registry opened read-only)."""
+    if args.zone:
+        zones = [z for z in settings.cloudflare.zones if args.zone in (z.id, z.name, z.label)]
+        if not zones:
+            known = ", ".join(z.label for z in settings.cloudflare.zones)
+            print(
+                f"syncd: no zone {args.zone!r} in cloudflare.zones (known: {known})",
+                file=sys.stderr,
+            )
+            return ExitCode.USAGE
+        cf = settings.cloudflare.model_copy(update={"zones": tuple(zones)})
+        settings = settings.model_copy(update={"cloudflare": cf})
+    report = sync.run_once(settings, options=sync.Options(dry_run=True))
+    print(render.origins(report, args.output))
+    failed = report.error or any(z.error or (z.origins and z.origins.failed) for z in report.zones)
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
 def _run(settings: Settings, _: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     stop = threading.Event()  # SIGTERM sets it; a run in flight stops after its current batch
     # One limiter for the service's life: Cloudflare counts requests per user, across runs.
-    options = sync.Options(stop=stop, limiter=sync.rate_limiter(settings))
+    options = sync.Options(stop=stop, limiter=api.rate_limiter(settings.cloudflare))
     return daemon.run_service(
         settings,
         run=lambda: sync.run_once(settings, options=options),
@@ -189,6 +213,7 @@ _VERBS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "plan": _plan,
     "run": _run,
     "discover": _discover,
+    "origins": _origins,
     "regions": _regions,
     "check-config": _check_config,
 }

@@ -1,8 +1,11 @@
 """``syncd demo``: the whole pipeline on a simulated multi-cloud estate; no account needed.
 
-Starts every simulator in process (Cloudflare, AWS on moto's server, GCP, Azure, OCI), seeds a
-small realistic estate, writes a config pointing at them, and runs plan, sync, a second sync
-that changes nothing, one simulated change (an address released, one moved) and a third sync.
+Starts every simulator in process (Cloudflare, AWS on moto's server, GCP, Azure, OCI, and a DNS
+resolver), seeds a small realistic estate, writes a config pointing at them, and runs plan, sync,
+a second sync that changes nothing, one simulated change (an address released, one moved) and a
+third sync, then shows how Cloudflare reaches each origin (``syncd origins``): a CNAME in front of
+a load balancer whose pools hold an AWS load balancer's hostname and an IP. One zone has Smart
+Tiered Cache off, which the summaries report.
 The only stage allowed to start simulators; it drives the pipeline exactly as the CLI does.
 """
 
@@ -14,7 +17,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,6 +32,7 @@ from syncd.errors import ExitCode
 from syncd.model import RunReport, parse_ip
 from syncd.simulators.azure import AzureSimulator
 from syncd.simulators.cloudflare import CloudflareSimulator
+from syncd.simulators.dns import DnsSimulator
 from syncd.simulators.gcp import GcpSimulator
 from syncd.simulators.oci import OciSimulator
 
@@ -39,6 +43,8 @@ AZURE_SUBS = ("11111111-2222-4333-8444-555555555555", "66666666-7777-4888-9999-0
 OCI_CHILD = "ocid1.compartment.oc1..demoweb"
 MOVED_IP = "198.51.100.30"
 RELEASED_IP = "203.0.113.11"
+ALB_HOST = "demo-alb-1234.eu-west-1.elb.amazonaws.com"  # an AWS ALB the CNAME chain reaches
+ALB_IP = "203.0.113.20"  # what the ALB's name resolves to: an AWS address in eu-west-1
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Estate:
     azure: AzureSimulator
     oci: OciSimulator
     aws_endpoint: str
+    dns: DnsSimulator
 
     def settings(self) -> Settings:
         return config.load(self.config_path, self.env)
@@ -89,6 +96,9 @@ def estate(workdir: Path | None = None) -> Iterator[Estate]:
         azure_secret = secrets.token_hex(12)
         azure = stack.enter_context(AzureSimulator(client_secret=azure_secret))
         oci = stack.enter_context(OciSimulator())
+        dns = stack.enter_context(DnsSimulator())
+        dns.set_cname(ALB_HOST, f"dualstack.{ALB_HOST}")
+        dns.set_addresses(f"dualstack.{ALB_HOST}", ALB_IP)
         assert azure.ca_file is not None  # noqa: S101 (a TLS simulator always has its CA)
         # The SDKs' own credential chains and CA settings read these, in this process only.
         env = {
@@ -107,9 +117,10 @@ def estate(workdir: Path | None = None) -> Iterator[Estate]:
         _seed_azure(azure)
         oci_config = _seed_oci(oci, workdir)
         raw = _config(cf, aws_endpoint, gcp, azure, oci, workdir, oci_config)
+        raw["resolver"] = {"nameservers": [dns.nameserver], "timeout": "2s"}
         path = workdir / "syncd.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
-        yield Estate(workdir, path, env, cf, gcp, azure, oci, aws_endpoint)
+        yield Estate(workdir, path, env, cf, gcp, azure, oci, aws_endpoint, dns)
 
 
 def _restore_environ(saved: dict[str, str]) -> None:
@@ -147,6 +158,10 @@ def run(out: TextIO, *, serve: bool = False) -> int:
             )
         ]
         _print(out, render.table(["zone", "ip", "mapping"], rows))
+        _say(out, "syncd origins: how Cloudflare reaches each origin of shop.example.net")
+        dry = sync.run_once(settings, options=sync.Options(dry_run=True))
+        shop = [z for z in dry.zones if z.zone_id == ZONE_DNS]
+        _print(out, render.origins(replace(dry, zones=tuple(shop)), "table"))
         # Skips and an undiscovered origin are expected in the demo; failures are not.
         ok = not any(z.failures or z.error for z in (*first.zones, *last.zones))
         return ExitCode.OK if ok and not first.error and not last.error else ExitCode.FAILED
@@ -200,6 +215,15 @@ def _seed_cloudflare(cf: CloudflareSimulator) -> None:
     ):
         kind = "AAAA" if ":" in ip else "A"
         cf.add_dns_record(ZONE_DNS, kind, f"{name}.shop.example.net", ip)
+    # www is a CNAME to the zone's load balancer; its pools hold an AWS ALB's hostname (resolved
+    # through DNS) and an OCI address; "old" points at a name that no longer exists.
+    alb = cf.add_pool("alb-eu", [{"name": "alb", "address": ALB_HOST}])
+    oci = cf.add_pool("oci-fra", [{"name": "fra-1", "address": "192.0.2.61"}])
+    cf.add_load_balancer(ZONE_DNS, "lb.shop.example.net", default_pools=[alb], fallback_pool=oci)
+    cf.add_dns_record(ZONE_DNS, "CNAME", "www.shop.example.net", "lb.shop.example.net")
+    cf.add_dns_record(ZONE_DNS, "CNAME", "old.shop.example.net", "retired.example.org")
+    # Region hints do nothing on a zone without Smart Tiered Cache: the summaries say so.
+    cf.set_smart_topology(ZONE_ALL, False)
 
 
 def _reset_moto(endpoint: str) -> None:

@@ -14,7 +14,7 @@ from typing import TextIO
 import structlog
 
 from syncd.config import LoggingConfig
-from syncd.model import RunReport, RunResult, ScopeStatus, SkipReason, ZoneReport
+from syncd.model import OriginProblem, RunReport, RunResult, ScopeStatus, SkipReason, ZoneReport
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -157,6 +157,7 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
             reason=failure.reason,
             error=failure.error,
         )
+    _log_origins(zone)
     plan = zone.plan
     if plan.guard:
         log.warning(
@@ -175,9 +176,38 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
         unchanged=len(plan.unchanged),
         skipped=len(plan.skips),
         failed=len(zone.failures),
+        coverage=_ratio(zone),
         error=zone.error,
         error_reason=zone.error_reason,
     )
+
+
+def _ratio(zone: ZoneReport) -> float | None:
+    ratio = zone.coverage_ratio
+    return None if ratio is None else round(ratio, 4)
+
+
+def _log_origins(zone: ZoneReport) -> None:
+    """Origin failures, dangling names, permissions missing, Smart Tiered Cache off."""
+    name = zone.zone_name
+    for origin in zone.origins.origins if zone.origins else ():
+        if origin.problem is OriginProblem.FAILED:
+            log.warning("origin_failed", zone=name, source=origin.source, error=origin.detail)
+        elif origin.problem is OriginProblem.UNRESOLVED:
+            log.info("origin_unresolved", zone=name, source=origin.source, detail=origin.detail)
+    for warning in zone.origins.warnings if zone.origins else ():
+        log.warning("origins_incomplete", zone=name, warning=warning)
+    tiered = zone.tiered_cache
+    if tiered is not None and tiered.warning:
+        log.warning("tiered_cache_unknown", zone=name, warning=tiered.warning)
+    elif tiered is not None and tiered.smart_on is False:
+        log.warning(
+            "smart_tiered_cache_off",
+            zone=name,
+            tiered_cache=tiered.tiered,
+            smart_topology=tiered.smart,
+            effect="origin cloud region mappings have no effect until both are on",
+        )
 
 
 def _refused(zone: ZoneReport) -> int:

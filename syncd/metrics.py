@@ -21,6 +21,7 @@ from syncd import __version__
 from syncd.config import MetricsConfig
 from syncd.model import (
     CollectorOutcome,
+    CoverageState,
     Inventory,
     RunReport,
     RunResult,
@@ -29,6 +30,7 @@ from syncd.model import (
     SkipReason,
     Vendor,
     ZoneReport,
+    coverage_counts,
 )
 
 log = structlog.stdlib.get_logger(__name__)
@@ -136,6 +138,25 @@ class Metrics:
             ["zone", "reason"],
             registry=r,
         )
+        self.origins = Gauge(
+            "syncd_zone_origins",
+            "Distinct origins of an origins: dns zone (addresses, and names that gave none) "
+            "at the end of the last run, mapped or unmapped.",
+            ["zone", "state"],
+            registry=r,
+        )
+        self.coverage = Gauge(
+            "syncd_zone_origin_coverage_ratio",
+            "Share of the zone's origins whose mapping Cloudflare holds correctly (1 if none).",
+            ["zone"],
+            registry=r,
+        )
+        self.smart_tiered_cache = Gauge(
+            "syncd_zone_smart_tiered_cache",
+            "1 when Tiered Cache and Smart topology are on (region hints are read), else 0.",
+            ["zone"],
+            registry=r,
+        )
 
     def _declare_cloudflare(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -220,8 +241,22 @@ class Metrics:
             self.skipped.remove(*stale)
         self._skipped_keys = keys
 
+    def _observe_origins(self, zone: ZoneReport) -> None:
+        name = zone.zone_name
+        smart = zone.tiered_cache.smart_on if zone.tiered_cache else None
+        if smart is not None:
+            self.smart_tiered_cache.labels(zone=name).set(1 if smart else 0)
+        if zone.origins is None:
+            return
+        counts = coverage_counts(zone.coverage)
+        for state in CoverageState:
+            self.origins.labels(zone=name, state=state.value).set(counts[state])
+        ratio = zone.coverage_ratio
+        self.coverage.labels(zone=name).set(1.0 if ratio is None else ratio)
+
     def _observe_zone(self, zone: ZoneReport) -> None:
         name = zone.zone_name
+        self._observe_origins(zone)
         for action, count in zip(_ACTIONS, (zone.created, zone.updated, zone.deleted), strict=True):
             self.changes.labels(zone=name, action=action).inc(count)
         for reason, count in Tally(f.reason for f in zone.failures).items():

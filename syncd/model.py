@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -46,6 +46,8 @@ class SkipReason(enum.StrEnum):
     FOREIGN_MAPPING = "foreign_mapping"
     SCOPE_INCOMPLETE = "scope_incomplete"
     MASS_DELETE_GUARD = "mass_delete_guard"
+    UNRESOLVED_ORIGIN = "unresolved_origin"  # a record or pool origin whose name has no address
+    ORIGINS_INCOMPLETE = "origins_incomplete"  # part of the origin set unknown: no deletion
 
 
 class ScopeStatus(enum.StrEnum):
@@ -314,10 +316,18 @@ class ZoneReport:
     mappings_after: tuple[tuple[str, int], ...] = ()
     applied: bool = True
     generation: str = ""
+    origins: ZoneOrigins | None = None  # None for ``origins: all`` zones
+    coverage: tuple[OriginCoverage, ...] = ()
+    tiered_cache: TieredCache | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.error and not self.failures and not self.plan.guard
+        origins_failed = self.origins is not None and bool(self.origins.failed)
+        return not self.error and not self.failures and not self.plan.guard and not origins_failed
+
+    @property
+    def coverage_ratio(self) -> float | None:
+        return coverage_ratio(self.coverage)
 
     @property
     def changed(self) -> int:
@@ -388,3 +398,179 @@ class RunReport:
         if not self.inventory.complete() or not all(z.ok for z in self.zones):
             return RunResult.PARTIAL
         return RunResult.SUCCESS
+
+
+# --- origins as Cloudflare reaches them (issue 16) ------------------------------------------
+
+
+def dns_name(name: str) -> str:
+    """Lower case, no trailing dot: how host names are compared and reported."""
+    return name.strip().rstrip(".").lower()
+
+
+class ResolutionStatus(enum.StrEnum):
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"  # NXDOMAIN, or no A/AAAA data: a dangling name
+    FAILED = "failed"  # timeout, SERVFAIL, REFUSED, no resolver, a loop: origin unknown
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameResolution:
+    """What one name came to. ``chain`` is the CNAME targets after ``name``, in order."""
+
+    name: str
+    status: ResolutionStatus
+    addresses: tuple[IPAddress, ...] = ()
+    chain: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsRecord:
+    """One DNS record of a zone, as far as origins go (A, AAAA, CNAME)."""
+
+    name: str
+    type: str
+    content: str
+    proxied: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolOrigin:
+    name: str
+    address: str  # an IP or a hostname, as Cloudflare holds it
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pool:
+    """A Load Balancing pool (account level)."""
+
+    id: str
+    name: str
+    enabled: bool = True
+    origins: tuple[PoolOrigin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadBalancer:
+    """A zone's load balancer; ``pool_ids`` is every pool it may send traffic to, in order."""
+
+    id: str
+    name: str
+    enabled: bool = True
+    proxied: bool = True
+    pool_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginSources:
+    """What Cloudflare holds about a zone's origins. ``load_balancers`` None: not readable."""
+
+    zone_name: str
+    records: tuple[DnsRecord, ...] = ()
+    load_balancers: tuple[LoadBalancer, ...] | None = ()
+    pools: Mapping[str, Pool | str] = field(default_factory=dict)  # id -> pool, or why not
+    warnings: tuple[str, ...] = ()
+
+
+class OriginProblem(enum.StrEnum):
+    """Why an origin yielded no address. ``failed`` holds deletions back; ``unresolved`` not."""
+
+    UNRESOLVED = "unresolved_origin"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Origin:
+    """One way Cloudflare reaches the zone's origins, ending at an address or at a problem.
+
+    ``source`` names the record or the load balancer, pool and pool origin; ``chain`` the names
+    followed from it to the address, in order.
+    """
+
+    source: str
+    chain: tuple[str, ...] = ()
+    ip: IPAddress | None = None
+    problem: OriginProblem | None = None
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """One origin of the coverage count: an address, or the name that gave none."""
+        if self.ip is not None:
+            return canonical(self.ip)
+        return self.chain[-1] if self.chain else self.source
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneOrigins:
+    """Every origin of a zone this run, and what could not be read (``warnings``)."""
+
+    origins: tuple[Origin, ...] = ()
+    warnings: tuple[str, ...] = ()
+    # False when part of the origin set could not be read (a resolver failure, a 403 on Load
+    # Balancing, a missing pool): syncd then deletes nothing in the zone this run.
+    complete: bool = True
+
+    @property
+    def addresses(self) -> frozenset[IPAddress]:
+        return frozenset(o.ip for o in self.origins if o.ip is not None)
+
+    @property
+    def failed(self) -> tuple[Origin, ...]:
+        return tuple(o for o in self.origins if o.problem is OriginProblem.FAILED)
+
+    @property
+    def unresolved(self) -> tuple[Origin, ...]:
+        return tuple(o for o in self.origins if o.problem is OriginProblem.UNRESOLVED)
+
+
+class CoverageState(enum.StrEnum):
+    MAPPED = "mapped"
+    UNMAPPED = "unmapped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginCoverage:
+    """How one origin ended the run: mapped, or unmapped with the reason."""
+
+    origin: Origin
+    state: CoverageState
+    reason: str = ""
+    vendor: str = ""
+    region: str = ""
+
+
+def coverage_counts(coverage: tuple[OriginCoverage, ...]) -> dict[CoverageState, int]:
+    """Distinct origins per state: an address reached two ways counts once, mapped if any is."""
+    states: dict[str, CoverageState] = {}
+    for c in coverage:
+        if states.get(c.origin.key) is not CoverageState.MAPPED:
+            states[c.origin.key] = c.state
+    return {s: sum(1 for v in states.values() if v is s) for s in CoverageState}
+
+
+def coverage_ratio(coverage: tuple[OriginCoverage, ...]) -> float | None:
+    """Mapped share of the zone's distinct origins; None when the zone has no origin."""
+    counts = coverage_counts(coverage)
+    total = sum(counts.values())
+    return counts[CoverageState.MAPPED] / total if total else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TieredCache:
+    """The zone's Tiered Cache and Smart topology settings; None where they could not be read."""
+
+    tiered: bool | None = None
+    smart: bool | None = None
+    warning: str = ""
+
+    @property
+    def smart_on(self) -> bool | None:
+        """Whether Smart Tiered Cache reads the hints: both settings on."""
+        if self.tiered is False or self.smart is False:
+            return False
+        if self.tiered is None or self.smart is None:
+            return None
+        return True

@@ -269,6 +269,8 @@ class PlanSettings:
     allow_mass_delete: bool = False
     # octoDNS's rule: the delete ratio is judged only on zones with at least this many owned.
     guard_min_owned: int = 10
+    # Why no deletion may happen in this zone this run (part of its origin set is unknown).
+    hold_deletions: str = ""
 
     @classmethod
     def of(cls, settings: Settings, *, allow_mass_delete: bool = False) -> PlanSettings:
@@ -446,6 +448,10 @@ def _deletions(
             protected.append(_skip(mapping, resolved.held[ip], detail))
         else:
             deletes.append(mapping)
+    if settings.hold_deletions:
+        reason = SkipReason.ORIGINS_INCOMPLETE
+        protected += [_skip(m, reason, settings.hold_deletions) for m in deletes]
+        return [], protected, ""
     owned_here = len(owned.keys() & current.keys())
     ratio = len(deletes) / owned_here if owned_here else 0.0
     if (

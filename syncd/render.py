@@ -13,6 +13,7 @@ from typing import Any
 
 from syncd.model import (
     Address,
+    CoverageState,
     Inventory,
     RunReport,
     ScopeStatus,
@@ -20,6 +21,7 @@ from syncd.model import (
     ZonePlan,
     ZoneReport,
     canonical,
+    coverage_counts,
 )
 
 
@@ -35,7 +37,17 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def summary(report: RunReport) -> str:
     """Per-zone result of a sync, then collectors and run-level errors."""
-    headers = ["zone", "api", "created", "updated", "deleted", "unchanged", "skipped", "failed"]
+    headers = [
+        "zone",
+        "api",
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "skipped",
+        "failed",
+        "coverage",
+    ]
     rows = [
         [
             z.zone_name,
@@ -46,6 +58,7 @@ def summary(report: RunReport) -> str:
             len(z.plan.unchanged),
             len(z.plan.skips),
             len(z.failures),
+            coverage_text(z),
         ]
         for z in report.zones
     ]
@@ -96,8 +109,41 @@ def _collector_lines(inventory: Inventory) -> list[str]:
     return lines
 
 
+def coverage_text(z: ZoneReport) -> str:
+    """``5/7 (71%)`` of the zone's origins mapped; ``-`` for an ``origins: all`` zone."""
+    if z.origins is None:
+        return "-"
+    counts = coverage_counts(z.coverage)
+    mapped, total = counts[CoverageState.MAPPED], sum(counts.values())
+    return f"{mapped}/{total} ({mapped / total:.0%})" if total else "0/0"
+
+
+def _origin_problems(z: ZoneReport) -> list[str]:
+    name = z.zone_name
+    lines = [
+        f"zone {name}: origin {o.source} failed: {o.detail}"
+        for o in (z.origins.failed if z.origins else ())
+    ]
+    lines += [f"{w}" for w in (z.origins.warnings if z.origins else ())]
+    tiered = z.tiered_cache
+    if tiered is not None and tiered.warning:
+        lines.append(tiered.warning)
+    elif tiered is not None and tiered.smart_on is False:
+        off = [
+            n
+            for n, v in (("Tiered Cache", tiered.tiered), ("Smart topology", tiered.smart))
+            if v is False
+        ]
+        lines.append(
+            f"zone {name}: {' and '.join(off)} off: origin cloud region mappings have no "
+            "effect until Smart Tiered Cache is on (Caching > Tiered Cache)"
+        )
+    return lines
+
+
 def _zone_problems(z: ZoneReport) -> list[str]:
     lines = [f"zone {z.zone_name}: {z.error}"] if z.error else []
+    lines += _origin_problems(z)
     if z.plan.guard:
         lines.append(f"zone {z.zone_name}: deletions refused: {z.plan.guard}")
     lines += [
@@ -120,7 +166,7 @@ def _zone_plan(z: ZoneReport) -> str:
     head = (
         f"zone {z.zone_name} ({z.zone_id}): {len(p.creates)} to create, {len(p.updates)} to "
         f"update, {len(p.deletes)} to delete, {len(p.unchanged)} unchanged, "
-        f"{len(p.skips)} skipped"
+        f"{len(p.skips)} skipped, origins mapped now: {coverage_text(z)}"
     )
     rows = [_row(p, kind) for kind in ("create", "update", "delete", "skip")]
     flat = [r for group in rows for r in group]
@@ -207,7 +253,76 @@ def _zone_json(z: ZoneReport) -> dict[str, Any]:
             for f in z.failures
         ],
         "error": z.error or None,
+        "coverage": _coverage_json(z),
+        "smart_tiered_cache": z.tiered_cache.smart_on if z.tiered_cache else None,
     }
+
+
+def _coverage_json(z: ZoneReport) -> dict[str, Any] | None:
+    if z.origins is None:
+        return None
+    counts = coverage_counts(z.coverage)
+    return {
+        "mapped": counts[CoverageState.MAPPED],
+        "unmapped": counts[CoverageState.UNMAPPED],
+        "ratio": z.coverage_ratio,
+        "failed_origins": [{"source": o.source, "error": o.detail} for o in z.origins.failed],
+        "warnings": list(z.origins.warnings),
+    }
+
+
+_ORIGINS = ["zone", "source", "chain", "address", "discovered", "state", "reason"]
+
+
+def origins(report: RunReport, fmt: str) -> str:
+    """``syncd origins``: every origin of every zone, how it is reached and whether it is mapped."""
+    rows: list[dict[str, Any]] = []
+    for z in report.zones:
+        for c in z.coverage:
+            o = c.origin
+            rows.append(
+                {
+                    "zone": z.zone_name,
+                    "source": o.source,
+                    "chain": list(o.chain),
+                    "address": canonical(o.ip) if o.ip is not None else None,
+                    "discovered": f"{c.vendor}/{c.region}" if c.vendor else None,
+                    "state": c.state.value,
+                    "reason": c.reason or None,
+                    "detail": o.detail or None,
+                }
+            )
+    if fmt == "json":
+        zones = [
+            {
+                "zone": z.zone_name,
+                "zone_id": z.zone_id,
+                "coverage": _coverage_json(z),
+                "smart_tiered_cache": z.tiered_cache.smart_on if z.tiered_cache else None,
+                "origins": [r for r in rows if r["zone"] == z.zone_name],
+                "error": z.error or None,
+            }
+            for z in report.zones
+        ]
+        return dumps({"result": report.result.value, "zones": zones})
+    lines = [
+        [
+            r["zone"],
+            r["source"],
+            " -> ".join(r["chain"]),
+            r["address"] or "-",
+            r["discovered"] or "-",
+            r["state"],
+            r["reason"] or "",
+        ]
+        for r in rows
+    ]
+    parts = [table(_ORIGINS, lines)] if lines else ["no origins found"]
+    parts.append(
+        "\n".join(f"zone {z.zone_name}: coverage {coverage_text(z)}" for z in report.zones)
+    )
+    parts += _problems(report)
+    return "\n\n".join(parts)
 
 
 def dumps(data: Any) -> str:

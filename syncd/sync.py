@@ -21,6 +21,7 @@ from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, StateError
 from syncd.model import Discovery, Inventory, RunReport
+from syncd.resolver import Resolver
 from syncd.state import StateStore, load_window
 
 log = structlog.stdlib.get_logger(__name__)
@@ -52,6 +53,7 @@ def run_once(
     started = clock()
     with (
         connect(settings, opts) as cloudflare,
+        Resolver.configured(settings.resolver) as names,
         ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
     ):
 
@@ -62,17 +64,19 @@ def run_once(
             )
 
         collecting = coordinator.submit(collectors.collect, settings)
-        return _run(settings, opts, cloudflare, collecting, report)
+        return _run(settings, opts, cloudflare, names, collecting, report)
 
 
-def _run(
+def _run(  # noqa: PLR0917 (private seam of run_once)
     settings: Settings,
     opts: Options,
     cloudflare: api.Cloudflare,
+    names: Resolver,
     collecting: Future[Inventory],
     report: Callable[[Inventory, str], RunReport],
 ) -> RunReport:
     """The zones are read while the collectors finish, then each is planned and applied."""
+    reach = zone.Reach(cloudflare, names)
     try:
         found = cloudflare.zones(settings.cloudflare)
         zones = found.zones
@@ -80,7 +84,7 @@ def _run(
     except CloudflareError as exc:
         return report(collecting.result(), f"Cloudflare: {exc}")
     with ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
-        held = {z.id: pool.submit(zone.read, cloudflare, z) for z in zones}
+        held = {z.id: pool.submit(zone.read, reach, z) for z in zones}
         inventory = collecting.result()
         try:
             store = StateStore(settings.state.path, read_only=opts.dry_run)
@@ -109,11 +113,6 @@ def _run(
         budget_remaining=budget.remaining,
         budget_source=budget.source,
     )
-
-
-def rate_limiter(settings: Settings) -> api.RateLimiter:
-    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
-    return api.rate_limiter(settings.cloudflare)
 
 
 def connect(settings: Settings, opts: Options | None = None) -> api.Cloudflare:

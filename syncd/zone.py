@@ -1,7 +1,10 @@
 """One zone, from read to report: the whole reconcile of a zone, top to bottom, in one place.
 
-    read()       what Cloudflare holds (mappings) and, for ``origins: dns``, the zone's origins
-    reconcile()  settle pending ownership -> plan -> apply in batches -> record -> ZoneReport
+    read()       what Cloudflare holds (mappings, the Tiered Cache settings) and, for
+                 ``origins: dns``, the origins it reaches: records, CNAME chains (through the
+                 zone, then DNS), load balancer pools
+    reconcile()  settle pending ownership -> plan -> apply in batches -> record -> ZoneReport,
+                 with each origin's coverage
 
 ``sync.run_once`` starts every zone's ``read`` while the collectors run, then ``reconcile``s
 the zones concurrently. A zone never stops another: whatever goes wrong ends as its report's
@@ -23,7 +26,7 @@ from functools import partial
 
 import structlog
 
-from syncd import plan
+from syncd import origins, plan
 from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import AuthError, CloudflareError, RouteMissing, SyncdError, ZoneFull
@@ -31,11 +34,17 @@ from syncd.model import (
     BatchResult,
     IPAddress,
     ItemFailure,
+    OriginCoverage,
     RegionMapping,
+    Skip,
+    SkipReason,
+    TieredCache,
     Upsert,
+    ZoneOrigins,
     ZonePlan,
     ZoneReport,
 )
+from syncd.resolver import Resolver
 from syncd.state import StateStore
 
 log = structlog.stdlib.get_logger(__name__)
@@ -43,11 +52,20 @@ _FATAL = (AuthError, RouteMissing)
 
 
 @dataclass(frozen=True, slots=True)
+class Reach:
+    """How a run reads a zone: Cloudflare, and DNS for origins outside the zone."""
+
+    cloudflare: CloudflareAPI
+    resolver: Resolver
+
+
+@dataclass(frozen=True, slots=True)
 class Held:
     """What Cloudflare holds for one zone: its mappings and, for ``origins: dns``, its origins."""
 
     current: dict[IPAddress, RegionMapping]
-    dns_origins: frozenset[IPAddress] | None
+    origins: ZoneOrigins | None
+    tiered_cache: TieredCache
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,28 +82,36 @@ class Run:
     stop: threading.Event | None = None
 
 
-def read(api: CloudflareAPI, zone: ZoneConfig) -> Held:
-    """The zone's mappings and, when its origins come from DNS, its A/AAAA addresses."""
+def read(reach: Reach, zone: ZoneConfig) -> Held:
+    """The zone's mappings, its Tiered Cache settings and, for ``origins: dns``, its origins."""
+    api = reach.cloudflare
     current = plan.index(api.list_mappings(zone.id))
-    origins = None
-    if zone.origins == "dns":
-        origins = api.dns_origins(zone.id, proxied_only=zone.proxied_only)
-    return Held(current, origins)
+    found = read_origins(reach, zone) if zone.origins == "dns" else None
+    return Held(current, found, api.tiered_cache(zone.id, label=zone.label))
+
+
+def read_origins(reach: Reach, zone: ZoneConfig) -> ZoneOrigins:
+    """Every origin Cloudflare reaches for ``zone``, each with the record and chain behind it."""
+    sources = reach.cloudflare.origin_sources(zone.id, name=zone.name, label=zone.label)
+    traced = origins.trace(sources, proxied_only=zone.proxied_only)
+    return origins.finish(traced, reach.resolver.resolve_all(traced.names))
 
 
 def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
     """Plan and apply one zone; every failure ends in the report, none is raised."""
     try:
         state = held.result()
+        found = state.origins
         zplan = plan.build(
             zone,
             run.resolved,
             current=state.current,
             owned=run.store.settle(zone.id, state.current),
-            dns_origins=state.dns_origins,
+            dns_origins=found.addresses if found is not None else None,
             health=run.health,
-            settings=run.settings,
+            settings=replace(run.settings, hold_deletions=_hold(found)),
         )
+        zplan = replace(zplan, skips=zplan.skips + _unresolved(found))
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         if not isinstance(exc, SyncdError):
             log.exception("zone_crashed", zone=zone.id)
@@ -93,27 +119,61 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
         return replace(_report(zone, empty), error=str(exc), error_reason=reason)
     generation = run.api.generation(zone.id)
+    seen = replace(_report(zone, zplan), origins=found, tiered_cache=state.tiered_cache)
     if run.dry_run:
-        after = _by_vendor(state.current.values())
         return replace(
-            _report(zone, zplan), applied=False, generation=generation, mappings_after=after
+            seen,
+            applied=False,
+            generation=generation,
+            mappings_after=_by_vendor(state.current.values()),
+            coverage=_coverage(found, zplan, state.current, applied=False),
         )
     try:
         out = apply(run.api, run.store, zplan, stop=run.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
-        return replace(_report(zone, zplan), error=str(exc), error_reason="error")
+        return replace(seen, error=str(exc), error_reason="error")
+    after = out.after(state.current)
     return replace(
-        _report(zone, zplan),
+        seen,
         created=out.created,
         updated=out.updated,
         deleted=len(out.deleted),
         failures=tuple(out.failures),
         error=out.error,
         error_reason=out.error_reason,
-        mappings_after=_by_vendor(out.after(state.current).values()),
+        mappings_after=_by_vendor(after.values()),
         generation=generation,
+        coverage=_coverage(found, zplan, after, failures=out.failures),
     )
+
+
+def _hold(found: ZoneOrigins | None) -> str:
+    """Why no deletion may happen in the zone: part of its origins could not be read."""
+    if found is None or found.complete:
+        return ""
+    return "part of the zone's origins could not be read this run; deletion deferred"
+
+
+def _unresolved(found: ZoneOrigins | None) -> tuple[Skip, ...]:
+    """Each dangling record as a skip naming the record and its target."""
+    return tuple(
+        Skip(subject=o.source, reason=SkipReason.UNRESOLVED_ORIGIN, detail=o.detail)
+        for o in (found.unresolved if found is not None else ())
+    )
+
+
+def _coverage(
+    found: ZoneOrigins | None,
+    zplan: ZonePlan,
+    after: dict[IPAddress, RegionMapping],
+    *,
+    failures: Iterable[ItemFailure] = (),
+    applied: bool = True,
+) -> tuple[OriginCoverage, ...]:
+    if found is None:
+        return ()
+    return origins.coverage(found, zplan, after=after, failures=failures, applied=applied)
 
 
 def _report(zone: ZoneConfig, zplan: ZonePlan) -> ZoneReport:

@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 
 from syncd import config
 from syncd.simulators.cloudflare import CloudflareSimulator
+from syncd.simulators.dns import DnsSimulator
 
 # Property tests are deterministic (a fixed derivation of each test's seed) so CI is repeatable;
 # run with --hypothesis-seed=<n> to explore other inputs locally.
@@ -36,6 +37,13 @@ def cf() -> Iterator[CloudflareSimulator]:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture
+def dns_sim() -> Iterator[DnsSimulator]:
+    """A recursive resolver's answers on 127.0.0.1:<ephemeral> (UDP and TCP), empty."""
+    with DnsSimulator() as sim:
+        yield sim
 
 
 def settings_for(

@@ -17,14 +17,23 @@ from typing import Literal, Protocol, TypeVar
 import httpx
 import structlog
 
-from syncd.cloudflare import dns, zones
+from syncd.cloudflare import origins, zones
 from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v1 import V1Client
 from syncd.cloudflare.v2 import V2Client
 from syncd.cloudflare.zones import Resolution
 from syncd.config import CloudflareConfig
 from syncd.errors import AuthError, CloudflareError, RouteMissing, TransportError
-from syncd.model import BatchResult, CloudflareCall, IPAddress, RateWindow, RegionMapping, Vendor
+from syncd.model import (
+    BatchResult,
+    CloudflareCall,
+    IPAddress,
+    OriginSources,
+    RateWindow,
+    RegionMapping,
+    TieredCache,
+    Vendor,
+)
 
 __all__ = [
     "Budget",
@@ -53,7 +62,8 @@ class CloudflareAPI(Protocol):
     def list_mappings(self, zone_id: str) -> list[RegionMapping]: ...
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
-    def dns_origins(self, zone_id: str, *, proxied_only: bool) -> frozenset[IPAddress]: ...
+    def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources: ...
+    def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache: ...
     def generation(self, zone_id: str) -> str: ...
 
 
@@ -124,9 +134,17 @@ class Cloudflare:
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult:
         return self._call(zone_id, lambda api: api.delete(zone_id, ips))
 
-    def dns_origins(self, zone_id: str, *, proxied_only: bool) -> frozenset[IPAddress]:
-        """Every address the zone's A and AAAA records point at (``origins: dns``)."""
-        return dns.origin_addresses(self._transport, zone_id, proxied_only=proxied_only)
+    def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources:
+        """What the zone's origins are made of: records, load balancers, pools (``origins: dns``).
+
+        ``name`` is the configured zone name (used if its details cannot be read), ``label``
+        how warnings name the zone; a 403 becomes a warning naming the missing permission.
+        """
+        return origins.read(self._transport, zone_id, name=name, label=label)
+
+    def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache:
+        """Tiered Cache and Smart topology (read only); an error is a warning on the result."""
+        return origins.tiered_cache(self._transport, zone_id, label=label)
 
     def _call(self, zone_id: str, op: Callable[[_Generation], _R]) -> _R:
         if self.generation(zone_id) == "v1":

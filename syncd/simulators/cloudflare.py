@@ -1,8 +1,12 @@
-"""A strict stand-in for the Cloudflare API calls syncd makes: origin cloud regions and DNS records.
+"""A strict stand-in for the Cloudflare API calls syncd makes: origin cloud regions, DNS records,
+zone details, load balancers and pools, and the two Tiered Cache settings.
 
 Both generations (v1 ``/cache/origin_cloud_regions``, v2 ``/origin/cloud_regions``) serve one
 store per zone with the documented envelopes, codes and limits; DNS record listing pages and
-filters. Undocumented behaviour is a documented choice (docs/simulators.md). It imports nothing
+filters; the read-only origin endpoints answer in the published schema's shapes, and a token
+can be denied a permission (``deny()``) to get Cloudflare's 403.
+
+Undocumented behaviour is a documented choice (docs/simulators.md). It imports nothing
 from syncd except ``simulators.base``; faults come only through ``inject()``.
 """
 
@@ -125,8 +129,13 @@ _ZONE_ID = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # real tokens are 40 of these; the length is not enforced
 _GLOBAL_KEY = re.compile(r"[0-9a-f]{37}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_ZONE_PATH = re.compile(r"/client/v4/zones/(?P<zone>[^/]+)(?P<rest>/.*)")
+_ZONE_PATH = re.compile(r"/client/v4/zones/(?P<zone>[^/]+)(?P<rest>/.*)?")
 _ZONES_PATH = "/client/v4/zones"
+_POOL_PATH = re.compile(
+    r"/client/v4/accounts/(?P<account>[^/]+)/load_balancers/pools/(?P<pool>[^/]+)"
+)
+# What a token may lack, and the routes each permission guards (``deny()``).
+PERMISSIONS = ("load_balancing", "zone_settings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +151,7 @@ class _Gen:
 V1 = _Gen("v1", "ip", "origin-ip", wrapped=True)
 V2 = _Gen("v2", "origin_ip", "origin_ip", wrapped=False)
 DNS = _Gen("dns", "", "", wrapped=False)
+ZONE = _Gen("zone", "", "", wrapped=False)  # zone details, load balancers, tiered cache
 
 _REST: tuple[tuple[_Gen, re.Pattern[str], str], ...] = (
     (V1, re.compile(r"/cache/origin_cloud_regions"), "collection"),
@@ -153,7 +163,17 @@ _REST: tuple[tuple[_Gen, re.Pattern[str], str], ...] = (
     (V2, re.compile(r"/origin/cloud_regions/supported_regions"), "supported"),
     (V2, re.compile(r"/origin/cloud_regions/(?P<ip>[^/]+)"), "single"),
     (DNS, re.compile(r"/dns_records"), "dns"),
+    (ZONE, re.compile(r""), "details"),
+    (ZONE, re.compile(r"/load_balancers"), "load_balancers"),
+    (ZONE, re.compile(r"/argo/tiered_caching"), "tiered_caching"),
+    (ZONE, re.compile(r"/cache/tiered_cache_smart_topology_enable"), "smart_topology"),
 )
+_GUARDED = {
+    "load_balancers": "load_balancing",
+    "pool": "load_balancing",
+    "tiered_caching": "zone_settings",
+    "smart_topology": "zone_settings",
+}
 
 
 class _ApiError(Exception):
@@ -301,12 +321,71 @@ class _Record:
 
 
 @dataclass(slots=True)
+class _Pool:
+    id: str
+    name: str
+    enabled: bool
+    origins: list[dict[str, Any]]
+    created_on: str
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": "",
+            "enabled": self.enabled,
+            "minimum_origins": 1,
+            "monitor": None,
+            "check_regions": None,
+            "origins": self.origins,
+            "notification_email": "",
+            "created_on": self.created_on,
+            "modified_on": self.created_on,
+        }
+
+
+@dataclass(slots=True)
+class _LoadBalancer:
+    id: str
+    name: str
+    enabled: bool
+    proxied: bool
+    default_pools: list[str]
+    fallback_pool: str
+    region_pools: dict[str, list[str]]
+    country_pools: dict[str, list[str]]
+    pop_pools: dict[str, list[str]]
+    created_on: str
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": "",
+            "enabled": self.enabled,
+            "proxied": self.proxied,
+            "ttl": 30,
+            "default_pools": self.default_pools,
+            "fallback_pool": self.fallback_pool,
+            "region_pools": self.region_pools,
+            "country_pools": self.country_pools,
+            "pop_pools": self.pop_pools,
+            "steering_policy": "",
+            "session_affinity": "none",
+            "created_on": self.created_on,
+            "modified_on": self.created_on,
+        }
+
+
+@dataclass(slots=True)
 class _Zone:
     id: str
     name: str
     account_id: str = DEFAULT_ACCOUNT
     status: str = "active"
     tiered_cache: bool = True
+    smart_topology: bool = True
+    load_balancers: dict[str, _LoadBalancer] = field(default_factory=dict)
     mappings: dict[str, _Mapping] = field(default_factory=dict)
     modified_on: str | None = None  # of the whole set; None when the zone holds no mapping
     records: dict[str, _Record] = field(default_factory=dict)
@@ -400,6 +479,8 @@ class CloudflareSimulator(SimulatorServer):
         self.max_mappings = max_mappings
         self._zones: dict[str, _Zone] = {}
         self._disabled: set[str] = set()
+        self._denied: set[str] = set()
+        self._pools: dict[tuple[str, str], _Pool] = {}  # (account, pool id) -> pool
         # False: the token lacks Zone Read, and GET /zones answers 403 (9109).
         self.zone_read = True
         # False: answers carry no Ratelimit/Ratelimit-Policy (as through a proxy that strips
@@ -429,6 +510,10 @@ class CloudflareSimulator(SimulatorServer):
             ("v2", "batch", "DELETE"): self._batch_delete,
             ("v2", "supported", "GET"): self._supported_regions,
             ("dns", "dns", "GET"): self._list_dns,
+            ("zone", "details", "GET"): self._zone_details,
+            ("zone", "load_balancers", "GET"): self._list_load_balancers,
+            ("zone", "tiered_caching", "GET"): self._tiered_caching,
+            ("zone", "smart_topology", "GET"): self._smart_topology,
         }
 
     @property
@@ -515,6 +600,96 @@ class CloudflareSimulator(SimulatorServer):
         with self._lock:
             self._zone(zone_id).tiered_cache = enabled
 
+    def set_smart_topology(self, zone_id: str, enabled: bool) -> None:
+        """``tiered_cache_smart_topology_enable``: on (Smart) or off (Generic topology)."""
+        with self._lock:
+            self._zone(zone_id).smart_topology = enabled
+
+    def add_pool(
+        self,
+        name: str,
+        origins: Sequence[dict[str, Any]],
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        enabled: bool = True,
+    ) -> str:
+        """An account-level pool; each origin ``{address, name?, enabled?, weight?}``. Its id."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ValueError(f"a pool name is letters, digits, '-' and '_': {name!r}")
+        full = []
+        for n, o in enumerate(origins):
+            if not isinstance(o.get("address"), str):
+                raise TypeError(f"origin {n} of pool {name} needs an address")
+            full.append(
+                {
+                    "name": o.get("name", f"origin-{n}"),
+                    "address": o["address"],
+                    "enabled": o.get("enabled", True),
+                    "weight": o.get("weight", 1),
+                    "header": {},
+                }
+            )
+        pool = _Pool(uuid.uuid4().hex, name, enabled, full, _now(micro=True))
+        with self._lock:
+            self._pools[(account, pool.id)] = pool
+        return pool.id
+
+    def set_pool_origins(
+        self, pool_id: str, origins: Sequence[dict[str, Any]], *, account: str = DEFAULT_ACCOUNT
+    ) -> None:
+        with self._lock:
+            pool = self._pools[(account, pool_id)]
+        fresh = self.add_pool(pool.name, origins, account=account, enabled=pool.enabled)
+        with self._lock:
+            pool.origins = self._pools.pop((account, fresh)).origins
+
+    def remove_pool(self, pool_id: str, *, account: str = DEFAULT_ACCOUNT) -> None:
+        with self._lock:
+            del self._pools[(account, pool_id)]
+
+    def add_load_balancer(
+        self,
+        zone_id: str,
+        name: str,
+        *,
+        default_pools: Sequence[str],
+        fallback_pool: str,
+        region_pools: dict[str, list[str]] | None = None,
+        country_pools: dict[str, list[str]] | None = None,
+        pop_pools: dict[str, list[str]] | None = None,
+        enabled: bool = True,
+        proxied: bool = True,
+    ) -> str:
+        """A load balancer on hostname ``name``; pool ids are not checked (as a stale LB)."""
+        if not default_pools:
+            raise ValueError("default_pools needs at least one pool id")
+        lb = _LoadBalancer(
+            id=uuid.uuid4().hex,
+            name=name,
+            enabled=enabled,
+            proxied=proxied,
+            default_pools=list(default_pools),
+            fallback_pool=fallback_pool,
+            region_pools=dict(region_pools or {}),
+            country_pools=dict(country_pools or {}),
+            pop_pools=dict(pop_pools or {}),
+            created_on=_now(micro=True),
+        )
+        with self._lock:
+            self._zone(zone_id).load_balancers[lb.id] = lb
+        return lb.id
+
+    def deny(self, permission: str) -> None:
+        """The token loses ``permission`` (one of PERMISSIONS): its routes answer 403."""
+        if permission not in PERMISSIONS:
+            raise ValueError(f"permission must be one of {PERMISSIONS}, not {permission!r}")
+        with self._lock:
+            self._denied.add(permission)
+
+    def allow(self, permission: str) -> None:
+        with self._lock:
+            self._denied.discard(permission)
+
     def _zone(self, zone_id: str) -> _Zone:
         zone = self._zones.get(zone_id)
         if zone is None:
@@ -540,6 +715,9 @@ class CloudflareSimulator(SimulatorServer):
         return response
 
     def _serve(self, request: Request) -> Response:
+        pool = _POOL_PATH.fullmatch(request.path)
+        if pool is not None:
+            return self._get_pool(request, pool["account"], pool["pool"])
         if request.path.rstrip("/") == _ZONES_PATH:
             if request.method != "GET":
                 raise _no_route(request.path)
@@ -547,6 +725,7 @@ class CloudflareSimulator(SimulatorServer):
             return self._list_zones(request)
         zone_id, gen, kind, ip = self._route(request)
         self._authenticate(request)
+        self._check_permission(kind)
         zone = self._zones.get(zone_id)
         if zone is None:
             # A token cannot see a zone outside its scope; Cloudflare does not tell "no such
@@ -555,12 +734,16 @@ class CloudflareSimulator(SimulatorServer):
         handler = self._handlers[(gen.name, kind, request.method)]
         return handler(_Call(zone, gen, request, ip))
 
+    def _check_permission(self, kind: str) -> None:
+        if _GUARDED.get(kind) in self._denied:
+            raise _bare(403, 10000, "Authentication error")
+
     def _route(self, request: Request) -> tuple[str, _Gen, str, str | None]:
         match = _ZONE_PATH.fullmatch(request.path)
         if match is None or not _ZONE_ID.fullmatch(match["zone"]):
             raise _no_route(request.path)
         for gen, pattern, kind in _REST:
-            found = pattern.fullmatch(match["rest"])
+            found = pattern.fullmatch(match["rest"] or "")
             if found is None:
                 continue
             key = (gen.name, kind, request.method)
@@ -836,6 +1019,55 @@ class CloudflareSimulator(SimulatorServer):
         result = [r.json(call.zone.id, call.zone.name) for r in chunk]
         info = _result_info(page, per_page, len(chunk), len(records))
         return self._ok(DNS, result, result_info=info)
+
+    # --- zone details, load balancers, pools, tiered cache (read-only) -------------------
+
+    def _zone_details(self, call: _Call) -> Response:
+        zone = call.zone
+        result = {
+            "id": zone.id,
+            "name": zone.name,
+            "status": "active",
+            "paused": False,
+            "type": "full",
+            "development_mode": 0,
+            "name_servers": ["ns1.example.net", "ns2.example.net"],
+            "original_name_servers": None,
+            "account": {"id": zone.account_id, "name": "Simulated account"},
+            "owner": {"id": None, "type": "user", "email": None},
+            "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website"},
+            "meta": {"phishing_detected": False},
+            "created_on": "2024-01-01T00:00:00Z",
+            "modified_on": "2024-01-01T00:00:00Z",
+            "activated_on": "2024-01-01T00:00:00Z",
+        }
+        return self._ok(ZONE, result)
+
+    def _list_load_balancers(self, call: _Call) -> Response:
+        result = [lb.json() for lb in call.zone.load_balancers.values()]
+        return self._ok(ZONE, result)
+
+    def _get_pool(self, request: Request, account: str, pool_id: str) -> Response:
+        if request.method != "GET" or not _ZONE_ID.fullmatch(account):
+            raise _no_route(request.path)
+        self._authenticate(request)
+        self._check_permission("pool")
+        if account not in {z.account_id for z in self._zones.values()}:
+            raise _bare(403, 10000, "Authentication error")
+        pool = self._pools.get((account, pool_id))
+        if pool is None:
+            raise _ApiError(404, 1003, "Pool not found")
+        return self._ok(ZONE, pool.json())
+
+    def _setting(self, setting_id: str, on: bool) -> Response:
+        value = {"id": setting_id, "value": "on" if on else "off", "editable": True}
+        return self._ok(ZONE, {**value, "modified_on": "2024-01-01T00:00:00Z"})
+
+    def _tiered_caching(self, call: _Call) -> Response:
+        return self._setting("tiered_caching", call.zone.tiered_cache)
+
+    def _smart_topology(self, call: _Call) -> Response:
+        return self._setting("tiered_cache_smart_topology_enable", call.zone.smart_topology)
 
 
 # --- helpers of the request handlers (module level: they need no simulator state) --------------

@@ -157,3 +157,25 @@ def test_a_pushgateway_that_is_down_changes_no_exit_code(cf: CloudflareSimulator
     assert 0 == code
     (failed,) = [e for e in events if e["event"] == "metrics_push_failed"]
     assert (INSTANCE, "warning") == (failed["instance"], failed["level"])
+
+
+def test_origin_coverage_and_smart_tiered_cache_are_pushed_by_a_one_shot_sync(
+    cf: CloudflareSimulator, pushgateway: str, tmp_path: Path, dns_sim
+):
+    config = write_config(tmp_path, cf, pushgateway)
+    raw = yaml.safe_load(config.read_text())
+    raw["cloudflare"]["zones"][0]["origins"] = "dns"
+    raw["resolver"] = {"nameservers": [dns_sim.nameserver], "timeout": "1s"}
+    config.write_text(yaml.safe_dump(raw))
+    cf.add_dns_record(ZONE, "CNAME", "www.example.com", "edge.example.net")
+    cf.add_dns_record(ZONE, "A", "legacy.example.com", "203.0.113.250")
+    dns_sim.set_addresses("edge.example.net", "192.0.2.10")
+    cf.set_smart_topology(ZONE, False)
+    code, events = sync(config)
+    assert 0 == code
+    assert ["example.com"] == [e["zone"] for e in events if e["event"] == "smart_tiered_cache_off"]
+    pushed = group(pushgateway)
+    assert 1.0 == sample(pushed, "syncd_zone_origins", zone="example.com", state="mapped")
+    assert 1.0 == sample(pushed, "syncd_zone_origins", zone="example.com", state="unmapped")
+    assert 0.5 == sample(pushed, "syncd_zone_origin_coverage_ratio", zone="example.com")
+    assert 0.0 == sample(pushed, "syncd_zone_smart_tiered_cache", zone="example.com")

@@ -17,7 +17,9 @@ from syncd.state import StateStore, load_window
 from tests.conftest import TOKEN
 
 STATIC = [{"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"}]
-ZONES = 5  # per run: GET /zones, supported regions, then a list and a write per zone
+ZONES = 5  # per run: GET /zones, supported regions, then per zone a list, the two Tiered
+# Cache settings (issue 16) and a write: 22 requests
+PER_RUN = 2 + 4 * ZONES
 
 
 def simulator(quota: int, window: float) -> CloudflareSimulator:
@@ -29,8 +31,8 @@ def simulator(quota: int, window: float) -> CloudflareSimulator:
 
 @pytest.fixture
 def small() -> Any:
-    """Cloudflare's limit scaled down: 12 requests per 2 seconds."""
-    sim = simulator(12, 2.0)
+    """Cloudflare's limit scaled down to one run: 22 requests per 2 seconds."""
+    sim = simulator(PER_RUN, 2.0)
     sim.start()
     try:
         yield sim
@@ -61,8 +63,8 @@ def refused(cf: CloudflareSimulator) -> int:
 
 @pytest.fixture
 def roomy() -> Any:
-    """16 requests per 2 seconds: one run (12 requests) fits, two back to back do not."""
-    sim = simulator(16, 2.0)
+    """30 requests per 2 seconds: one run (22 requests) fits, two back to back do not."""
+    sim = simulator(30, 2.0)
     sim.start()
     try:
         yield sim
@@ -74,10 +76,10 @@ def test_back_to_back_sync_processes_share_one_window(roomy, tmp_path: Path, cap
     """Each `syncd sync` builds its own limiter, as a CronJob's processes do; the second
     starts where the first's window left off, so Cloudflare never refuses one."""
     path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(raw_for(roomy, tmp_path, 16, "2s")))
+    path.write_text(yaml.safe_dump(raw_for(roomy, tmp_path, 30, "2s")))
     assert 0 == cli.main(["sync", "--config", str(path)])
     first = len(roomy.requests)
-    assert 12 == first
+    assert PER_RUN == first
     saved = load_window(tmp_path / "state.db")
     assert first == len(saved.taken)
     assert 0 == cli.main(["sync", "--config", str(path)])
@@ -87,13 +89,13 @@ def test_back_to_back_sync_processes_share_one_window(roomy, tmp_path: Path, cap
 
 
 def test_without_the_server_headers_the_persisted_window_alone_keeps_the_limit(tmp_path: Path):
-    sim = simulator(16, 2.0)
+    sim = simulator(30, 2.0)
     # Answers without rate-limit headers (as through a proxy that strips them): only syncd's
     # own count, carried across processes in the state database, paces it.
     sim.rate_limit_headers = False
     sim.start()
     try:
-        settings = config.validate(raw_for(sim, tmp_path, 16, "2s"))
+        settings = config.validate(raw_for(sim, tmp_path, 30, "2s"))
         for _ in range(2):
             report = sync.run_once(settings)  # a fresh limiter each time: a new process
             assert RunResult.SUCCESS == report.result
@@ -111,14 +113,14 @@ def test_the_servers_headers_pace_a_run_whose_own_limit_is_too_high(small, tmp_p
     assert 0 == refused(small)
     assert "server" == report.budget_source
     assert report.budget_remaining is not None
-    assert 0 <= report.budget_remaining < 12
+    assert 0 <= report.budget_remaining < PER_RUN
     registry = CollectorRegistry()
     metrics.Metrics(registry).observe(report)
     assert report.budget_remaining == registry.get_sample_value("syncd_cloudflare_budget_remaining")
 
 
 def test_a_plan_reads_the_window_but_never_writes_it(small, tmp_path: Path):
-    settings = config.validate(raw_for(small, tmp_path, 12, "2s"))
+    settings = config.validate(raw_for(small, tmp_path, PER_RUN, "2s"))
     sync.run_once(settings)
     before = load_window(tmp_path / "state.db")
     sync.run_once(settings, options=sync.Options(dry_run=True))

@@ -111,3 +111,60 @@ def test_regions_with_a_bad_token_exits_1(capsys, config: Path, monkeypatch):
     assert 1 == code
     assert "10000" in err
     assert "not-the-token" not in err
+
+
+def test_origins_shows_each_chain_and_state_and_writes_nothing(capsys, cf, dns_sim, tmp_path):
+    raw = {
+        "cloudflare": {
+            "api_token": TOKEN,
+            "base_url": cf.base_url,
+            "zones": [{"id": ZONE, "name": "example.com"}],
+        },
+        "collectors": {"static": STATIC},
+        "resolver": {"nameservers": [dns_sim.nameserver], "timeout": "1s"},
+        "state": {"path": str(tmp_path / "state.db")},
+        "logging": {"format": "json"},
+    }
+    path = tmp_path / "syncd.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cf.add_dns_record(ZONE, "CNAME", "www.example.com", "edge.example.net")
+    cf.add_dns_record(ZONE, "CNAME", "old.example.com", "gone.example.net")
+    dns_sim.set_addresses("edge.example.net", "192.0.2.10", "198.51.100.1")
+
+    code, out, _ = run(capsys, "origins", "--config", str(path))
+    assert 0 == code, "a dangling name is not a failure"
+    assert "www.example.com -> edge.example.net" in out
+    assert "unresolved_origin" in out
+    assert "zone example.com: coverage 0/3 (0%)" in out, "nothing is mapped yet"
+    assert [] == [r for r in cf.requests if r.method != "GET"], "origins never writes"
+
+    assert 0 == run(capsys, "sync", "--config", str(path))[0]
+    code, out, _ = run(
+        capsys, "origins", "--config", str(path), "--zone", "example.com", "--output", "json"
+    )
+    assert 0 == code
+    (zone,) = json.loads(out)["zones"]
+    states = {(o["address"], o["state"], o["reason"]) for o in zone["origins"]}
+    assert {
+        ("192.0.2.10", "mapped", None),
+        ("198.51.100.1", "unmapped", "undiscovered_origin"),
+        (None, "unmapped", "unresolved_origin"),
+    } == states
+    assert {"mapped": 1, "unmapped": 2} == {k: zone["coverage"][k] for k in ("mapped", "unmapped")}
+
+    code, _, err = run(capsys, "origins", "--config", str(path), "--zone", "nope.example")
+    assert 2 == code
+    assert "no zone 'nope.example'" in err
+
+    dns_sim.fault("edge.example.net", "servfail")
+    code, out, _ = run(capsys, "origins", "--config", str(path))
+    assert 1 == code
+    assert "origin CNAME www.example.com failed: resolving edge.example.net" in out
+
+
+def test_sync_summary_has_a_coverage_column(capsys, cf, config: Path):
+    code, out, _ = run(capsys, "sync", "--config", str(config))
+    assert 0 == code
+    header = out.splitlines()[0].split()
+    assert "coverage" == header[-1]
+    assert "-" == out.splitlines()[2].split()[-1], "origins: all zones have no coverage"

@@ -97,6 +97,11 @@ def test_missing_credentials_is_an_error_naming_the_keys():
             "collectors.azure.0.base_url",
             "plain http",
         ),
+        ("resolver: {nameservers: [dns.google]}", "resolver.nameservers", "dns.google"),
+        ("resolver: {nameservers: ['127.0.0.1:99999']}", "resolver.nameservers", "99999"),
+        ("resolver: {nameservers: ['[::1]:x']}", "resolver.nameservers", "[::1]:x"),
+        ("resolver: {timeout: 0s}", "resolver.timeout", "between 10ms and 5m"),
+        ("resolver: {concurrency: 0}", "resolver.concurrency", "0"),
     ],
 )
 def test_each_section_names_the_bad_key(snippet: str, path: str, needle: str):
@@ -260,3 +265,18 @@ def test_repeated_zone_ids_and_names_are_named():
         path,
         msg.split(" (")[0].replace("Value error, ", ""),
     )
+
+
+def test_resolver_nameservers_as_ip_and_port():
+    settings = config.parse(
+        MINIMAL + "resolver: {nameservers: ['192.0.2.53', '127.0.0.1:5353', '[::1]:53', '::1']}\n",
+        {"TOKEN": "t"},
+    )
+    assert (
+        ("192.0.2.53", 53),
+        ("127.0.0.1", 5353),
+        ("::1", 53),
+        ("::1", 53),
+    ) == settings.resolver.addresses
+    default = config.parse(MINIMAL, {"TOKEN": "t"}).resolver
+    assert (5.0, 32, ()) == (default.timeout, default.concurrency, default.addresses)

@@ -18,6 +18,8 @@ from syncd.model import (
     CollectorOutcome,
     Inventory,
     ItemFailure,
+    Origin,
+    OriginProblem,
     RegionMapping,
     RunReport,
     Scope,
@@ -25,7 +27,9 @@ from syncd.model import (
     ScopeStatus,
     Skip,
     SkipReason,
+    TieredCache,
     Vendor,
+    ZoneOrigins,
     ZonePlan,
     ZoneReport,
     parse_ip,
@@ -202,3 +206,44 @@ def test_tracebacks_never_show_local_variables(fmt: str):
         structlog.stdlib.get_logger("syncd.test").exception("sync_crashed")
     assert "RuntimeError" in out.getvalue()
     assert token not in out.getvalue()
+
+
+def test_origin_problems_permissions_and_smart_tiered_cache_off_are_events():
+    found = ZoneOrigins(
+        origins=(
+            Origin(source="CNAME www.example.com", problem=OriginProblem.FAILED, detail="SERVFAIL"),
+            Origin(source="CNAME old.example.com", problem=OriginProblem.UNRESOLVED, detail="NX"),
+        ),
+        warnings=("zone example.com: the token lacks Load Balancing: Read",),
+        complete=False,
+    )
+    zone = ZoneReport(
+        zone_id="z1",
+        zone_name="example.com",
+        plan=ZonePlan(zone_id="z1", zone_name="example.com"),
+        origins=found,
+        tiered_cache=TieredCache(tiered=True, smart=False),
+    )
+    unread = ZoneReport(
+        zone_id="z2",
+        zone_name="other.example",
+        plan=ZonePlan(zone_id="z2", zone_name="other.example"),
+        tiered_cache=TieredCache(warning="no Zone Settings: Read"),
+    )
+    report = RunReport(started=0.0, finished=1.0, inventory=Inventory(), zones=(zone, unread))
+    with capture_logs() as events:
+        logs.log_report(report)
+    by_event = {e["event"]: e for e in events}
+    assert ("CNAME www.example.com", "SERVFAIL") == (
+        by_event["origin_failed"]["source"],
+        by_event["origin_failed"]["error"],
+    )
+    assert "info" == by_event["origin_unresolved"]["log_level"]
+    assert "Load Balancing: Read" in by_event["origins_incomplete"]["warning"]
+    assert (True, False) == (
+        by_event["smart_tiered_cache_off"]["tiered_cache"],
+        by_event["smart_tiered_cache_off"]["smart_topology"],
+    )
+    assert "other.example" == by_event["tiered_cache_unknown"]["zone"]
+    zone_events = [e for e in events if e["event"] == "zone_synced"]
+    assert [None, None] == [e["coverage"] for e in zone_events]

@@ -16,8 +16,12 @@ from syncd.model import (
     Address,
     CloudflareCall,
     CollectorOutcome,
+    CoverageState,
     Inventory,
     ItemFailure,
+    Origin,
+    OriginCoverage,
+    OriginProblem,
     RegionMapping,
     RunReport,
     Scope,
@@ -26,8 +30,10 @@ from syncd.model import (
     ScopeStatus,
     Skip,
     SkipReason,
+    TieredCache,
     Upsert,
     Vendor,
+    ZoneOrigins,
     ZonePlan,
     ZoneReport,
     parse_ip,
@@ -293,3 +299,42 @@ def test_push_without_a_gateway_does_nothing(registry: CollectorRegistry):
     with capture_logs() as logs:
         metrics.push(MetricsConfig(), registry, report())
     assert [] == logs
+
+
+def test_origin_coverage_and_smart_tiered_cache_per_zone(registry: CollectorRegistry):
+    ip = parse_ip("192.0.2.1")
+    reached = Origin(source="CNAME www.example.com", chain=("www.example.com", "a.example"), ip=ip)
+    twice = Origin(source="A api.example.com", chain=("api.example.com",), ip=ip)
+    dangling = Origin(
+        source="CNAME old.example.com",
+        chain=("old.example.com", "gone.example"),
+        problem=OriginProblem.UNRESOLVED,
+    )
+    coverage = (
+        OriginCoverage(origin=reached, state=CoverageState.MAPPED, vendor="aws", region="x"),
+        OriginCoverage(origin=twice, state=CoverageState.MAPPED, vendor="aws", region="x"),
+        OriginCoverage(origin=dangling, state=CoverageState.UNMAPPED, reason="unresolved_origin"),
+    )
+    zone = zone_report(
+        origins=ZoneOrigins(origins=(reached, twice, dangling)),
+        coverage=coverage,
+        tiered_cache=TieredCache(tiered=True, smart=False),
+    )
+    metrics.Metrics(registry).observe(report(zones=(zone,)))
+    assert 1.0 == value(registry, "syncd_zone_origins", zone=ZONE, state="mapped")
+    assert 1.0 == value(registry, "syncd_zone_origins", zone=ZONE, state="unmapped")
+    assert 0.5 == value(registry, "syncd_zone_origin_coverage_ratio", zone=ZONE)
+    assert 0.0 == value(registry, "syncd_zone_smart_tiered_cache", zone=ZONE)
+
+
+def test_origins_all_zones_and_unread_settings_export_no_origin_series(
+    registry: CollectorRegistry,
+):
+    zone = zone_report(tiered_cache=TieredCache(warning="403"))
+    metrics.Metrics(registry).observe(report(zones=(zone,)))
+    assert value(registry, "syncd_zone_origin_coverage_ratio", zone=ZONE) is None
+    assert value(registry, "syncd_zone_smart_tiered_cache", zone=ZONE) is None
+    zone = zone_report(origins=ZoneOrigins(), tiered_cache=TieredCache(tiered=True, smart=True))
+    metrics.Metrics(registry := CollectorRegistry()).observe(report(zones=(zone,)))
+    assert 1.0 == value(registry, "syncd_zone_origin_coverage_ratio", zone=ZONE), "no origin: 1"
+    assert 1.0 == value(registry, "syncd_zone_smart_tiered_cache", zone=ZONE)

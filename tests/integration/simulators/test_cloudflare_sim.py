@@ -19,6 +19,7 @@ import pytest
 
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import (
+    DEFAULT_ACCOUNT,
     DEFAULT_REGIONS,
     CloudflareSimulator,
     cf_error,
@@ -569,3 +570,81 @@ def test_a_removed_zone_answers_like_one_out_of_reach(sim, http):
         sim.add_zone(OTHER_ZONE, account_id="x")
     with pytest.raises(ValueError, match="status"):
         sim.add_zone(OTHER_ZONE, status="deleted")
+
+
+# --- zone details, load balancers, pools, tiered cache (issue 16) ------------------------------
+
+
+def test_zone_details_name_the_zone_and_its_account(sim, http):
+    zone = ok(http.get(f"zones/{ZONE}"))
+    assert (ZONE, "example.com", DEFAULT_ACCOUNT) == (
+        zone["id"],
+        zone["name"],
+        zone["account"]["id"],
+    )
+    assert (400, [7003, 7000]) == codes(http.patch(f"zones/{ZONE}", json={}))
+
+
+def test_load_balancers_and_their_pools_in_the_schema_shapes(sim, http):
+    eu = sim.add_pool("eu", [{"address": "origin.example.net", "name": "o1"}])
+    us = sim.add_pool("us", [{"address": "192.0.2.1", "enabled": False}], enabled=False)
+    sim.add_load_balancer(
+        ZONE, "lb.example.com", default_pools=[eu], fallback_pool=us, region_pools={"WNAM": [us]}
+    )
+    (lb,) = ok(http.get(f"zones/{ZONE}/load_balancers"))
+    assert ("lb.example.com", True, True, [eu], us, {"WNAM": [us]}, {}, {}) == (
+        lb["name"],
+        lb["enabled"],
+        lb["proxied"],
+        lb["default_pools"],
+        lb["fallback_pool"],
+        lb["region_pools"],
+        lb["country_pools"],
+        lb["pop_pools"],
+    )
+    pool = ok(http.get(f"accounts/{DEFAULT_ACCOUNT}/load_balancers/pools/{us}"))
+    assert (us, "us", False) == (pool["id"], pool["name"], pool["enabled"])
+    assert [("192.0.2.1", False, "origin-0")] == [
+        (o["address"], o["enabled"], o["name"]) for o in pool["origins"]
+    ]
+    missing = http.get(f"accounts/{DEFAULT_ACCOUNT}/load_balancers/pools/{'0' * 32}")
+    assert (404, [1003]) == codes(missing)
+    stranger = http.get(f"accounts/{'e' * 32}/load_balancers/pools/{us}")
+    assert (403, [10000]) == codes(stranger)
+    sim.set_pool_origins(eu, [{"address": "192.0.2.9"}])
+    pool = ok(http.get(f"accounts/{DEFAULT_ACCOUNT}/load_balancers/pools/{eu}"))
+    assert ["192.0.2.9"] == [o["address"] for o in pool["origins"]]
+    sim.remove_pool(eu)
+    assert 404 == http.get(f"accounts/{DEFAULT_ACCOUNT}/load_balancers/pools/{eu}").status_code
+
+
+def test_the_two_tiered_cache_settings_are_zone_setting_envelopes(sim, http):
+    tiered = ok(http.get(f"zones/{ZONE}/argo/tiered_caching"))
+    smart = ok(http.get(f"zones/{ZONE}/cache/tiered_cache_smart_topology_enable"))
+    assert ("tiered_caching", "on", True) == (tiered["id"], tiered["value"], tiered["editable"])
+    assert ("tiered_cache_smart_topology_enable", "on") == (smart["id"], smart["value"])
+    sim.set_tiered_cache(ZONE, False)
+    sim.set_smart_topology(ZONE, False)
+    assert "off" == ok(http.get(f"zones/{ZONE}/argo/tiered_caching"))["value"]
+    assert "off" == ok(http.get(f"zones/{ZONE}/cache/tiered_cache_smart_topology_enable"))["value"]
+    assert (400, [7003, 7000]) == codes(http.patch(f"zones/{ZONE}/argo/tiered_caching", json={}))
+
+
+def test_a_denied_permission_answers_403_on_the_routes_it_guards(sim, http):
+    pool = sim.add_pool("p", [{"address": "192.0.2.1"}])
+    sim.deny("load_balancing")
+    assert 403 == http.get(f"zones/{ZONE}/load_balancers").status_code
+    assert 403 == http.get(f"accounts/{DEFAULT_ACCOUNT}/load_balancers/pools/{pool}").status_code
+    assert 200 == http.get(f"zones/{ZONE}/argo/tiered_caching").status_code
+    sim.deny("zone_settings")
+    assert 403 == http.get(f"zones/{ZONE}/cache/tiered_cache_smart_topology_enable").status_code
+    sim.allow("load_balancing")
+    assert 200 == http.get(f"zones/{ZONE}/load_balancers").status_code
+    with pytest.raises(ValueError, match="permission"):
+        sim.deny("dns")
+    with pytest.raises(ValueError, match="pool name"):
+        sim.add_pool("no spaces", [])
+    with pytest.raises(TypeError, match="address"):
+        sim.add_pool("p2", [{"name": "x"}])
+    with pytest.raises(ValueError, match="default_pools"):
+        sim.add_load_balancer(ZONE, "lb.example.com", default_pools=[], fallback_pool=pool)

@@ -1,0 +1,234 @@
+"""Origins as Cloudflare reaches them (issue 16), end to end over loopback.
+
+The Cloudflare simulator holds the zone's records, load balancers and pools; a real DNS server
+(the DNS simulator, on dnslib) answers for names outside the zone; syncd resolves with dnspython.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd import sync
+from syncd.model import (
+    CoverageState,
+    OriginProblem,
+    RunResult,
+    SkipReason,
+    TieredCache,
+    ZoneOrigins,
+    ZoneReport,
+)
+from syncd.simulators.cloudflare import CloudflareSimulator
+from syncd.simulators.dns import DnsSimulator
+from tests.conftest import ZONE, settings_for
+
+ALB = "my-alb-123.us-east-1.elb.amazonaws.com"
+STATIC = [
+    {"ip": "198.51.100.10", "vendor": "aws", "region": "us-east-1"},  # the ALB, first address
+    {"ip": "198.51.100.11", "vendor": "aws", "region": "us-east-1"},  # the ALB after scaling
+    {"ip": "198.51.100.20", "vendor": "aws", "region": "eu-west-1"},  # via a chain in the zone
+    {"ip": "198.51.100.30", "vendor": "gcp", "region": "us-central1"},  # an A record
+    {"ip": "203.0.113.40", "vendor": "azure", "region": "westeurope"},  # pool hostname origin
+    {"ip": "203.0.113.41", "vendor": "oci", "region": "eu-frankfurt-1"},  # pool IP origin
+    {"ip": "203.0.113.99", "vendor": "aws", "region": "us-west-2"},  # not an origin
+]
+
+
+def _settings(cf: CloudflareSimulator, dns: DnsSimulator, tmp_path: Path, **zone: object):
+    zones = [{"id": ZONE, "name": "example.com", "origins": "dns", **zone}]
+    resolver = {"nameservers": [dns.nameserver], "timeout": "1s"}
+    return settings_for(cf, tmp_path, static=STATIC, zones=zones, resolver=resolver)
+
+
+def _estate(cf: CloudflareSimulator, dns: DnsSimulator) -> None:
+    cf.add_dns_record(ZONE, "CNAME", "www.example.com", ALB)
+    cf.add_dns_record(ZONE, "CNAME", "shop.example.com", "app.example.com")
+    cf.add_dns_record(ZONE, "CNAME", "app.example.com", "app-origin.example.com", proxied=False)
+    cf.add_dns_record(ZONE, "A", "app-origin.example.com", "198.51.100.20", proxied=False)
+    cf.add_dns_record(ZONE, "A", "api.example.com", "198.51.100.30")
+    cf.add_dns_record(ZONE, "TXT", "example.com", "v=spf1 -all")
+    hostname_pool = cf.add_pool("eu", [{"address": "origin-eu.example.net", "name": "eu-1"}])
+    ip_pool = cf.add_pool(
+        "fra", [{"address": "203.0.113.41"}, {"address": "203.0.113.42", "enabled": False}]
+    )
+    cf.add_load_balancer(
+        ZONE, "lb.example.com", default_pools=[hostname_pool], fallback_pool=ip_pool
+    )
+    dns.set_cname(ALB, "dualstack.my-alb-123.us-east-1.elb.amazonaws.com")
+    dns.set_addresses("dualstack.my-alb-123.us-east-1.elb.amazonaws.com", "198.51.100.10")
+    dns.set_addresses("origin-eu.example.net", "203.0.113.40")
+
+
+def test_exactly_the_origins_cloudflare_reaches_are_mapped(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    assert RunResult.SUCCESS == report.result
+    assert {
+        "198.51.100.10": ("aws", "us-east-1"),
+        "198.51.100.20": ("aws", "eu-west-1"),
+        "198.51.100.30": ("gcp", "us-central1"),
+        "203.0.113.40": ("azure", "westeurope"),
+        "203.0.113.41": ("oci", "eu-frankfurt-1"),
+    } == cf.mappings(ZONE)
+    (zone,) = report.zones
+    assert 1.0 == zone.coverage_ratio
+    chains: dict[str, set] = {}
+    for o in _origins(zone).origins:
+        chains.setdefault(o.key, set()).add((o.source, o.chain))
+    assert (
+        "CNAME www.example.com",
+        ("www.example.com", ALB, "dualstack.my-alb-123.us-east-1.elb.amazonaws.com"),
+    ) in chains["198.51.100.10"]
+    assert (
+        "CNAME shop.example.com",
+        ("shop.example.com", "app.example.com", "app-origin.example.com"),
+    ) in chains["198.51.100.20"]
+    assert (
+        "load balancer lb.example.com, pool eu, origin eu-1",
+        ("lb.example.com", "origin-eu.example.net"),
+    ) in chains["203.0.113.40"]
+    assert "203.0.113.42" not in chains, "a disabled pool origin gets no traffic"
+    assert True is _tiered(zone).smart_on
+
+
+def test_load_balancer_addresses_change_new_mapped_released_deleted(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    settings = _settings(cf, dns_sim, tmp_path, policy="sync")
+    assert RunResult.SUCCESS == sync.run_once(settings).result
+    dns_sim.set_addresses("dualstack.my-alb-123.us-east-1.elb.amazonaws.com", "198.51.100.11")
+    report = sync.run_once(settings)
+    assert RunResult.SUCCESS == report.result
+    held = cf.mappings(ZONE)
+    assert ("aws", "us-east-1") == held["198.51.100.11"]
+    assert "198.51.100.10" not in held
+    assert (1, 1) == (report.zones[0].created, report.zones[0].deleted)
+
+
+def test_dangling_cname_is_named_and_the_run_succeeds(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    cf.add_dns_record(ZONE, "CNAME", "old.example.com", "gone.example.org")
+    cf.add_dns_record(ZONE, "CNAME", "stale.example.com", "missing.example.com")
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    assert RunResult.SUCCESS == report.result
+    (zone,) = report.zones
+    skips = {
+        s.subject: s.detail for s in zone.plan.skips if s.reason is SkipReason.UNRESOLVED_ORIGIN
+    }
+    assert {"CNAME old.example.com", "CNAME stale.example.com"} == set(skips)
+    assert "gone.example.org: NXDOMAIN" == skips["CNAME old.example.com"]
+    assert "missing.example.com" in skips["CNAME stale.example.com"]
+    unmapped = {c.origin.key: c.reason for c in zone.coverage if c.state is CoverageState.UNMAPPED}
+    assert {
+        "gone.example.org": "unresolved_origin",
+        "missing.example.com": "unresolved_origin",
+    } == unmapped
+    assert 5 / 7 == pytest.approx(zone.coverage_ratio)
+
+
+@pytest.mark.parametrize("fault", ["silent", "servfail", "refuse"])
+def test_resolver_failure_fails_the_run_and_deletes_nothing(cf, dns_sim, tmp_path, fault):
+    _estate(cf, dns_sim)
+    settings = _settings(cf, dns_sim, tmp_path, policy="sync")
+    assert RunResult.SUCCESS == sync.run_once(settings).result
+    before = cf.mappings(ZONE)
+    dns_sim.fault(ALB, fault)
+    report = sync.run_once(settings)
+    assert RunResult.PARTIAL == report.result
+    assert before == cf.mappings(ZONE)
+    (zone,) = report.zones
+    (failed,) = _origins(zone).failed
+    assert ALB in failed.detail
+    assert ("CNAME www.example.com", OriginProblem.FAILED) == (failed.source, failed.problem)
+    assert 0 == zone.deleted
+    assert {SkipReason.ORIGINS_INCOMPLETE} == {
+        s.reason for s in zone.plan.skips if s.subject == "198.51.100.10"
+    }
+
+
+def test_no_reachable_resolver_fails_every_cname_origin(cf, tmp_path):
+    cf.add_dns_record(ZONE, "CNAME", "www.example.com", ALB)
+    zones = [{"id": ZONE, "name": "example.com"}]
+    settings = settings_for(
+        cf,
+        tmp_path,
+        static=STATIC,
+        zones=zones,
+        resolver={"nameservers": ["127.0.0.1:9"], "timeout": "300ms"},
+    )
+    report = sync.run_once(settings)
+    assert RunResult.PARTIAL == report.result
+    (failed,) = _origins(report.zones[0]).failed
+    assert "timeout" in failed.detail
+
+
+def test_chains_too_long_loops_bad_pool_addresses_and_missing_pools_are_named(
+    cf, dns_sim, tmp_path
+):
+    for i in range(9):
+        cf.add_dns_record(ZONE, "CNAME", f"c{i}.example.com", f"c{i + 1}.example.com")
+    cf.add_dns_record(ZONE, "A", "c9.example.com", "198.51.100.30")
+    cf.add_dns_record(ZONE, "CNAME", "loop-a.example.com", "loop-b.example.com")
+    cf.add_dns_record(ZONE, "CNAME", "loop-b.example.com", "loop-a.example.com")
+    cf.add_dns_record(ZONE, "CNAME", "far.example.com", "l0.example.net")
+    dns_sim.set_cname("l0.example.net", "l1.example.net")
+    dns_sim.set_cname("l1.example.net", "l0.example.net")
+    bad = cf.add_pool("bad", [{"address": "not a host!"}])
+    cf.add_load_balancer(ZONE, "lb.example.com", default_pools=[bad, "f" * 32], fallback_pool=bad)
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    (zone,) = report.zones
+    assert RunResult.PARTIAL == report.result
+    failed = {o.source: o.detail for o in _origins(zone).failed}
+    assert "CNAME chain longer than 8 links" == failed["CNAME c0.example.com"]
+    assert failed["CNAME loop-a.example.com"].startswith("CNAME loop")
+    assert "CNAME loop" in failed["CNAME far.example.com"]
+    assert (
+        "neither an IP address nor a hostname"
+        in failed["load balancer lb.example.com, pool bad, origin origin-0"]
+    )
+    assert "no such pool (HTTP 404)" in failed[f"load balancer lb.example.com, pool {'f' * 32}"]
+    assert ("198.51.100.30",) == tuple(str(ip) for ip in _origins(zone).addresses)
+
+
+def test_load_balancing_403_warns_once_and_the_run_goes_on(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    cf.deny("load_balancing")
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    (zone,) = report.zones
+    assert RunResult.SUCCESS == report.result
+    (warning,) = _origins(zone).warnings
+    assert "Load Balancing: Read" in warning
+    assert "203.0.113.41" not in cf.mappings(ZONE)
+    assert "198.51.100.10" in cf.mappings(ZONE)
+
+
+def test_smart_tiered_cache_off_and_403_are_reported(cf, dns_sim, tmp_path):
+    cf.set_smart_topology(ZONE, False)
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    assert False is _tiered(report.zones[0]).smart_on
+    cf.deny("zone_settings")
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    tiered = _tiered(report.zones[0])
+    assert None is tiered.smart_on
+    assert "the token lacks Zone Settings: Read (HTTP 403)" in tiered.warning
+    assert [] == cf.requests_matching("PATCH", "tiered"), "syncd never changes the setting"
+
+
+def test_proxied_only_follows_only_proxied_records(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    cf.add_dns_record(ZONE, "CNAME", "grey.example.com", "grey.example.net", proxied=False)
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path, proxied_only=True))
+    sources = {o.source for o in _origins(report.zones[0]).origins}
+    assert "CNAME grey.example.com" not in sources
+    assert "CNAME shop.example.com" in sources, "the unproxied records it leads to are followed"
+
+
+def _origins(zone: ZoneReport) -> ZoneOrigins:
+    assert zone.origins is not None, f"zone {zone.zone_name} reports no origins"
+    return zone.origins
+
+
+def _tiered(zone: ZoneReport) -> TieredCache:
+    assert zone.tiered_cache is not None, f"zone {zone.zone_name} reports no tiered cache check"
+    return zone.tiered_cache
