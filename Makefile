@@ -46,6 +46,7 @@ unit: venv
 
 bench: venv
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
