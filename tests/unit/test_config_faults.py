@@ -387,3 +387,9 @@ def test_an_old_key_names_its_new_place_alongside_other_problems():
     assert ("sync.concurrency", "moved to collectors.concurrency") == problem(
         MINIMAL + "sync: {concurrency: 4}\n"
     )
+
+
+def test_a_file_saved_on_windows_with_a_bom_and_crlf_loads(tmp_path: Path):
+    path = tmp_path / "syncd.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.replace("\n", "\r\n").encode())
+    assert ZONE == config.load(path, ENV).cloudflare.zones[0].id
