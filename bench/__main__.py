@@ -146,7 +146,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _main_scenario(spec: Spec, args: argparse.Namespace, work: Path) -> list[Phase]:
-    from syncd import sync
+    from syncd.cloudflare import api
 
     phases: list[Phase] = []
     c = args.concurrency
@@ -156,7 +156,7 @@ def _main_scenario(spec: Spec, args: argparse.Namespace, work: Path) -> list[Pha
         _say(f"estate seeded in {info.seconds_to_seed:.1f}s: {info.addresses} addresses")
         first_writes = spec.zones * math.ceil(spec.origins / settings.cloudflare.batch_size)
         # One limiter for the three runs, as `syncd run` keeps one for its life.
-        limiter = sync.rate_limiter(settings)
+        limiter = api.rate_limiter(settings.cloudflare)
         phases.append(_timed(host, settings, "first sync", c, limiter, expected=first_writes))
         phases.append(_timed(host, settings, "steady state", c, limiter, expected=0))
         churn = host.churn(args.churn)

@@ -135,7 +135,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     stop = threading.Event()  # SIGTERM sets it; a run in flight stops after its current batch
     # One limiter for the service's life: Cloudflare counts requests per user, across runs.
-    options = sync.Options(stop=stop, limiter=sync.rate_limiter(settings))
+    options = sync.Options(stop=stop, limiter=api.rate_limiter(settings.cloudflare))
     return daemon.run_service(
         settings,
         run=lambda: sync.run_once(settings, options=options),

@@ -204,7 +204,7 @@ class ZoneSettings(_Section):
         False,
         description=(
             "Take ownership of existing mappings that equal what syncd discovered (after a lost "
-            "registry, or to take over hand-made mappings). Mappings syncd does not own are "
+            "state file, or to take over hand-made mappings). Mappings syncd does not own are "
             "otherwise never changed or deleted (`foreign_mapping`)."
         ),
     )
@@ -919,7 +919,7 @@ class StateConfig(_Section):
     path: FilePath = Field(
         Path("./syncd-state.db"),
         description=(
-            "The ownership registry (SQLite, with a `.lock` file beside it). "
+            "The ownership store (SQLite, with a `.lock` file beside it). "
             "`/var/lib/syncd/state.db` in the container. Losing it means no deletions until "
             "ownership is rebuilt (`adopt: true`), never mass deletion."
         ),
@@ -952,7 +952,9 @@ class Settings(_Section):
     sync: SyncConfig = Field(SyncConfig(), description="The planner's safety settings.")
     schedule: ScheduleConfig = Field(ScheduleConfig(), description="When `syncd run` syncs.")
     metrics: MetricsConfig = Field(MetricsConfig(), description="Prometheus exposition and push.")
-    state: StateConfig = Field(StateConfig(), description="The ownership registry.")
+    state: StateConfig = Field(
+        StateConfig(), description="The state store: ownership, discovered zones, the rate window."
+    )
     logging: LoggingConfig = Field(LoggingConfig(), description="Structured logs on stderr.")
     resolver: ResolverConfig = Field(
         ResolverConfig(), description="How CNAME and pool hostname origins are resolved."

@@ -318,42 +318,51 @@ def _config(  # noqa: PLR0917 (one call site, in order of the estate)
                 {"ip": "192.0.2.5", "vendor": "aws", "region": "eu-west-1"},
                 {"ip": "10.0.0.5", "vendor": "aws", "region": "us-east-1"},  # not public
             ],
-            "aws": [
-                {
-                    "name": "aws-demo",
-                    "regions": ["us-east-1", "eu-west-1"],
-                    "endpoint_url": aws_endpoint,
-                }
-            ],
-            "gcp": [
-                {
-                    "name": "gcp-demo",
-                    "credentials_file": str(key_file),
-                    "api_endpoint": gcp.url,
-                    "resource_manager_endpoint": gcp.url,
-                }
-            ],
-            "azure": [
-                {
-                    "name": "azure-demo",
-                    "tenant_id": azure.tenant_id,
-                    "client_id": azure.client_id,
-                    "client_secret": "${SYNCD_DEMO_AZURE_SECRET}",
-                    "authority_host": azure.url,
-                    "base_url": azure.url,
-                }
-            ],
-            "oci": [
-                {
-                    "name": "oci-demo",
-                    "config_file": str(oci_config[0]),
-                    "profile": oci_config[1],
-                    "service_endpoint_template": oci.endpoint_template(),
-                }
-            ],
+            **_clouds(aws_endpoint, gcp, azure, oci, key_file, oci_config),
         },
         "schedule": {"interval": "30s"},
         "metrics": {"listen": "127.0.0.1:9464"},
         "state": {"path": str(workdir / "state.db")},
         "logging": {"level": "warning"},
+    }
+
+
+def _clouds(  # noqa: PLR0917 (one call site, in order of the estate)
+    aws_endpoint: str,
+    gcp: GcpSimulator,
+    azure: AzureSimulator,
+    oci: OciSimulator,
+    key_file: Path,
+    oci_config: tuple[Path, str],
+) -> dict[str, list[dict[str, Any]]]:
+    """One collector per cloud, each aimed at its simulator."""
+    aws = {"name": "aws-demo", "regions": ["us-east-1", "eu-west-1"], "endpoint_url": aws_endpoint}
+    return {
+        "aws": [aws],
+        "gcp": [
+            {
+                "name": "gcp-demo",
+                "credentials_file": str(key_file),
+                "api_endpoint": gcp.url,
+                "resource_manager_endpoint": gcp.url,
+            }
+        ],
+        "azure": [
+            {
+                "name": "azure-demo",
+                "tenant_id": azure.tenant_id,
+                "client_id": azure.client_id,
+                "client_secret": "${SYNCD_DEMO_AZURE_SECRET}",
+                "authority_host": azure.url,
+                "base_url": azure.url,
+            }
+        ],
+        "oci": [
+            {
+                "name": "oci-demo",
+                "config_file": str(oci_config[0]),
+                "profile": oci_config[1],
+                "service_endpoint_template": oci.endpoint_template(),
+            }
+        ],
     }

@@ -277,9 +277,10 @@ def _collector_result(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> 
 
 
 def _error_reasons(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> list[str]:
-    reasons = [s.reason or "error" for s in scopes if s.status is ScopeStatus.FAILED]
+    # The runner gives every failure a reason (collectors/errors.py); none is made up here.
+    reasons = [s.reason for s in scopes if s.status is ScopeStatus.FAILED]
     if not outcome.listed:
-        reasons.append(outcome.reason or "error")
+        reasons.append(outcome.reason)
     return reasons
 
 

@@ -26,6 +26,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
+from syncd.config import ResolverConfig
 from syncd.model import NameResolution, ResolutionStatus, dns_name, parse_ip
 
 _RECORD_TYPES = ("A", "AAAA")
@@ -64,6 +65,11 @@ class Resolver:
         resolver.lifetime = timeout
         resolver.cache = None
         self._resolver = resolver
+
+    @classmethod
+    def configured(cls, cfg: ResolverConfig) -> Resolver:
+        """The run's resolver, as the ``resolver`` section says."""
+        return cls(nameservers=cfg.addresses, timeout=cfg.timeout, concurrency=cfg.concurrency)
 
     def __enter__(self) -> Resolver:
         return self

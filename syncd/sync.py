@@ -53,7 +53,7 @@ def run_once(
     started = clock()
     with (
         connect(settings, opts) as cloudflare,
-        resolver(settings) as names,
+        Resolver.configured(settings.resolver) as names,
         ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
     ):
 
@@ -113,17 +113,6 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         budget_remaining=budget.remaining,
         budget_source=budget.source,
     )
-
-
-def resolver(settings: Settings) -> Resolver:
-    """The run's DNS resolver (``resolver`` section), shared by every zone; close it after."""
-    r = settings.resolver
-    return Resolver(nameservers=r.addresses, timeout=r.timeout, concurrency=r.concurrency)
-
-
-def rate_limiter(settings: Settings) -> api.RateLimiter:
-    """The client-side limiter for ``cloudflare.rate_limit``; share one across runs."""
-    return api.rate_limiter(settings.cloudflare)
 
 
 def connect(settings: Settings, opts: Options | None = None) -> api.Cloudflare:

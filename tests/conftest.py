@@ -1,10 +1,12 @@
-"""Fixtures shared by every level: a Cloudflare simulator on loopback and config builders."""
+"""Shared by every level: a Cloudflare simulator on loopback, config builders, and polling."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -19,6 +21,7 @@ from syncd.simulators.dns import DnsSimulator
 hypothesis_settings.register_profile("syncd", derandomize=True, deadline=None)
 hypothesis_settings.load_profile("syncd")
 
+_T = TypeVar("_T")
 TOKEN = "test-token-5c1b0e"
 ZONE = "0123456789abcdef0123456789abcdef"
 ZONE2 = "fedcba9876543210fedcba9876543210"
@@ -74,3 +77,16 @@ def settings_for(
 def write_config(path: Path, settings_raw: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(settings_raw))
     return path
+
+
+def eventually(check: Callable[[], _T | None], what: str, deadline: float = 20.0) -> _T:
+    """Poll ``check`` until it returns something truthy and return that, or fail the test after
+    ``deadline`` seconds naming ``what`` it waited for. The one way tests wait: never a sleep."""
+    end = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
+        threading.Event().wait(0.02)

@@ -37,10 +37,11 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
-from syncd.collectors.errors import CollectorError, Deadline, Reason, ScopeDenied, from_status
+from syncd.collectors import errors
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
+from syncd.collectors.errors import Deadline, Reason
 from syncd.config import AwsCollectorConfig
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -142,7 +143,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
                 if _code(exc) in _REGION_DENIED and not self._region_enabled(
                     session, scope.region, deadline, what
                 ):
-                    raise ScopeDenied(
+                    raise errors.ScopeDenied(
                         f"{what}: region not enabled for the account ({_code(exc)})",
                         reason=Reason.REGION_DISABLED,
                     ) from exc
@@ -200,7 +201,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
                 self._home = base_session.get_config_variable("region") or _HOME_REGION
                 base = base_session.get_credentials()
                 if base is None:
-                    raise CollectorError(
+                    raise errors.CollectorError(
                         f"{self.name}: no AWS credentials found (environment, profile, web "
                         "identity, container or instance role)",
                         reason=Reason.AUTH,
@@ -263,7 +264,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
         if not listed:
             # An organization always holds its management account; nothing at all means the
             # caller sees no organization, which must not pass for "no addresses anywhere".
-            raise CollectorError(
+            raise errors.CollectorError(
                 f"{what}: ListAccounts returned no accounts", reason=Reason.NOT_FOUND
             )
         return sorted(
@@ -411,28 +412,15 @@ def _add(
     try:
         ip = parse_ip(text)
     except ValueError:
-        skips.append(
-            Skip(
-                subject=text,
-                reason=SkipReason.INVALID_IP,
-                detail=resource,
-                vendor=Vendor.AWS.value,
-                region=scope.region,
-                collector=scope.collector,
-            )
-        )
+        skips.append(skip_in(scope, text, SkipReason.INVALID_IP, resource))
         return
     if ip in found:
         return
-    found[ip] = Address(
-        ip=ip,
-        vendor=Vendor.AWS,
-        region=scope.region,
-        collector=scope.collector,
-        account=scope.account,
+    found[ip] = address_in(
+        scope,
+        ip,
         resource=resource,
-        scope_key=scope.key,
-        tags=tag_tuple({t["Key"]: t.get("Value", "") for t in tags or () if "Key" in t}),
+        tags={t["Key"]: t.get("Value", "") for t in tags or () if "Key" in t},
     )
 
 
@@ -450,33 +438,27 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         raise _client_error(exc, what) from exc
-    except (ConnectTimeoutError, ReadTimeoutError) as exc:
-        raise CollectorError(
-            f"{what}: no answer in time ({type(exc).__name__})", reason=Reason.TIMEOUT
-        ) from exc
-    except (BotoConnectionError, HTTPClientError) as exc:
-        raise CollectorError(
-            f"{what}: endpoint unreachable ({type(exc).__name__})", reason=Reason.UNREACHABLE
-        ) from exc
-    except (
-        NoCredentialsError,
-        PartialCredentialsError,
-        CredentialRetrievalError,
-        ProfileNotFound,
-    ) as exc:
-        raise CollectorError(
-            f"{what}: credentials unavailable ({type(exc).__name__})", reason=Reason.AUTH
-        ) from exc
-    except ResponseParserError as exc:
-        raise CollectorError(f"{what}: unreadable response", reason=Reason.MALFORMED) from exc
-    except BotoCoreError as exc:
-        raise CollectorError(f"{what}: {type(exc).__name__}", reason=Reason.ERROR) from exc
+    except (BotoCoreError, ResponseParserError) as exc:
+        raise errors.by_type(what, exc, _BOTO_ERRORS) from exc
 
 
-def _client_error(exc: ClientError, what: str) -> CollectorError:
+# botocore's failures without an answer from AWS (timeouts are HTTPClientErrors: first).
+_BOTO_ERRORS: errors.ByType = (
+    ((ConnectTimeoutError, ReadTimeoutError), Reason.TIMEOUT, "no answer in time"),
+    ((BotoConnectionError, HTTPClientError), Reason.UNREACHABLE, "endpoint unreachable"),
+    (
+        (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, ProfileNotFound),
+        Reason.AUTH,
+        "credentials unavailable",
+    ),
+    (ResponseParserError, Reason.MALFORMED, "unreadable response"),
+)
+
+
+def _client_error(exc: ClientError, what: str) -> errors.CollectorError:
     """Classify by Error.Code, then by HTTP status. AWS's message text is not echoed."""
     code = _code(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    reason = _CODES.get(code) or from_status(status)
+    reason = _CODES.get(code) or errors.from_status(status)
     message = f"{what}: {exc.operation_name} failed with {code or 'no error code'} (HTTP {status})"
-    return CollectorError(message, reason=reason)
+    return errors.CollectorError(message, reason=reason)

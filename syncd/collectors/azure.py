@@ -34,10 +34,10 @@ from azure.mgmt.network.models import PublicIPAddress, PublicIPPrefix
 from azure.mgmt.subscription import SubscriptionClient
 from azure.mgmt.subscription.models import Subscription
 
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
 from syncd.collectors.errors import CollectorError, Deadline, Reason, from_status
 from syncd.config import AzureCollectorConfig
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip
 
 # Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
 # ones are read-only shells (shared/reference/cloud-collectors.md, Azure "Calls").
@@ -95,7 +95,7 @@ class AzureCollector(CloudCollector[AzureCollectorConfig]):
                     if item is not None:
                         yield item
                 for prefix in _parsed(client.public_ip_prefixes.list_all(), PublicIPPrefix, where):
-                    yield self._prefix_skip(prefix)
+                    yield _prefix_skip(scope, prefix)
 
     # --- records ------------------------------------------------------------------------------
 
@@ -106,45 +106,20 @@ class AzureCollector(CloudCollector[AzureCollectorConfig]):
         props = pip.properties
         rid = pip.id or ""
         region = _region(pip.location)
+        resource = _resource(rid, pip.name)
         if props is None or not props.ip_address:
             detail = f"no address allocated (Dynamic, not attached); {rid}"
-            return self.skip(
-                _resource(rid, pip.name), SkipReason.UNALLOCATED, detail, region=region
-            )
+            return skip_in(scope, resource, SkipReason.UNALLOCATED, detail, region=region)
         try:
             ip = parse_ip(props.ip_address)
         except ValueError:
             detail = f"ipAddress {props.ip_address!r} is not an IP address; {rid}"
-            return self.skip(_resource(rid, pip.name), SkipReason.INVALID_IP, detail, region=region)
+            return skip_in(scope, resource, SkipReason.INVALID_IP, detail, region=region)
         if pip.sku is not None and _text(pip.sku.tier).lower() == "global":
-            detail = f"{_resource(rid, pip.name)}: Global tier (cross-region load balancer)"
-            return self.skip(
-                props.ip_address, SkipReason.GLOBAL_ANYCAST, detail, region=region, ip=ip
-            )
-        return Address(
-            ip=ip,
-            vendor=Vendor.AZURE,
-            region=region,
-            collector=self.name,
-            account=scope.account,
-            resource=_resource(rid, pip.name),
-            scope_key=scope.key,
-            tags=tag_tuple(pip.tags),
-        )
-
-    def _prefix_skip(self, prefix: PublicIPPrefix) -> Skip:
-        # Only the prefix's addresses that exist as public IP resources are mapped: a NAT gateway
-        # can use the whole range without one, and such outbound-only addresses are no origins.
-        props = prefix.properties
-        cidr = props.ip_prefix if props is not None else None
-        members = len(props.public_ip_addresses or ()) if props is not None else 0
-        detail = (
-            f"public IP prefix {cidr or '(not allocated)'}: not expanded; its {members} "
-            "address(es) that are public IP resources are collected as such"
-        )
-        subject = cidr or _resource(prefix.id or "", prefix.name)
-        region = _region(prefix.location)
-        return self.skip(subject, SkipReason.PREFIX_NOT_EXPANDED, detail, region=region)
+            detail = f"{resource}: Global tier (cross-region load balancer)"
+            reason = SkipReason.GLOBAL_ANYCAST
+            return skip_in(scope, props.ip_address, reason, detail, region=region, ip=ip)
+        return address_in(scope, ip, resource=resource, region=region, tags=pip.tags)
 
     # --- SDK plumbing -------------------------------------------------------------------------
 
@@ -283,6 +258,21 @@ class _DeadlineRetryPolicy(RetryPolicy[Any, Any]):
 #   request/response timeout                  timeout
 #   connection refused, reset, TLS            unreachable
 #   anything else from azure-core             error
+
+
+def _prefix_skip(scope: Scope, prefix: PublicIPPrefix) -> Skip:
+    # Only the prefix's addresses that exist as public IP resources are mapped: a NAT gateway
+    # can use the whole range without one, and such outbound-only addresses are no origins.
+    props = prefix.properties
+    cidr = props.ip_prefix if props is not None else None
+    members = len(props.public_ip_addresses or ()) if props is not None else 0
+    detail = (
+        f"public IP prefix {cidr or '(not allocated)'}: not expanded; its {members} "
+        "address(es) that are public IP resources are collected as such"
+    )
+    subject = cidr or _resource(prefix.id or "", prefix.name)
+    region = _region(prefix.location)
+    return skip_in(scope, subject, SkipReason.PREFIX_NOT_EXPANDED, detail, region=region)
 
 
 def _parsed(pager: Iterable[Any], kind: type[_T], where: str) -> Iterator[_T]:

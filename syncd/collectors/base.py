@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from syncd.collectors.errors import Deadline
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor
+from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, tag_tuple
 
 Discovery = Address | Skip
 
@@ -85,22 +85,45 @@ class CloudCollector(Generic[_C]):
     def vendor(self) -> Vendor:
         return self.VENDOR
 
-    def skip(
-        self,
-        subject: str,
-        reason: SkipReason,
-        detail: str,
-        *,
-        region: str = "",
-        ip: IPAddress | None = None,
-    ) -> Skip:
-        """Something this collector saw and must not map, with the reason."""
-        return Skip(
-            subject=subject,
-            reason=reason,
-            detail=detail,
-            vendor=self.VENDOR.value,
-            region=region,
-            collector=self.name,
-            ip=ip,
-        )
+
+def address_in(
+    scope: Scope,
+    ip: IPAddress,
+    *,
+    resource: str,
+    region: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Address:
+    """An address found in ``scope``, in the scope's region unless the resource names its own."""
+    return Address(
+        ip=ip,
+        vendor=scope.vendor,
+        region=scope.region if region is None else region,
+        collector=scope.collector,
+        account=scope.account,
+        resource=resource,
+        scope_key=scope.key,
+        tags=tag_tuple(tags),
+    )
+
+
+def skip_in(
+    scope: Scope,
+    subject: str,
+    reason: SkipReason,
+    detail: str,
+    *,
+    region: str | None = None,
+    ip: IPAddress | None = None,
+) -> Skip:
+    """Something seen in ``scope`` that must not be mapped, with the reason (and the IP, parsed,
+    when the subject is one)."""
+    return Skip(
+        subject=subject,
+        reason=reason,
+        detail=detail,
+        vendor=scope.vendor.value,
+        region=scope.region if region is None else region,
+        collector=scope.collector,
+        ip=ip,
+    )

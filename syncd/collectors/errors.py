@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from syncd.errors import SyncdError
@@ -81,6 +81,20 @@ def from_status(status: int) -> Reason:
 def failure(where: str, reason: Reason, detail: str) -> CollectorError:
     """The error of ``where`` (a collector, scope or call) with ``detail`` (never a secret)."""
     return CollectorError(f"{where}: {detail}", reason=reason)
+
+
+# An SDK's exception types, each with its reason and what to say; the first matching row wins.
+ByType = Sequence[tuple[type[BaseException] | tuple[type[BaseException], ...], Reason, str]]
+
+
+def by_type(where: str, exc: BaseException, table: ByType) -> CollectorError:
+    """The error for an SDK exception that carries no HTTP status (the wire, credentials, a
+    body that does not parse), classified by its type; unlisted types are ``error``. Only the
+    type's name is quoted: an SDK's message may hold a URL with a token, or a key."""
+    for kinds, reason, said in table:
+        if isinstance(exc, kinds):
+            return failure(where, reason, f"{said} ({type(exc).__name__})")
+    return failure(where, Reason.ERROR, type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,18 @@ from google.cloud import compute_v1, resourcemanager_v3
 from google.oauth2 import service_account
 from google.protobuf import json_format
 
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
-from syncd.collectors.errors import CollectorError, Deadline, Reason, ScopeDenied, from_status
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
+from syncd.collectors.errors import (
+    ByType,
+    CollectorError,
+    Deadline,
+    Reason,
+    ScopeDenied,
+    by_type,
+    from_status,
+)
 from syncd.config import GcpCollectorConfig
-from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip, tag_tuple
+from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
 
 # Read-only: Compute lists, and the project search for `projects: all`.
 OAUTH_SCOPES = (
@@ -56,15 +64,15 @@ _BACKOFF_FIRST = 0.25
 _BACKOFF_MAX = 8.0
 _MIN_ATTEMPT_TIMEOUT = 0.05
 
-# Errors from outside the API's answers (token refresh, the wire, the body); the first matching
-# row wins. An API's answer (GoogleAPICallError) is classified by its HTTP status instead.
-_OTHER_ERRORS: tuple[tuple[type[Exception], Reason], ...] = (
-    (auth_exc.TransportError, Reason.UNREACHABLE),
-    (auth_exc.GoogleAuthError, Reason.AUTH),
-    (requests.Timeout, Reason.TIMEOUT),
-    (requests.RequestException, Reason.UNREACHABLE),
-    (json_format.ParseError, Reason.MALFORMED),
-    (UnicodeDecodeError, Reason.MALFORMED),  # protobuf decodes the body before parsing it
+# Errors from outside the API's answers (token refresh, the wire, the body). An API's answer
+# (GoogleAPICallError) is classified by its HTTP status instead.
+_OTHER_ERRORS: ByType = (
+    (auth_exc.TransportError, Reason.UNREACHABLE, "token endpoint unreachable"),
+    (auth_exc.GoogleAuthError, Reason.AUTH, "credentials refused"),
+    (requests.Timeout, Reason.TIMEOUT, "no answer in time"),
+    (requests.RequestException, Reason.UNREACHABLE, "unreachable"),
+    (json_format.ParseError, Reason.MALFORMED, "malformed answer"),
+    (UnicodeDecodeError, Reason.MALFORMED, "malformed answer"),  # protobuf decodes the body first
 )
 _TRANSLATED = (
     gexc.GoogleAPIError,
@@ -115,22 +123,13 @@ class GcpCollector(CloudCollector[GcpCollectorConfig]):
         try:
             ip = _assigned_ip(found.ip)
         except ValueError:
-            return self.skip(found.ip, SkipReason.INVALID_IP, found.resource)
+            return skip_in(scope, found.ip, SkipReason.INVALID_IP, found.resource)
         region = found.region
         if region == GLOBAL:
             if self._cfg.global_region is None:
-                return self.skip(str(ip), SkipReason.GLOBAL_ANYCAST, found.resource, ip=ip)
+                return skip_in(scope, str(ip), SkipReason.GLOBAL_ANYCAST, found.resource, ip=ip)
             region = self._cfg.global_region
-        return Address(
-            ip=ip,
-            vendor=Vendor.GCP,
-            region=region,
-            collector=self.name,
-            account=scope.account,
-            resource=found.resource,
-            scope_key=scope.key,
-            tags=tag_tuple(found.labels),
-        )
+        return address_in(scope, ip, resource=found.resource, region=region, tags=found.labels)
 
     # --- SDK plumbing ---------------------------------------------------------------------
 
@@ -441,10 +440,7 @@ def _translate(where: str, exc: BaseException) -> CollectorError:
         return _translate(where, exc.cause)
     if isinstance(exc, gexc.GoogleAPICallError):
         return _call_error(where, exc)
-    for kind, reason in _OTHER_ERRORS:
-        if isinstance(exc, kind):
-            return CollectorError(f"{where}: {reason} ({type(exc).__name__})", reason=reason)
-    return CollectorError(f"{where}: {type(exc).__name__}", reason=Reason.ERROR)
+    return by_type(where, exc, _OTHER_ERRORS)
 
 
 def _call_error(where: str, exc: gexc.GoogleAPICallError) -> CollectorError:

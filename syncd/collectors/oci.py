@@ -17,10 +17,10 @@ from typing import Any
 import oci
 from oci._vendor.requests.exceptions import Timeout as RequestsTimeout
 
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery
+from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
 from syncd.collectors.errors import CollectorError, Reason, from_status
 from syncd.config import OciCollectorConfig
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip, tag_tuple
+from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
 
 # Lifecycle states of a public IP or IPv6 that is on its way out: not worth a mapping.
 _GONE = frozenset({"TERMINATING", "TERMINATED"})
@@ -281,7 +281,7 @@ def _subnet_ipv6s(
         # OCI: with prohibitInternetIngress, no IPv6 on the subnet's VNICs is reachable from the
         # internet, so none of them can be an origin; one Skip says so instead of a list call.
         detail = "subnet prohibits internet ingress; its IPv6 addresses are not public"
-        yield _skip(f"subnet/{subnet_id}", SkipReason.NON_PUBLIC, detail, scope)
+        yield skip_in(scope, f"subnet/{subnet_id}", SkipReason.NON_PUBLIC, detail)
         return
     for item in _pages(vcn, "list_ipv6s", budget, subnet_id=subnet_id):
         yield _address(item, scope, kind="ipv6", operation="list_ipv6s")
@@ -301,33 +301,10 @@ def _address(item: dict[str, Any], scope: Scope, *, kind: str, operation: str) -
         ip = None
     state = item.get("lifecycleState")
     if state in _GONE:
-        return _skip(text, SkipReason.UNALLOCATED, f"{kind} {ocid} is {state}", scope, ip=ip)
+        return skip_in(scope, text, SkipReason.UNALLOCATED, f"{kind} {ocid} is {state}", ip=ip)
     if ip is None:
-        return _skip(text, SkipReason.INVALID_IP, f"{kind} {ocid} holds no IP address", scope)
-    return Address(
-        ip=ip,
-        vendor=Vendor.OCI,
-        region=scope.region,
-        collector=scope.collector,
-        account=scope.account,
-        resource=f"{kind}/{ocid}",
-        scope_key=scope.key,
-        tags=tag_tuple(_tags(item, operation)),
-    )
-
-
-def _skip(
-    subject: str, reason: SkipReason, detail: str, scope: Scope, *, ip: IPAddress | None = None
-) -> Skip:
-    return Skip(
-        subject=subject,
-        reason=reason,
-        detail=detail,
-        vendor=Vendor.OCI.value,
-        region=scope.region,
-        collector=scope.collector,
-        ip=ip,
-    )
+        return skip_in(scope, text, SkipReason.INVALID_IP, f"{kind} {ocid} holds no IP address")
+    return address_in(scope, ip, resource=f"{kind}/{ocid}", tags=_tags(item, operation))
 
 
 def _items(response: Any, operation: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -244,75 +244,77 @@ def self_signed_certificate(host: str) -> tuple[bytes, bytes]:
     )
 
 
-def _make_handler(sim: SimulatorServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body are written apart; without TCP_NODELAY, Nagle plus the client's
-        # delayed ACK add about 40 ms to every request on loopback.
-        disable_nagle_algorithm = True
+class _Handler(BaseHTTPRequestHandler):
+    """Serves one simulator: ``sim`` is set on the subclass ``_make_handler`` makes for it."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Silence the per-request stderr line; the request log is the record."""
+    sim: ClassVar[SimulatorServer]
+    protocol_version = "HTTP/1.1"
+    # Headers and body are written apart; without TCP_NODELAY, Nagle plus the client's
+    # delayed ACK add about 40 ms to every request on loopback.
+    disable_nagle_algorithm = True
 
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            request = Request(
-                method=self.command,
-                path=parts.path,
-                query=parse_qs(parts.query, keep_blank_values=True),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
-                target=self.path,
-            )
-            if sim.latency:
-                time.sleep(sim.latency)
-            fault = sim._take_fault(request.method, request.path)
-            if fault is not None:
-                if fault.delay:
-                    time.sleep(fault.delay)
-                if fault.drop:
-                    sim._record(_with_status(request, 0))
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                answer = fault.body
-                if answer is None:  # the {"error": {code, message}} shape Google and ARM share
-                    answer = json.dumps(
-                        {"error": {"code": fault.status, "message": "injected fault"}}
-                    ).encode()
-                # Logged before answering, so a client never holds an answer to an
-                # unlogged request.
-                sim._record(_with_status(request, fault.status))
-                self._send(
-                    Response(fault.status, answer, fault.headers), reset=fault.reset_mid_body
-                )
-                return
-            try:
-                response = sim.handle(request)
-            except Exception as exc:  # noqa: BLE001 (a simulator bug must show as a 500, not hang)
-                response = Response(500, {"error": f"simulator error: {exc!r}"})
-            sim._record(_with_status(request, response.status))
-            self._send(response)
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request stderr line; the request log is the record."""
 
-        def _send(self, response: Response, *, reset: bool = False) -> None:
-            self.send_response(response.status)
-            for key, value in response.headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(response.raw)))
-            self.end_headers()
-            if reset:
-                self.wfile.write(response.raw[: max(1, len(response.raw) // 2)])
-                self.wfile.flush()
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            target=self.path,
+        )
+        if self.sim.latency:
+            time.sleep(self.sim.latency)
+        fault = self.sim._take_fault(request.method, request.path)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                self.sim._record(_with_status(request, 0))
                 self.close_connection = True
                 self.connection.close()
                 return
-            self.wfile.write(response.raw)
+            answer = fault.body
+            if answer is None:  # the {"error": {code, message}} shape Google and ARM share
+                answer = json.dumps(
+                    {"error": {"code": fault.status, "message": "injected fault"}}
+                ).encode()
+            # Logged before answering, so a client never holds an answer to an
+            # unlogged request.
+            self.sim._record(_with_status(request, fault.status))
+            self._send(Response(fault.status, answer, fault.headers), reset=fault.reset_mid_body)
+            return
+        try:
+            response = self.sim.handle(request)
+        except Exception as exc:  # noqa: BLE001 (a simulator bug must show as a 500, not hang)
+            response = Response(500, {"error": f"simulator error: {exc!r}"})
+        self.sim._record(_with_status(request, response.status))
+        self._send(response)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    def _send(self, response: Response, *, reset: bool = False) -> None:
+        self.send_response(response.status)
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(response.raw)))
+        self.end_headers()
+        if reset:
+            self.wfile.write(response.raw[: max(1, len(response.raw) // 2)])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.close()
+            return
+        self.wfile.write(response.raw)
 
-    return Handler
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+def _make_handler(sim: SimulatorServer) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"sim": sim})
 
 
 def _with_status(request: Request, status: int) -> Request:

@@ -489,7 +489,11 @@ class CloudflareSimulator(SimulatorServer):
         self.rate_limit = rate_limit
         self._window: deque[float] = deque()
         self._blocked_until = 0.0
-        self._handlers: dict[tuple[str, str, str], _Handler] = {
+        self._handlers = self._routes()
+
+    def _routes(self) -> dict[tuple[str, str, str], _Handler]:
+        """(API generation or family, resource kind, method) -> the handler that serves it."""
+        return {
             ("v1", "collection", "GET"): self._list_v1,
             ("v1", "collection", "POST"): self._create_v1,
             ("v1", "collection", "PATCH"): self._upsert_one_v1,
@@ -800,7 +804,9 @@ class CloudflareSimulator(SimulatorServer):
             "Ratelimit-Policy": f'"default";q={quota};w={window:g}',
         }
         if blocked > 0:
-            headers["Retry-After"] = str(math.ceil(blocked))
+            # (now + window) - now is not always window in floating point: 600.0000000001
+            # must still say 600.
+            headers["Retry-After"] = str(math.ceil(round(blocked, 6)))
         return blocked > 0, headers
 
     # --- envelopes ------------------------------------------------------------------------

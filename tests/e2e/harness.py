@@ -8,19 +8,15 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from syncd.simulators.cloudflare import CloudflareSimulator
-from tests.conftest import TOKEN, ZONE
+from tests.conftest import TOKEN, ZONE, eventually
 
 SYNCD = Path(sys.executable).parent / "syncd"
-DEADLINE = 20.0
 STATIC = [
     {"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"},
     {"ip": "2001:db8::10", "vendor": "gcp", "region": "us-central1"},
@@ -32,16 +28,6 @@ EXPECTED = {
     "2001:db8::10": ("gcp", "us-central1"),
     "198.51.100.7": ("azure", "westeurope"),
 }
-
-
-def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    """Poll ``check`` until it returns something truthy, or fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while not (result := check()):
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline}s waiting for {what}")
-        threading.Event().wait(0.05)
-    return result
 
 
 def free_port() -> int:

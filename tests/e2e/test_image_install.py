@@ -25,7 +25,7 @@ import yaml
 from syncd import __version__
 from syncd.simulators.cloudflare import CloudflareSimulator
 from tests.conftest import TOKEN, ZONE
-from tests.unit.test_deploy import ROOT, Stage, dockerfile_stages, dockerignore
+from tests.deploy.test_deploy import ROOT, Stage, dockerfile_stages, dockerignore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

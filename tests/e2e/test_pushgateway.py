@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from syncd.simulators.cloudflare import CloudflareSimulator
-from tests.conftest import TOKEN, ZONE
+from tests.conftest import TOKEN, ZONE, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -53,10 +52,7 @@ def pushgateway(tmp_path: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 10
-            while not _answers(f"{url}/-/ready"):
-                assert time.monotonic() < deadline, "the Pushgateway did not start"
-                threading.Event().wait(0.05)
+            eventually(lambda: _answers(f"{url}/-/ready"), "the Pushgateway to start", 10)
             yield url
         finally:
             proc.terminate()

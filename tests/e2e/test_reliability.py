@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,15 +15,15 @@ import pytest
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
 from syncd.state import StateStore
-from tests.conftest import TOKEN, ZONE
-from tests.e2e.harness import SYNCD, Syncd, eventually, write_config
+from tests.conftest import TOKEN, ZONE, eventually
+from tests.e2e.harness import SYNCD, Syncd, write_config
 
 pytestmark = pytest.mark.e2e
 MANY = [{"ip": f"198.51.100.{i}", "vendor": "aws", "region": "us-east-1"} for i in range(1, 251)]
 
 
 @pytest.fixture
-def sim() -> CloudflareSimulator:
+def sim() -> Iterator[CloudflareSimulator]:
     with CloudflareSimulator(token=TOKEN) as s:
         s.add_zone(ZONE, "example.com")
         yield s

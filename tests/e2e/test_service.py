@@ -20,8 +20,8 @@ import yaml
 
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
-from tests.conftest import TOKEN, ZONE
-from tests.e2e.harness import EXPECTED, Syncd, eventually, free_port, write_config
+from tests.conftest import TOKEN, ZONE, eventually
+from tests.e2e.harness import EXPECTED, Syncd, free_port, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -165,7 +165,7 @@ def test_healthz_and_readyz_through_a_sync_cycle(sim: CloudflareSimulator, tmp_p
         # From now on every run fails: readiness lasts until the success is 2 s old.
         sim.inject(Fault(status=500, times=1_000_000))
         stale = eventually(
-            lambda: (r := httpx.get(daemon.url("/readyz"))).status_code == 503 and r,
+            lambda: r if (r := httpx.get(daemon.url("/readyz"))).status_code == 503 else None,
             "readyz to turn 503 once the last success is stale",
         )
         assert stale.text.startswith("last success ")

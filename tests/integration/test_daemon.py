@@ -25,6 +25,7 @@ from syncd import config, daemon
 from syncd.errors import ConfigError
 from syncd.metrics import Metrics
 from syncd.model import Inventory, RunReport
+from tests.conftest import eventually
 
 DEADLINE = 5.0
 
@@ -40,15 +41,6 @@ def settings(**schedule: Any) -> config.Settings:
             "metrics": {"listen": "127.0.0.1:0", "stale_after": "60s"},
         }
     )
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    """Poll ``check`` until it holds or the deadline passes."""
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        threading.Event().wait(0.01)
 
 
 def report(clock: Callable[[], float] = time.time, *, error: str = "") -> RunReport:

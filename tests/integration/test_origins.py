@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from syncd import sync
-from syncd.model import CoverageState, OriginProblem, RunResult, SkipReason
+from syncd.model import (
+    CoverageState,
+    OriginProblem,
+    RunResult,
+    SkipReason,
+    TieredCache,
+    ZoneOrigins,
+    ZoneReport,
+)
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.dns import DnsSimulator
 from tests.conftest import ZONE, settings_for
@@ -67,7 +75,7 @@ def test_exactly_the_origins_cloudflare_reaches_are_mapped(cf, dns_sim, tmp_path
     (zone,) = report.zones
     assert 1.0 == zone.coverage_ratio
     chains: dict[str, set] = {}
-    for o in zone.origins.origins:
+    for o in _origins(zone).origins:
         chains.setdefault(o.key, set()).add((o.source, o.chain))
     assert (
         "CNAME www.example.com",
@@ -82,7 +90,7 @@ def test_exactly_the_origins_cloudflare_reaches_are_mapped(cf, dns_sim, tmp_path
         ("lb.example.com", "origin-eu.example.net"),
     ) in chains["203.0.113.40"]
     assert "203.0.113.42" not in chains, "a disabled pool origin gets no traffic"
-    assert True is zone.tiered_cache.smart_on
+    assert True is _tiered(zone).smart_on
 
 
 def test_load_balancer_addresses_change_new_mapped_released_deleted(cf, dns_sim, tmp_path):
@@ -130,7 +138,7 @@ def test_resolver_failure_fails_the_run_and_deletes_nothing(cf, dns_sim, tmp_pat
     assert RunResult.PARTIAL == report.result
     assert before == cf.mappings(ZONE)
     (zone,) = report.zones
-    (failed,) = zone.origins.failed
+    (failed,) = _origins(zone).failed
     assert ALB in failed.detail
     assert ("CNAME www.example.com", OriginProblem.FAILED) == (failed.source, failed.problem)
     assert 0 == zone.deleted
@@ -151,7 +159,7 @@ def test_no_reachable_resolver_fails_every_cname_origin(cf, tmp_path):
     )
     report = sync.run_once(settings)
     assert RunResult.PARTIAL == report.result
-    (failed,) = report.zones[0].origins.failed
+    (failed,) = _origins(report.zones[0]).failed
     assert "timeout" in failed.detail
 
 
@@ -171,7 +179,7 @@ def test_chains_too_long_loops_bad_pool_addresses_and_missing_pools_are_named(
     report = sync.run_once(_settings(cf, dns_sim, tmp_path))
     (zone,) = report.zones
     assert RunResult.PARTIAL == report.result
-    failed = {o.source: o.detail for o in zone.origins.failed}
+    failed = {o.source: o.detail for o in _origins(zone).failed}
     assert "CNAME chain longer than 8 links" == failed["CNAME c0.example.com"]
     assert failed["CNAME loop-a.example.com"].startswith("CNAME loop")
     assert "CNAME loop" in failed["CNAME far.example.com"]
@@ -180,7 +188,7 @@ def test_chains_too_long_loops_bad_pool_addresses_and_missing_pools_are_named(
         in failed["load balancer lb.example.com, pool bad, origin origin-0"]
     )
     assert "no such pool (HTTP 404)" in failed[f"load balancer lb.example.com, pool {'f' * 32}"]
-    assert ("198.51.100.30",) == tuple(str(ip) for ip in zone.origins.addresses)
+    assert ("198.51.100.30",) == tuple(str(ip) for ip in _origins(zone).addresses)
 
 
 def test_load_balancing_403_warns_once_and_the_run_goes_on(cf, dns_sim, tmp_path):
@@ -189,7 +197,7 @@ def test_load_balancing_403_warns_once_and_the_run_goes_on(cf, dns_sim, tmp_path
     report = sync.run_once(_settings(cf, dns_sim, tmp_path))
     (zone,) = report.zones
     assert RunResult.SUCCESS == report.result
-    (warning,) = zone.origins.warnings
+    (warning,) = _origins(zone).warnings
     assert "Load Balancing: Read" in warning
     assert "203.0.113.41" not in cf.mappings(ZONE)
     assert "198.51.100.10" in cf.mappings(ZONE)
@@ -198,10 +206,10 @@ def test_load_balancing_403_warns_once_and_the_run_goes_on(cf, dns_sim, tmp_path
 def test_smart_tiered_cache_off_and_403_are_reported(cf, dns_sim, tmp_path):
     cf.set_smart_topology(ZONE, False)
     report = sync.run_once(_settings(cf, dns_sim, tmp_path))
-    assert False is report.zones[0].tiered_cache.smart_on
+    assert False is _tiered(report.zones[0]).smart_on
     cf.deny("zone_settings")
     report = sync.run_once(_settings(cf, dns_sim, tmp_path))
-    tiered = report.zones[0].tiered_cache
+    tiered = _tiered(report.zones[0])
     assert None is tiered.smart_on
     assert "the token lacks Zone Settings: Read (HTTP 403)" in tiered.warning
     assert [] == cf.requests_matching("PATCH", "tiered"), "syncd never changes the setting"
@@ -211,9 +219,19 @@ def test_proxied_only_follows_only_proxied_records(cf, dns_sim, tmp_path):
     _estate(cf, dns_sim)
     cf.add_dns_record(ZONE, "CNAME", "grey.example.com", "grey.example.net", proxied=False)
     report = sync.run_once(_settings(cf, dns_sim, tmp_path, proxied_only=True))
-    sources = {o.source for o in report.zones[0].origins.origins}
+    sources = {o.source for o in _origins(report.zones[0]).origins}
     assert "CNAME grey.example.com" not in sources
     assert "CNAME shop.example.com" in sources, "the unproxied records it leads to are followed"
+
+
+def _origins(zone: ZoneReport) -> ZoneOrigins:
+    assert zone.origins is not None, f"zone {zone.zone_name} reports no origins"
+    return zone.origins
+
+
+def _tiered(zone: ZoneReport) -> TieredCache:
+    assert zone.tiered_cache is not None, f"zone {zone.zone_name} reports no tiered cache check"
+    return zone.tiered_cache
 
 
 def test_pools_the_token_may_not_read_are_a_warning_and_hold_deletions(cf, dns_sim, tmp_path):
@@ -225,7 +243,7 @@ def test_pools_the_token_may_not_read_are_a_warning_and_hold_deletions(cf, dns_s
     report = sync.run_once(settings)
     (zone,) = report.zones
     assert RunResult.SUCCESS == report.result, "a missing permission is a warning"
-    (warning,) = zone.origins.warnings
+    (warning,) = _origins(zone).warnings
     assert "Load Balancing: Read" in warning
     assert "the account's pools (2 of them)" in warning
     assert "203.0.113.41" in cf.mappings(ZONE), "no deletion while pools are unknown"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from syncd.resolver import Resolver
 from syncd.simulators.dns import DnsSimulator
 
 
-def resolver(dns: DnsSimulator, **kw: object) -> Resolver:
+def resolver(dns: DnsSimulator, **kw: Any) -> Resolver:
     return Resolver(nameservers=[("127.0.0.1", dns.port)], **{"timeout": 1.0, **kw})
 
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from syncd import sync
+from syncd.cloudflare.api import rate_limiter
 from syncd.model import RunResult, SkipReason
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
@@ -266,7 +267,7 @@ def test_requests_stay_under_a_rate_limit_the_simulator_enforces(tmp_path: Path,
             zones=zones,
             cloudflare={"rate_limit": {"requests": quota[0], "period": "1s"}},
         )
-        options = sync.Options(limiter=sync.rate_limiter(settings))
+        options = sync.Options(limiter=rate_limiter(settings.cloudflare))
         reports = [sync.run_once(settings, options=options) for _ in range(2)]
         statuses = [r.status for r in cf.requests_matching()]
     assert [RunResult.SUCCESS] * 2 == [r.result for r in reports]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 import structlog
@@ -76,7 +77,7 @@ def failing_report() -> RunReport:
     )
 
 
-def by_event(events: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+def by_event(events: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
     return [e for e in events if e["event"] == name]
 
 

@@ -16,6 +16,7 @@ from syncd.model import (
     PoolOrigin,
     RegionMapping,
     ResolutionStatus,
+    ScopeKey,
     Skip,
     SkipReason,
     Upsert,
@@ -159,11 +160,13 @@ def test_coverage_reasons_for_each_way_an_origin_ends_unmapped():
         zone_id="z",
         zone_name=ZONE,
         unchanged=(
-            Upsert(mapping=mapping("192.0.2.1"), previous=mapping("192.0.2.1"), scope_key="s"),
+            Upsert(
+                mapping=mapping("192.0.2.1"), previous=mapping("192.0.2.1"), scope_key=ScopeKey("s")
+            ),
         ),
         upserts=(
-            Upsert(mapping=mapping("192.0.2.2"), previous=None, scope_key="s"),
-            Upsert(mapping=mapping("192.0.2.6"), previous=None, scope_key="s"),
+            Upsert(mapping=mapping("192.0.2.2"), previous=None, scope_key=ScopeKey("s")),
+            Upsert(mapping=mapping("192.0.2.6"), previous=None, scope_key=ScopeKey("s")),
         ),
         skips=(
             Skip(subject="192.0.2.3", reason=SkipReason.OVER_CAPACITY, vendor="aws", region="x"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,6 +31,7 @@ from syncd.simulators.azure import (
     AzureSimulator,
 )
 from syncd.simulators.base import Fault, Request
+from tests.conftest import eventually
 
 SUB = "6f1c4b7e-0d8a-4a53-9d2e-000000000001"
 SUB2 = "6f1c4b7e-0d8a-4a53-9d2e-000000000002"
@@ -41,24 +41,14 @@ FAST = CollectorSettings(scope_timeout=5.0, request_timeout=2.0, max_attempts=3)
 PIPS = "/providers/Microsoft.Network/publicIPAddresses"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AzureSimulator]:
-    running = AzureSimulator()
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture
-def sim(server: AzureSimulator, monkeypatch: pytest.MonkeyPatch) -> AzureSimulator:
+def sim(azure_server: AzureSimulator, monkeypatch: pytest.MonkeyPatch) -> AzureSimulator:
     """The module's simulator, emptied, with one subscription; its certificate trusted."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_file))
-    server.reset()
-    server.page_size = 2
-    server.add_subscription(SUB)
-    return server
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azure_server.ca_file))
+    azure_server.reset()
+    azure_server.page_size = 2
+    azure_server.add_subscription(SUB)
+    return azure_server
 
 
 def _collector(
@@ -92,11 +82,10 @@ def _addresses(items: list[Discovery]) -> dict[str, tuple[str, str, tuple[tuple[
 def _logged(sim: AzureSimulator, path: str, count: int) -> list[Request]:
     """GETs to ``path``, polled (bounded) until ``count`` are logged, in case the server
     records a request only after answering it."""
-    deadline = time.monotonic() + 2.0
-    found = sim.requests_matching("GET", path)
-    while len(found) < count and time.monotonic() < deadline:
-        found = sim.requests_matching("GET", path)
-    return found
+    return eventually(
+        lambda: found if len(found := sim.requests_matching("GET", path)) >= count else [],
+        f"{count} GETs of {path}",
+    )
 
 
 def _failure(collector: AzureCollector, account: str = SUB) -> CollectorError:

@@ -78,21 +78,10 @@ def seed_estate(sim: GcpSimulator, project: str = PROJECT) -> None:
     sim.add_forwarding_rule(project, None, "http", "34.149.0.2")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[GcpSimulator]:
-    """Pages of two, so every list of the estate takes several requests."""
-    simulator = GcpSimulator(page_size=2)
-    simulator.start()
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
-
-
 @pytest.fixture
-def sim(server: GcpSimulator) -> GcpSimulator:
-    server.reset()
-    return server
+def sim(gcp_server: GcpSimulator) -> GcpSimulator:
+    gcp_server.reset()
+    return gcp_server
 
 
 @pytest.fixture

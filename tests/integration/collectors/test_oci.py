@@ -23,8 +23,9 @@ from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.oci import OciSimulator, oci_fault
 from tests.conftest import ZONE, settings_for
+from tests.integration.conftest import OCI_TENANCY
 
-TENANCY = "ocid1.tenancy.oc1..aaaaaaaatenancy"
+TENANCY = OCI_TENANCY
 PARENT = "ocid1.compartment.oc1..aaaaaaaaparent"
 CHILD = "ocid1.compartment.oc1..aaaaaaaachild"
 GRANDCHILD = "ocid1.compartment.oc1..aaaaaaaagrandchild"  # empty; failed on purpose below
@@ -77,15 +78,10 @@ def seed(sim: OciSimulator) -> None:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[OciSimulator]:
+def server(oci_server: OciSimulator) -> OciSimulator:
     """Two regions, nested compartments, pages of two items, on 127.0.0.1:<ephemeral>."""
-    started = OciSimulator(tenancy=TENANCY, page_size=2)
-    seed(started)
-    started.start()
-    try:
-        yield started
-    finally:
-        started.stop()
+    seed(oci_server)
+    return oci_server
 
 
 @pytest.fixture(scope="module")

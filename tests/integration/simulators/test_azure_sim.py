@@ -26,23 +26,13 @@ API = "2026-03-01"
 PIPS = f"/subscriptions/{SUB}/providers/Microsoft.Network/publicIPAddresses"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AzureSimulator]:
-    running = AzureSimulator()
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture
-def sim(server: AzureSimulator) -> AzureSimulator:
+def sim(azure_server: AzureSimulator) -> AzureSimulator:
     """The module's simulator, emptied, with one readable subscription and pages of two."""
-    server.reset()
-    server.page_size = 2
-    server.add_subscription(SUB)
-    return server
+    azure_server.reset()
+    azure_server.page_size = 2
+    azure_server.add_subscription(SUB)
+    return azure_server
 
 
 @pytest.fixture

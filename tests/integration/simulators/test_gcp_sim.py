@@ -22,25 +22,15 @@ GLOBAL_ADDRESSES = "/compute/v1/projects/p1/global/addresses"
 SEARCH = "/v3/projects:search"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[GcpSimulator]:
-    simulator = GcpSimulator(page_size=2)
-    simulator.start()
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
-
-
 @pytest.fixture
-def sim(server: GcpSimulator) -> GcpSimulator:
-    server.reset()
-    server.add_project("p1")
+def sim(gcp_server: GcpSimulator) -> GcpSimulator:
+    gcp_server.reset()
+    gcp_server.add_project("p1")
     for i in range(5):
-        server.add_address("p1", "us-central1", f"a{i}", f"34.1.0.{i}")
-    server.add_address("p1", None, "anycast", "34.149.0.1")
-    server.add_address("p1", "us-east1", "private", "10.0.0.2", address_type="INTERNAL")
-    return server
+        gcp_server.add_address("p1", "us-central1", f"a{i}", f"34.1.0.{i}")
+    gcp_server.add_address("p1", None, "anycast", "34.149.0.1")
+    gcp_server.add_address("p1", "us-east1", "private", "10.0.0.2", address_type="INTERNAL")
+    return gcp_server
 
 
 @pytest.fixture

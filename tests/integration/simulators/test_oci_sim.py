@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
@@ -14,8 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from syncd.simulators.oci import OciSimulator, fingerprint, oci_fault
+from tests.integration.conftest import OCI_TENANCY
 
-TENANCY = "ocid1.tenancy.oc1..aaaaaaaatenancy"
+TENANCY = OCI_TENANCY
 USER = "ocid1.user.oc1..aaaaaaaauser"
 CHILD = "ocid1.compartment.oc1..aaaaaaaachild"
 GRANDCHILD = "ocid1.compartment.oc1..aaaaaaaagrandchild"
@@ -28,8 +28,8 @@ KEY_ID = f"{TENANCY}/{USER}/{fingerprint(KEY.public_key())}"
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[OciSimulator]:
-    server = OciSimulator(tenancy=TENANCY, page_size=2)
+def sim(oci_server: OciSimulator) -> OciSimulator:
+    server = oci_server
     server.add_region(ASHBURN, "IAD")
     server.add_region(PHOENIX, "PHX")
     server.add_region(FRANKFURT, "FRA")
@@ -48,11 +48,7 @@ def sim() -> Iterator[OciSimulator]:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ),
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return server
 
 
 def get(

@@ -254,7 +254,9 @@ def test_cronjob_runs_one_shot_syncs_that_never_overlap():
     [container] = POD_SPECS["CronJob"]["containers"]
     assert ["sync"] == container["args"]
     assert "Never" == POD_SPECS["CronJob"]["restartPolicy"]
-    step = int(re.fullmatch(r"\*/(\d+) \* \* \* \*", cronjob["spec"]["schedule"]).group(1))
+    every = re.fullmatch(r"\*/(\d+) \* \* \* \*", cronjob["spec"]["schedule"])
+    assert every is not None, cronjob["spec"]["schedule"]
+    step = int(every.group(1))
     assert step * 60 == _configmap_settings().schedule.interval
     assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] < step * 60
 
