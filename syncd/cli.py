@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     s = verbs.add_parser("sync", parents=[common], help="one run: collect, plan, push")
     s.add_argument("--allow-mass-delete", action="store_true", help="pass the mass-delete guard")
+    s.add_argument(
+        "--verify",
+        action="store_true",
+        help="list every zone's mappings in full (ignore the mirror's cloudflare.verify_interval)",
+    )
     p = verbs.add_parser("plan", parents=[common], help="what sync would do, without writes")
     p.add_argument("--output", choices=["table", "json"], default="table")
     p.add_argument("--allow-mass-delete", action="store_true", help="plan past the guard")
@@ -91,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:
-    options = sync.Options(allow_mass_delete=args.allow_mass_delete)
+    options = sync.Options(allow_mass_delete=args.allow_mass_delete, verify=args.verify)
     report = sync.run_once(settings, options=options)
     logs.log_report(report)
     registry = CollectorRegistry()

@@ -92,6 +92,7 @@ Interval = Annotated[float, BeforeValidator(parse_duration), _within(0.01, 7 * 8
 Jitter = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 86400.0)]
 ShutdownTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 3600.0)]
 StaleAfter = Annotated[float, BeforeValidator(parse_duration), _within(1.0, 30 * 86400.0)]
+VerifyInterval = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 30 * 86400.0)]
 ResolveTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.01, 300.0)]
 
 
@@ -403,6 +404,22 @@ class CloudflareConfig(_Section):
     )
     rate_limit: RateLimitConfig = Field(
         RateLimitConfig(), description="The client-side limit on Cloudflare requests."
+    )
+    verify_interval: VerifyInterval = Field(
+        3600.0,
+        description=(
+            "syncd keeps each zone's last known mappings in the state database (a mirror: its "
+            "last full list plus every write Cloudflare confirmed since) and plans against it, so "
+            "a steady run costs O(zones), not O(mappings). A zone is listed in full again when "
+            "this long has passed since its last full list (each zone's first due time is spread "
+            "over the interval, so verifications never bunch), when a write's answer disagreed "
+            "with the mirror (an item refused, the zone full, a request failed), when a batch's "
+            "outcome is unknown (pending after a crash), when the mirror is missing or "
+            "unreadable, and on `syncd sync --verify`. Drift found then is counted "
+            "(`syncd_mapping_drift_total{zone}`) and repaired in the same run. A mapping changed "
+            "by hand or by another tool is therefore seen within this interval; `0` lists every "
+            "zone at every run (the behaviour before the mirror)."
+        ),
     )
     zones: tuple[ZoneConfig, ...] = Field(
         (),

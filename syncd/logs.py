@@ -157,6 +157,8 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
             reason=failure.reason,
             error=failure.error,
         )
+    if zone.drift:
+        log.warning("mapping_drift", zone=zone.zone_name, zone_id=zone.zone_id, drift=zone.drift)
     _log_origins(zone)
     plan = zone.plan
     if plan.guard:
@@ -176,6 +178,8 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
         unchanged=len(plan.unchanged),
         skipped=len(plan.skips),
         failed=len(zone.failures),
+        listed=zone.listed or "mirror",
+        drift=zone.drift,
         coverage=_ratio(zone),
         error=zone.error,
         error_reason=zone.error_reason,

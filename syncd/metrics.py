@@ -132,6 +132,13 @@ class Metrics:
             ["zone", "action"],
             registry=r,
         )
+        self.drift = Counter(
+            "syncd_mapping_drift",
+            "Mappings where a zone's full list disagreed with syncd's mirror of it (changed "
+            "outside syncd since; repaired in the same run).",
+            ["zone"],
+            registry=r,
+        )
         self.failures = Counter(
             "syncd_mapping_failures",
             "Mappings Cloudflare refused or a failed request took down, by reason.",
@@ -259,6 +266,7 @@ class Metrics:
         self._observe_origins(zone)
         for action, count in zip(_ACTIONS, (zone.created, zone.updated, zone.deleted), strict=True):
             self.changes.labels(zone=name, action=action).inc(count)
+        self.drift.labels(zone=name).inc(zone.drift)
         for reason, count in Tally(f.reason for f in zone.failures).items():
             self.failures.labels(zone=name, reason=reason).inc(count)
         if zone.error and not zone.mappings_after:

@@ -316,6 +316,10 @@ class ZoneReport:
     mappings_after: tuple[tuple[str, int], ...] = ()
     applied: bool = True
     generation: str = ""
+    # Why the zone's mappings were listed in full this run (no_mirror, due, verify, pending,
+    # mirror_corrupt); "" when the state database's mirror of them was planned against.
+    listed: str = ""
+    drift: int = 0  # mappings where that full list disagreed with the mirror (then repaired)
     origins: ZoneOrigins | None = None  # None for ``origins: all`` zones
     coverage: tuple[OriginCoverage, ...] = ()
     tiered_cache: TieredCache | None = None

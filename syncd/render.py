@@ -266,6 +266,8 @@ def _zone_json(z: ZoneReport) -> dict[str, Any]:
         "zone_id": z.zone_id,
         "zone": z.zone_name,
         "api": z.generation or None,
+        "listed": z.listed or "mirror",
+        "drift": z.drift,
         "create": [item(u.mapping) for u in p.creates],
         "update": [
             {**item(u.mapping), "previous": item(u.previous)} for u in p.updates if u.previous

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -50,6 +51,18 @@ CREATE TABLE IF NOT EXISTS discovered (
     seen_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS budget (sent_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS mirror (
+    zone_id TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    region TEXT NOT NULL,
+    PRIMARY KEY (zone_id, ip)
+);
+CREATE TABLE IF NOT EXISTS mirrored (
+    zone_id TEXT PRIMARY KEY,
+    listed_at REAL NOT NULL,
+    verify_after REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (
     zone_id TEXT NOT NULL,
     ip TEXT NOT NULL,
@@ -63,6 +76,16 @@ CREATE TABLE IF NOT EXISTS pending (
 
 
 _DISCOVERED = "SELECT zone_id, name FROM discovered"
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """A zone's mappings as syncd last knew them: from its last full list, then every write
+    Cloudflare confirmed since. Planning against it saves listing the zone every run."""
+
+    mappings: dict[IPAddress, RegionMapping]
+    listed_at: float  # when the zone was last listed in full
+    verify_after: float  # when it is due to be listed in full again
 
 
 class StateStore:
@@ -208,11 +231,93 @@ class StateStore:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 
     def _has_discovered(self) -> bool:
+        return self._has("discovered")
+
+    def _has(self, table: str) -> bool:
         # A plan reads a store written by an older syncd without creating what it lacks.
         row = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'discovered'"
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
         ).fetchone()
         return row is not None
+
+    # --- the mirror of Cloudflare's mappings ------------------------------------------------
+
+    def mirror(self, zone_id: str) -> Mirror | None:
+        """The zone's mirror; None when there is none (never listed, or distrusted).
+
+        A mirror that cannot be read raises ``StateError``: the caller lists the zone in full.
+        """
+        with self._mutex:
+            try:
+                if not self._has("mirrored"):
+                    return None
+                meta = self._db.execute(
+                    "SELECT listed_at, verify_after FROM mirrored WHERE zone_id = ?", (zone_id,)
+                ).fetchone()
+                if meta is None:
+                    return None
+                rows = self._db.execute(
+                    "SELECT ip, vendor, region FROM mirror WHERE zone_id = ?", (zone_id,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StateError(f"mirror of zone {zone_id} cannot be read: {exc}") from exc
+        try:
+            mappings = [
+                RegionMapping(ip=parse_ip(ip), vendor=Vendor(vendor), region=str(region))
+                for ip, vendor, region in rows
+            ]
+            listed_at, verify_after = float(meta[0]), float(meta[1])
+        except (ValueError, TypeError) as exc:
+            raise StateError(f"mirror of zone {zone_id} is corrupt: {exc}") from exc
+        return Mirror({m.ip: m for m in mappings}, listed_at, verify_after)
+
+    def pending(self, zone_id: str) -> bool:
+        """Whether a batch of the zone was sent and its outcome never recorded (a crash)."""
+        with self._mutex:
+            try:
+                row = self._db.execute(
+                    "SELECT 1 FROM pending WHERE zone_id = ? LIMIT 1", (zone_id,)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be read: {exc}") from exc
+        return row is not None
+
+    def mirror_listed(
+        self,
+        zone_id: str,
+        mappings: Iterable[RegionMapping],
+        *,
+        listed_at: float,
+        verify_after: float,
+    ) -> None:
+        """Replace the zone's mirror (a full list, or it after confirmed writes); the zone is
+        due for a full list again at ``verify_after``."""
+        if self._read_only:
+            return
+        rows = [(zone_id, m.ip_text, m.vendor.value, m.region) for m in mappings]
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM mirror WHERE zone_id = ?", (zone_id,))
+                    self._db.executemany("INSERT INTO mirror VALUES (?, ?, ?, ?)", rows)
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO mirrored VALUES (?, ?, ?)",
+                        (zone_id, listed_at, verify_after),
+                    )
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+    def mirror_distrust(self, zone_id: str) -> None:
+        """The mirror may not be the truth (writes in flight, or an answer disagreed): list
+        the zone in full next run."""
+        if self._read_only:
+            return
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM mirrored WHERE zone_id = ?", (zone_id,))
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 
     def begin(self, zone_id: str, upserts: Iterable[Upsert]) -> None:
         """Note a batch as pending just before it is sent."""

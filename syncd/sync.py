@@ -40,6 +40,8 @@ class Options:
     stop: threading.Event | None = None
     # The daemon passes one for its whole life: Cloudflare's limit spans runs, not just one.
     limiter: api.RateLimiter | None = None
+    # sync --verify: list every zone in full, whatever its mirror says.
+    verify: bool = False
 
 
 def run_once(
@@ -64,7 +66,8 @@ def run_once(
             )
 
         collecting = coordinator.submit(collectors.collect, settings)
-        return _run(settings, opts, cloudflare, names, collecting, report)
+        reading = zone.Reading(settings.cloudflare.verify_interval, opts.verify, clock())
+        return _run(settings, opts, cloudflare, names, collecting, report, reading=reading)
 
 
 def _run(  # noqa: PLR0917 (private seam of run_once)
@@ -74,6 +77,8 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     names: Resolver,
     collecting: Future[Inventory],
     report: Callable[[Inventory, str], RunReport],
+    *,
+    reading: zone.Reading,
 ) -> RunReport:
     """The zones are read while the collectors finish, then each is planned and applied."""
     reach = zone.Reach(cloudflare, names)
@@ -83,26 +88,26 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         regions = api.supported_regions(cloudflare, [z.id for z in zones]) if zones else {}
     except CloudflareError as exc:
         return report(collecting.result(), f"Cloudflare: {exc}")
-    with ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
-        held = {z.id: pool.submit(zone.read, reach, z) for z in zones}
+    try:
+        # Opened before the zones are read: it holds each zone's mirror of Cloudflare.
+        store = StateStore(settings.state.path, read_only=opts.dry_run)
+    except StateError as exc:
+        return report(collecting.result(), str(exc))
+    with store, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
+        held = {z.id: pool.submit(zone.read, reach, z, store, reading) for z in zones}
         inventory = collecting.result()
-        try:
-            store = StateStore(settings.state.path, read_only=opts.dry_run)
-        except StateError as exc:
-            return report(inventory, str(exc))
-        with store:
-            run = zone.Run(
-                api=cloudflare,
-                store=store,
-                resolved=plan.resolve(inventory, plan.RegionMatcher(regions)),
-                health=plan.Health.of(inventory),
-                settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
-                dry_run=opts.dry_run,
-                stop=opts.stop,
-            )
-            work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
-            reports = tuple(f.result() for f in work)
-            discovery = _remember(settings, found, store, cloudflare)
+        run = zone.Run(
+            api=cloudflare,
+            store=store,
+            resolved=plan.resolve(inventory, plan.RegionMatcher(regions)),
+            health=plan.Health.of(inventory),
+            settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
+            dry_run=opts.dry_run,
+            stop=opts.stop,
+        )
+        work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
+        reports = tuple(f.result() for f in work)
+        discovery = _remember(settings, found, store, cloudflare)
     budget = cloudflare.budget()
     return replace(
         report(inventory, ""),

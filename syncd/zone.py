@@ -1,6 +1,7 @@
 """One zone, from read to report: the whole reconcile of a zone, top to bottom, in one place.
 
-    read()       what Cloudflare holds (mappings, the Tiered Cache settings) and, for
+    read()       what Cloudflare holds (mappings: from the state database's mirror of them, or
+                 listed in full when due or untrusted; the Tiered Cache settings) and, for
                  ``origins: dns``, the origins it reaches: records, CNAME chains (through the
                  zone, then DNS), load balancer pools
     reconcile()  settle pending ownership -> plan -> apply in batches -> record -> ZoneReport,
@@ -17,6 +18,8 @@ recorded per batch, so every item Cloudflare confirmed is owned when ``reconcile
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +32,14 @@ import structlog
 from syncd import origins, plan
 from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
-from syncd.errors import AuthError, CloudflareError, RouteMissing, SyncdError, ZoneFull
+from syncd.errors import (
+    AuthError,
+    CloudflareError,
+    RouteMissing,
+    StateError,
+    SyncdError,
+    ZoneFull,
+)
 from syncd.model import (
     BatchResult,
     IPAddress,
@@ -45,7 +55,7 @@ from syncd.model import (
     ZoneReport,
 )
 from syncd.resolver import Resolver
-from syncd.state import StateStore
+from syncd.state import Mirror, StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 _FATAL = (AuthError, RouteMissing)
@@ -66,6 +76,18 @@ class Held:
     current: dict[IPAddress, RegionMapping]
     origins: ZoneOrigins | None
     tiered_cache: TieredCache
+    listed: str = ""  # why the zone was listed in full; "" when its mirror was used
+    drift: int = 0  # mappings where the list disagreed with the mirror
+    schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How this run reads zones: when a zone's mirror is due for a full list."""
+
+    interval: float  # cloudflare.verify_interval
+    verify: bool  # sync --verify: list every zone in full
+    now: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,12 +104,29 @@ class Run:
     stop: threading.Event | None = None
 
 
-def read(reach: Reach, zone: ZoneConfig) -> Held:
-    """The zone's mappings, its Tiered Cache settings and, for ``origins: dns``, its origins."""
+def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
+    """The zone's mappings, its Tiered Cache settings and, for ``origins: dns``, its origins.
+
+    The mappings come from the mirror when it is trusted and not due; otherwise the zone is
+    listed in full, the difference from the mirror counted as drift, and the mirror replaced.
+    """
     api = reach.cloudflare
-    current = plan.index(api.list_mappings(zone.id))
     found = read_origins(reach, zone) if zone.origins == "dns" else None
-    return Held(current, found, api.tiered_cache(zone.id, label=zone.label))
+    tiered = api.tiered_cache(zone.id, label=zone.label)
+    mirror, why = _mirror(store, zone.id, reading)
+    if mirror is not None and not why:
+        schedule = (mirror.listed_at, mirror.verify_after)
+        return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
+    current = plan.index(api.list_mappings(zone.id))
+    drift = 0
+    if mirror is not None:
+        known = mirror.mappings
+        drift = sum(1 for ip in known.keys() | current.keys() if known.get(ip) != current.get(ip))
+        due = reading.now + reading.interval
+    else:  # never listed: spread the zones' next verification over the interval
+        due = reading.now + reading.interval * _phase(zone.id)
+    store.mirror_listed(zone.id, current.values(), listed_at=reading.now, verify_after=due)
+    return Held(current, found, tiered, listed=why, drift=drift, schedule=(reading.now, due))
 
 
 def read_origins(reach: Reach, zone: ZoneConfig) -> ZoneOrigins:
@@ -95,6 +134,30 @@ def read_origins(reach: Reach, zone: ZoneConfig) -> ZoneOrigins:
     sources = reach.cloudflare.origin_sources(zone.id, name=zone.name, label=zone.label)
     traced = origins.trace(sources, proxied_only=zone.proxied_only)
     return origins.finish(traced, reach.resolver.resolve_all(traced.names))
+
+
+def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:
+    """The zone's mirror and why the zone must be listed in full anyway ("" if it need not)."""
+    try:
+        mirror = store.mirror(zone_id)
+        pending = store.pending(zone_id)
+    except StateError:
+        return None, "mirror_corrupt"
+    if mirror is None:
+        return None, "no_mirror"
+    if reading.verify:
+        return mirror, "verify"
+    if pending:  # a batch's outcome is unknown: only Cloudflare's list can settle it
+        return mirror, "pending"
+    if reading.interval <= 0 or mirror.verify_after <= reading.now:
+        return mirror, "due"
+    return mirror, ""
+
+
+def _phase(zone_id: str) -> float:
+    """A stable fraction in (0, 1] per zone, so first verifications never bunch."""
+    digest = hashlib.sha256(zone_id.encode()).digest()
+    return (int.from_bytes(digest[:4], "big") + 1) / 2**32
 
 
 def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
@@ -119,7 +182,7 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
         return replace(_report(zone, empty), error=str(exc), error_reason=reason)
     generation = run.api.generation(zone.id)
-    seen = replace(_report(zone, zplan), origins=found, tiered_cache=state.tiered_cache)
+    seen = replace(_report(zone, zplan, state), origins=found, tiered_cache=state.tiered_cache)
     if run.dry_run:
         return replace(
             seen,
@@ -128,12 +191,20 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
             mappings_after=_by_vendor(state.current.values()),
             coverage=_coverage(found, zplan, state.current, applied=False),
         )
+    writes = bool(zplan.creates or zplan.updates or zplan.deletes)
+    if writes:
+        # Until the writes are done and remembered, the mirror is not the truth: a process
+        # killed in between must list the zone next time, never plan against a stale mirror.
+        _remember(run.store, zone.id, None, state.schedule)
     try:
         out = apply(run.api, run.store, zplan, stop=run.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
         return replace(seen, error=str(exc), error_reason="error")
     after = out.after(state.current)
+    if writes and not (out.failures or out.error):
+        _remember(run.store, zone.id, after, state.schedule)
+    # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
     return replace(
         seen,
         created=out.created,
@@ -176,8 +247,33 @@ def _coverage(
     return origins.coverage(found, zplan, after=after, failures=failures, applied=applied)
 
 
-def _report(zone: ZoneConfig, zplan: ZonePlan) -> ZoneReport:
-    return ZoneReport(zone_id=zone.id, zone_name=zone.label, plan=zplan)
+def _report(zone: ZoneConfig, zplan: ZonePlan, held: Held | None = None) -> ZoneReport:
+    report = ZoneReport(zone_id=zone.id, zone_name=zone.label, plan=zplan)
+    if held is None:
+        return report
+    return replace(report, listed=held.listed, drift=held.drift)
+
+
+def _remember(
+    store: StateStore,
+    zone_id: str,
+    after: dict[IPAddress, RegionMapping] | None,
+    schedule: tuple[float, float],
+) -> None:
+    """Keep the mirror in step with confirmed writes; ``None``: distrust it (list next run)."""
+    try:
+        if after is None:
+            store.mirror_distrust(zone_id)
+        else:
+            listed_at, verify_after = schedule
+            store.mirror_listed(
+                zone_id, after.values(), listed_at=listed_at, verify_after=verify_after
+            )
+    except StateError as exc:
+        log.warning("mirror_not_saved", zone=zone_id, error=str(exc))
+        # If even that fails, the database is broken: the next run's check stops it.
+        with contextlib.suppress(StateError):
+            store.mirror_distrust(zone_id)
 
 
 def _by_vendor(mappings: Iterable[RegionMapping]) -> tuple[tuple[str, int], ...]:

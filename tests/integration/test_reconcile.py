@@ -90,12 +90,12 @@ def test_dns_origins_across_several_pages(cf, tmp_path: Path):
     cf.add_dns_record(ZONE, "AAAA", "v6.example.com", "2001:DB8::1")
     cf.add_dns_record(ZONE, "CNAME", "alias.example.com", "www.example.com")
     found = [*static(IPS[0], IPS[1]), {"ip": "2001:db8::1", "vendor": "gcp", "region": "us-east1"}]
-    # A 5,000-record page can take longer than conftest's 1 s timeout on a loaded machine, and
-    # the retry would be a third request: the paging, not the timeout, is under test.
-    settings = settings_for(
-        cf, tmp_path, static=found, zones=[zone(origins="dns")], cloudflare={"timeout": "30s"}
+    # A 5,000-record page takes the simulator over a second on a loaded machine: a timeout
+    # would retry it and count a third request.
+    slow = {"timeout": "30s"}
+    report = sync.run_once(
+        settings_for(cf, tmp_path, static=found, zones=[zone(origins="dns")], cloudflare=slow)
     )
-    report = sync.run_once(settings)
     assert {IPS[0], "2001:db8::1"} == set(cf.mappings(ZONE))
     assert 2 == len(cf.requests_matching("GET", "/dns_records$"))
     assert 1 == report.zones[0].plan.ignored
