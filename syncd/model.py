@@ -475,6 +475,8 @@ class OriginSources:
     records: tuple[DnsRecord, ...] = ()
     load_balancers: tuple[LoadBalancer, ...] | None = ()
     pools: Mapping[str, Pool | str] = field(default_factory=dict)  # id -> pool, or why not
+    # Pools the token may not read (403): their origins are unknown, which is not a failure.
+    unreadable_pools: frozenset[str] = frozenset()
     warnings: tuple[str, ...] = ()
 
 

@@ -28,7 +28,6 @@ from syncd.model import (
     OriginCoverage,
     OriginProblem,
     OriginSources,
-    Pool,
     RegionMapping,
     ResolutionStatus,
     ZoneOrigins,
@@ -74,8 +73,9 @@ def trace(data: OriginSources, *, proxied_only: bool) -> Traced:
     for r in data.records:
         by_name.setdefault(dns_name(r.name), []).append(r)
     balancers = {dns_name(lb.name): lb for lb in data.load_balancers or () if lb.enabled}
-    out = Traced(warnings=list(data.warnings), complete=data.load_balancers is not None)
-    walker = _Walker(zone, by_name, balancers, data.pools, out)
+    complete = data.load_balancers is not None and not data.unreadable_pools
+    out = Traced(warnings=list(data.warnings), complete=complete)
+    walker = _Walker(zone, by_name, balancers, data, out)
     for record in data.records:
         name = dns_name(record.name)
         if (proxied_only and not record.proxied) or name in balancers:
@@ -97,13 +97,14 @@ class _Walker:
         zone: str,
         records: dict[str, list[DnsRecord]],
         balancers: dict[str, LoadBalancer],
-        pools: MappingABC[str, Pool | str],
+        data: OriginSources,
         out: Traced,
     ) -> None:
         self._zone = zone
         self._records = records
         self._balancers = balancers
-        self._pools = pools
+        self._pools = data.pools
+        self._unreadable = data.unreadable_pools
         self._out = out
 
     def _inside(self, name: str) -> bool:
@@ -150,6 +151,8 @@ class _Walker:
 
     def balancer(self, source: str, chain: tuple[str, ...], lb: LoadBalancer) -> None:
         for pool_id in lb.pool_ids:
+            if pool_id in self._unreadable:
+                continue  # the token may not read it: a warning, and no deletion in the zone
             pool = self._pools.get(pool_id, "not read")
             where = f"{source}, pool {pool_id}"
             if isinstance(pool, str):

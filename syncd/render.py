@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from syncd.model import (
@@ -157,8 +158,39 @@ def plan_table(report: RunReport) -> str:
     parts: list[str] = []
     for z in report.zones:
         parts.append(_zone_plan(z))
+    if report.zones:
+        parts.append(_plan_summary(report))
     parts += _problems(report)
     return "\n\n".join(parts)
+
+
+def _plan_summary(report: RunReport) -> str:
+    """One line per zone; ``coverage``: origins mapped now, and once the plan is applied."""
+    headers = ["zone", "create", "update", "delete", "unchanged", "skipped", "coverage"]
+    rows = [
+        [
+            z.zone_name,
+            len(z.plan.creates),
+            len(z.plan.updates),
+            len(z.plan.deletes),
+            len(z.plan.unchanged),
+            len(z.plan.skips),
+            _planned_coverage(z),
+        ]
+        for z in report.zones
+    ]
+    return table(headers, rows)
+
+
+def _planned_coverage(z: ZoneReport) -> str:
+    if z.origins is None:
+        return "-"
+    planned = [
+        replace(c, state=CoverageState.MAPPED) if c.reason == "planned" else c for c in z.coverage
+    ]
+    counts = coverage_counts(tuple(planned))
+    total = sum(counts.values())
+    return f"{coverage_text(z)} -> {counts[CoverageState.MAPPED]}/{total}" if total else "0/0"
 
 
 def _zone_plan(z: ZoneReport) -> str:
@@ -260,6 +292,14 @@ def _zone_json(z: ZoneReport) -> dict[str, Any]:
     }
 
 
+def _coverage_line(z: ZoneReport) -> str:
+    if z.origins is None:
+        return (
+            f"zone {z.zone_name}: origins: all (every discovered address is mapped; no origin set)"
+        )
+    return f"zone {z.zone_name}: coverage {coverage_text(z)}"
+
+
 def _coverage_json(z: ZoneReport) -> dict[str, Any] | None:
     if z.origins is None:
         return None
@@ -320,9 +360,7 @@ def origins(report: RunReport, fmt: str) -> str:
         for r in rows
     ]
     parts = [table(_ORIGINS, lines)] if lines else ["no origins found"]
-    parts.append(
-        "\n".join(f"zone {z.zone_name}: coverage {coverage_text(z)}" for z in report.zones)
-    )
+    parts.append("\n".join(_coverage_line(z) for z in report.zones))
     parts += _problems(report)
     return "\n\n".join(parts)
 

@@ -180,45 +180,45 @@ def read(transport: Transport, zone_id: str, *, name: str, label: str) -> Origin
     except AuthError as exc:
         if exc.status != 403:
             raise
-        warnings.append(_missing(label, "Zone: Read", "the zone's details", exc))
+        warnings.append(_missing(label, "Zone: Read", "the zone's details", exc.status))
     balancers = None
     try:
         balancers = tuple(load_balancers(transport, zone_id))
     except AuthError as exc:
         if exc.status != 403:
             raise
-        warnings.append(_missing(label, "Load Balancing: Read", "its load balancers", exc))
+        warnings.append(_missing(label, "Load Balancing: Read", "its load balancers", exc.status))
     pools: dict[str, Pool | str] = {}
-    for lb in balancers or ():
-        for pool_id in lb.pool_ids:
-            if pool_id not in pools:
-                pools[pool_id] = _pool_or_why(transport, account, pool_id)
+    unreadable: set[str] = set()
+    for pool_id in dict.fromkeys(p for lb in balancers or () for p in lb.pool_ids):
+        if not account:
+            unreadable.add(pool_id)  # the zone's details said which account: a warning above
+            continue
+        try:
+            pools[pool_id] = pool(transport, account, pool_id)
+        except CloudflareError as exc:
+            if exc.status == 404:
+                pools[pool_id] = "no such pool (HTTP 404)"
+            elif exc.status == 403:
+                unreadable.add(pool_id)
+            else:
+                raise
+    if unreadable and account:
+        what = f"the account's pools ({len(unreadable)} of them)"
+        warnings.append(_missing(label, "Load Balancing: Read", what, 403))
     return OriginSources(
         zone_name=name,
         records=tuple(found),
         load_balancers=balancers,
         pools=pools,
+        unreadable_pools=frozenset(unreadable),
         warnings=tuple(warnings),
     )
 
 
-def _pool_or_why(transport: Transport, account: str, pool_id: str) -> Pool | str:
-    """The pool, or why it could not be read (a 403 or 404 is that pool's problem)."""
-    if not account:
-        return "the zone's account is unknown (no Zone: Read permission)"
-    try:
-        return pool(transport, account, pool_id)
-    except CloudflareError as exc:
-        if exc.status == 404:
-            return "no such pool (HTTP 404)"
-        if exc.status == 403:
-            return "not readable (HTTP 403): the token lacks Load Balancing: Read"
-        raise
-
-
-def _missing(label: str, permission: str, what: str, exc: CloudflareError) -> str:
+def _missing(label: str, permission: str, what: str, status: int | None) -> str:
     return (
-        f"zone {label}: the token lacks {permission} (HTTP {exc.status}), so {what} "
+        f"zone {label}: the token lacks {permission} (HTTP {status}), so {what} "
         "could not be read; deletions in this zone wait until it can"
     )
 

@@ -135,7 +135,7 @@ _POOL_PATH = re.compile(
     r"/client/v4/accounts/(?P<account>[^/]+)/load_balancers/pools/(?P<pool>[^/]+)"
 )
 # What a token may lack, and the routes each permission guards (``deny()``).
-PERMISSIONS = ("load_balancing", "zone_settings")
+PERMISSIONS = ("load_balancing", "pools", "zone_settings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +170,7 @@ _REST: tuple[tuple[_Gen, re.Pattern[str], str], ...] = (
 )
 _GUARDED = {
     "load_balancers": "load_balancing",
-    "pool": "load_balancing",
+    "pool": "pools",
     "tiered_caching": "zone_settings",
     "smart_topology": "zone_settings",
 }
@@ -735,7 +735,9 @@ class CloudflareSimulator(SimulatorServer):
         return handler(_Call(zone, gen, request, ip))
 
     def _check_permission(self, kind: str) -> None:
-        if _GUARDED.get(kind) in self._denied:
+        needed = _GUARDED.get(kind)
+        # Load Balancing read covers both; "pools" alone is the account-level half of it.
+        if needed in self._denied or (needed == "pools" and "load_balancing" in self._denied):
             raise _bare(403, 10000, "Authentication error")
 
     def _route(self, request: Request) -> tuple[str, _Gen, str, str | None]:

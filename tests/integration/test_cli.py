@@ -131,6 +131,10 @@ def test_origins_shows_each_chain_and_state_and_writes_nothing(capsys, cf, dns_s
     cf.add_dns_record(ZONE, "CNAME", "old.example.com", "gone.example.net")
     dns_sim.set_addresses("edge.example.net", "192.0.2.10", "198.51.100.1")
 
+    code, out, _ = run(capsys, "plan", "--config", str(path))
+    assert 0 == code
+    summary = out.split("zone      ")[-1]
+    assert "0/3 (0%) -> 1/3" in summary, "the plan would map the one discovered origin"
     code, out, _ = run(capsys, "origins", "--config", str(path))
     assert 0 == code, "a dangling name is not a failure"
     assert "www.example.com -> edge.example.net" in out
@@ -168,3 +172,6 @@ def test_sync_summary_has_a_coverage_column(capsys, cf, config: Path):
     header = out.splitlines()[0].split()
     assert "coverage" == header[-1]
     assert "-" == out.splitlines()[2].split()[-1], "origins: all zones have no coverage"
+    code, out, _ = run(capsys, "origins", "--config", str(config))
+    assert 0 == code
+    assert "zone example.com: origins: all (every discovered address is mapped" in out

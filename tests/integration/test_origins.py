@@ -232,3 +232,20 @@ def _origins(zone: ZoneReport) -> ZoneOrigins:
 def _tiered(zone: ZoneReport) -> TieredCache:
     assert zone.tiered_cache is not None, f"zone {zone.zone_name} reports no tiered cache check"
     return zone.tiered_cache
+
+
+def test_pools_the_token_may_not_read_are_a_warning_and_hold_deletions(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    settings = _settings(cf, dns_sim, tmp_path, policy="sync")
+    assert RunResult.SUCCESS == sync.run_once(settings).result
+    cf.deny("pools")
+    dns_sim.set_addresses("dualstack.my-alb-123.us-east-1.elb.amazonaws.com", "198.51.100.11")
+    report = sync.run_once(settings)
+    (zone,) = report.zones
+    assert RunResult.SUCCESS == report.result, "a missing permission is a warning"
+    (warning,) = _origins(zone).warnings
+    assert "Load Balancing: Read" in warning
+    assert "the account's pools (2 of them)" in warning
+    assert "203.0.113.41" in cf.mappings(ZONE), "no deletion while pools are unknown"
+    assert "198.51.100.10" in cf.mappings(ZONE)
+    assert "198.51.100.11" in cf.mappings(ZONE), "what is known is still mapped"
