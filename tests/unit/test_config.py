@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd import config
+from syncd.config.loader import expand_tree
 from syncd.errors import ConfigError
 
 MINIMAL = """
@@ -214,7 +215,7 @@ _values = st.recursive(
 @given(st.dictionaries(_keys, _values, max_size=5))
 def test_any_structure_loads_or_names_its_problems(raw):
     try:
-        config.validate(config._expand_tree(raw, {}))
+        config.validate(expand_tree(raw, {}))
     except ConfigError as exc:
         assert exc.problems  # noqa: PT017 (hypothesis: raising is optional)
         assert all(isinstance(path, str) for path, _ in exc.problems)  # noqa: PT017
