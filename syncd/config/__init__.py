@@ -5,7 +5,7 @@
 reported with its key path on one line; secret values are never echoed back, other values are cut
 to ``SHOWN_CHARS``, and a YAML error points at a line and column without quoting the file (the
 line may hold a token). The YAML reader refuses what would crash or stall it: duplicate keys,
-nesting deeper than ``MAX_DEPTH``, aliases expanding past ``MAX_NODES`` nodes.
+nesting deeper than ``MAX_DEPTH``, aliases adding more than ``MAX_NODES`` nodes.
 
 One module per concern: ``values`` (durations, paths, URLs, how a value is echoed),
 ``cloudflare``, ``collectors``, ``schedule``, ``runtime`` (sync, metrics, resolver, state,

@@ -13,7 +13,7 @@ from syncd.config.values import shown
 from syncd.errors import ConfigError
 
 MAX_DEPTH = 50  # nesting levels; the deepest key of the model is 5 levels down
-MAX_NODES = 200_000  # nodes after alias expansion; 3,500 static entries are about 25,000
+MAX_NODES = 200_000  # nodes aliases may add; a file's own nodes are not limited
 
 
 def read_yaml(text: str | bytes, *, source: str = "<config>") -> Any:
@@ -127,25 +127,33 @@ class _Loader(yaml.SafeLoader):
 
 
 def _check_expansion(root: yaml.Node) -> None:
-    """Refuse a graph of aliases that expands past ``MAX_NODES`` nodes or ``MAX_DEPTH`` levels,
-    or refers to itself (an alias bomb of under 1 KB can expand to billions of nodes), in time
-    linear in the document: each node's expanded size and height are computed once."""
+    """Refuse aliases that add more than ``MAX_NODES`` nodes to the document, nest it deeper
+    than ``MAX_DEPTH`` levels, or refer to themselves (an alias bomb of under 1 KB can expand to
+    billions of nodes), in time linear in the document: each node's expanded size and height are
+    computed once. Only what aliases add is counted, so a large file without aliases (tens of
+    thousands of static entries) is never refused for its size."""
     done: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
     active: set[int] = set()
+    added = 0  # nodes the aliases copy into the document
 
-    def visit(node: yaml.Node, depth: int) -> tuple[int, int]:
+    def visit(node: yaml.Node, depth: int, parent: yaml.Node) -> tuple[int, int]:
+        nonlocal added
         key = id(node)
         if key in active:
             raise file_problem(
                 f"the anchored node at {_at(node.start_mark)} contains an alias of itself"
             )
-        size, height = done.get(key) or _expand(node, depth)
+        if key in done:  # a second reference: an alias (or a merge) copies the node
+            size, height = done[key]
+            added += size
+            if added > MAX_NODES:
+                raise file_problem(
+                    f"aliases expand to more than {MAX_NODES:,} nodes at {_at(parent.start_mark)}"
+                )
+        else:
+            size, height = _expand(node, depth)
         if depth + height > MAX_DEPTH:
             raise file_problem(f"nesting deeper than {MAX_DEPTH} levels at {_at(node.start_mark)}")
-        if size > MAX_NODES:
-            raise file_problem(
-                f"aliases expand to more than {MAX_NODES:,} nodes at {_at(node.start_mark)}"
-            )
         return size, height
 
     def _expand(node: yaml.Node, depth: int) -> tuple[int, int]:
@@ -158,12 +166,10 @@ def _check_expansion(root: yaml.Node) -> None:
             children = [n for pair in node.value for n in pair]
         size, height = 1, 0
         for child in children:
-            child_size, child_height = visit(child, depth + 1)
+            child_size, child_height = visit(child, depth + 1, node)
             size, height = size + child_size, max(height, child_height + 1)
-            if size > MAX_NODES:
-                break
         active.discard(key)
         done[key] = (size, height)
         return size, height
 
-    visit(root, 0)
+    visit(root, 0, root)

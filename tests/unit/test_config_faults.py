@@ -393,3 +393,19 @@ def test_a_file_saved_on_windows_with_a_bom_and_crlf_loads(tmp_path: Path):
     path = tmp_path / "syncd.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.replace("\n", "\r\n").encode())
     assert ZONE == config.load(path, ENV).cloudflare.zones[0].id
+
+
+def test_a_large_file_without_aliases_is_not_refused_for_its_size():
+    # 29,000 static entries are 203,000 YAML nodes: more than the aliases may add, but none of
+    # them comes from an alias, so the guard lets them through (and the bench no longer needs JSON).
+    entries = "".join(
+        f"    - {{ip: 198.51.{n // 250}.{n % 250 + 1}, vendor: aws, region: us-east-1}}\n"
+        for n in range(29_000)
+    )
+    text = (
+        "cloudflare:\n  api_token: t\n  zones: [{id: " + "a" * 32 + "}]\n"
+        "collectors:\n  static:\n" + entries
+    )
+    settings = config.parse(text, {})
+    assert len(settings.collectors.static) == 29_000
+    assert settings.collectors.static[-1].ip == "198.51.115.250"
