@@ -250,46 +250,51 @@ def settings_yaml(
                 for zid, name in info.zones
             ],
         },
-        "collectors": {
-            "concurrency": concurrency,
-            "aws": [
-                {
-                    "name": "aws-bench",
-                    "regions": list(info.aws_regions),
-                    "endpoint_url": info.aws_endpoint,
-                    "organization": {"role_name": AWS_ROLE},
-                }
-            ],
-            "gcp": [
-                {
-                    "name": "gcp-bench",
-                    "credentials_file": info.gcp_key_file,
-                    "api_endpoint": info.gcp_url,
-                    "resource_manager_endpoint": info.gcp_url,
-                }
-            ],
-            "azure": [
-                {
-                    "name": "azure-bench",
-                    "tenant_id": info.azure_tenant,
-                    "client_id": info.azure_client,
-                    "client_secret": "${SYNCD_BENCH_AZURE_SECRET}",
-                    "authority_host": info.azure_url,
-                    "base_url": info.azure_url,
-                }
-            ],
-            "oci": [
-                {
-                    "name": f"oci-bench-{i}",
-                    "config_file": config,
-                    "profile": profile,
-                    "service_endpoint_template": template,
-                }
-                for i, (config, profile, template) in enumerate(info.oci)
-            ],
-        },
+        "collectors": _collectors(info, concurrency),
         "state": {"path": str(state)},
         "logging": {"level": "warning"},
+    }
+
+
+def _collectors(info: Info, concurrency: int) -> dict[str, Any]:
+    """The ``collectors`` section: one collector per simulated cloud."""
+    return {
+        "concurrency": concurrency,
+        "aws": [
+            {
+                "name": "aws-bench",
+                "regions": list(info.aws_regions),
+                "endpoint_url": info.aws_endpoint,
+                "organization": {"role_name": AWS_ROLE},
+            }
+        ],
+        "gcp": [
+            {
+                "name": "gcp-bench",
+                "credentials_file": info.gcp_key_file,
+                "api_endpoint": info.gcp_url,
+                "resource_manager_endpoint": info.gcp_url,
+            }
+        ],
+        "azure": [
+            {
+                "name": "azure-bench",
+                "tenant_id": info.azure_tenant,
+                "client_id": info.azure_client,
+                "client_secret": "${SYNCD_BENCH_AZURE_SECRET}",
+                "authority_host": info.azure_url,
+                "base_url": info.azure_url,
+            }
+        ],
+        "oci": [
+            {
+                "name": f"oci-bench-{i}",
+                "config_file": config,
+                "profile": profile,
+                "service_endpoint_template": template,
+            }
+            for i, (config, profile, template) in enumerate(info.oci)
+        ],
     }
 
 
