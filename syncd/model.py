@@ -537,13 +537,29 @@ class CoverageState(enum.StrEnum):
     UNMAPPED = "unmapped"
 
 
+class CoverageReason(enum.StrEnum):
+    """Why an origin with an address is unmapped, besides a ``SkipReason`` of its plan."""
+
+    UNDISCOVERED = "undiscovered_origin"  # no collector found the address
+    PLANNED = "planned"  # a plan: the mapping would be written
+    FAILED = "failed"  # the write was refused or its request failed
+    NOT_APPLIED = "not_applied"  # the zone stopped before the write (shutdown, an error)
+
+
+class ZoneFailure(enum.StrEnum):
+    """A zone's ``error_reason`` when no Cloudflare code or status names it."""
+
+    CRASHED = "error"  # an unexpected error inside the zone's apply (logged with its traceback)
+    INTERRUPTED = "interrupted"  # shutdown asked: the rest is left for the next run
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OriginCoverage:
     """How one origin ended the run: mapped, or unmapped with the reason."""
 
     origin: Origin
     state: CoverageState
-    reason: str = ""
+    reason: str = ""  # a CoverageReason, SkipReason or OriginProblem value; "" when mapped
     vendor: str = ""
     region: str = ""
 
