@@ -50,6 +50,7 @@ from syncd.model import (
     SkipReason,
     TieredCache,
     Upsert,
+    ZoneFailure,
     ZoneOrigins,
     ZonePlan,
     ZoneReport,
@@ -200,7 +201,7 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         out = apply(run.api, run.store, zplan, stop=run.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zone.id)
-        return replace(seen, error=str(exc), error_reason="error")
+        return replace(seen, error=str(exc), error_reason=ZoneFailure.CRASHED)
     after = out.after(state.current)
     if writes and not (out.failures or out.error):
         _remember(run.store, zone.id, after, state.schedule)
@@ -350,7 +351,7 @@ def _stopping(out: Outcome, stop: threading.Event | None) -> bool:
         return False
     if not out.error:
         out.error = "interrupted by shutdown; the rest is left for the next run"
-        out.error_reason = "interrupted"
+        out.error_reason = ZoneFailure.INTERRUPTED
     return True
 
 
