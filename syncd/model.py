@@ -291,13 +291,24 @@ class BatchResult:
 
     succeeded: tuple[IPAddress, ...] = ()
     failed: tuple[ItemFailure, ...] = ()
+    # The request may have been applied without an answer: what Cloudflare holds is unknown
+    # until the zone is listed again.
+    outcome_unknown: bool = False
 
     @classmethod
     def all_failed(
-        cls, sent: Sequence[RegionMapping] | Sequence[IPAddress], error: str, reason: str
+        cls,
+        sent: Sequence[RegionMapping] | Sequence[IPAddress],
+        error: str,
+        reason: str,
+        *,
+        outcome_unknown: bool = False,
     ) -> BatchResult:
         """Every item of a request that failed as a whole."""
-        return cls(failed=tuple(ItemFailure.of(s, error, reason) for s in sent))
+        if outcome_unknown:
+            error = f"{error}; outcome unknown, settled by the next run's list of the zone"
+        failed = tuple(ItemFailure.of(s, error, reason) for s in sent)
+        return cls(failed=failed, outcome_unknown=outcome_unknown)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

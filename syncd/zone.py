@@ -338,7 +338,10 @@ def apply(
         result = _send(out, items, partial(api.upsert, zplan.zone_id, items))
         ok = set(result.succeeded)
         done = [u for u in ubatch if u.mapping.ip in ok]
-        store.record(zplan.zone_id, upserted=done, clear_pending=True)
+        # An answer settles the batch; without one (applied, maybe, but unanswered) its rows stay
+        # pending, so the next run lists the zone and owns what Cloudflare turns out to hold.
+        settled = () if result.outcome_unknown else [m.ip for m in items]
+        store.record(zplan.zone_id, upserted=done, settled=settled)
         out.upserted += done
         out.created += sum(1 for u in done if u.previous is None)
         out.updated += sum(1 for u in done if u.previous is not None)
@@ -368,7 +371,9 @@ def _send(
         _stop(out, exc, str(exc))
         result = BatchResult.all_failed(sent, str(exc), exc.reason)
     except CloudflareError as exc:
-        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+        result = BatchResult.all_failed(
+            sent, str(exc), exc.reason, outcome_unknown=exc.outcome_unknown
+        )
     out.failures += result.failed
     return result
 

@@ -223,13 +223,16 @@ class Transport:
         params: dict[str, Any] | None = None,
         body: Any = None,
     ) -> Envelope:
-        """Send with retries; raise the translated error of the last attempt."""
-        attempt = 0
+        """Send with retries; raise the translated error of the last attempt, marked
+        ``outcome_unknown`` when any attempt may have been applied unanswered."""
+        attempt, unknown = 0, False
         while True:
             try:
                 return self._once(method, path, endpoint, params, body)
             except CloudflareError as exc:
+                unknown = unknown or exc.outcome_unknown or _maybe_applied(exc)
                 if not exc.retryable or attempt >= self._retry.retries:
+                    exc.outcome_unknown = unknown
                     raise
                 delay = self._delay(exc, attempt)
                 self._mark_retried(exc)
@@ -271,6 +274,10 @@ class Transport:
             if quota is not None:
                 self._limiter.observe(quota)
             return _parse(response, method, path)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransportError(  # never reached Cloudflare: nothing can have been applied
+                f"{method} {path}: no connection ({type(exc).__name__})", sent=False, retryable=True
+            ) from exc
         except httpx.TimeoutException as exc:
             raise TransportError(
                 f"{method} {path}: timed out ({type(exc).__name__})", retryable=True
@@ -286,6 +293,12 @@ class Transport:
             with self._lock:
                 self._calls.append(call)
                 self._last.index = len(self._calls) - 1
+
+
+def _maybe_applied(exc: CloudflareError) -> bool:
+    """A 5xx may come after the write was applied (a proxy or an overloaded origin answering in
+    Cloudflare's place); a 4xx and a 429 say the request was refused."""
+    return exc.status is not None and exc.status >= 500
 
 
 def _parse(response: httpx.Response, method: str, path: str) -> Envelope:

@@ -49,7 +49,9 @@ class Fault:
     """An answer to give instead of the real one, ``times`` times, to matching requests.
 
     ``drop`` closes the connection without answering; ``delay`` waits before answering (or before
-    dropping); ``reset_mid_body`` sends the headers and part of the body, then closes.
+    dropping); ``reset_mid_body`` sends the headers and part of the body, then closes. ``apply``
+    handles the request for real first (a write takes effect) and then gives the fault's answer
+    instead of the real one: a request applied whose answer is lost.
     """
 
     status: int = 500
@@ -58,6 +60,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     reset_mid_body: bool = False
+    apply: bool = False
     times: int = 1
     method: str | None = None
     path: str | None = None  # a regular expression searched in the path
@@ -272,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.sim.latency)
         fault = self.sim._take_fault(request.method, request.path)
         if fault is not None:
+            if fault.apply:
+                self.sim.handle(request)
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.drop:
