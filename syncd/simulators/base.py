@@ -263,6 +263,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-body: no request reached the API
+            self.close_connection = True
+            return
         request = Request(
             method=self.command,
             path=parts.path,
