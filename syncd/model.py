@@ -48,6 +48,7 @@ class SkipReason(enum.StrEnum):
     MASS_DELETE_GUARD = "mass_delete_guard"
     UNRESOLVED_ORIGIN = "unresolved_origin"  # a record or pool origin whose name has no address
     ORIGINS_INCOMPLETE = "origins_incomplete"  # part of the origin set unknown: no deletion
+    UNKNOWN_VENDOR = "unknown_vendor"  # Cloudflare holds a vendor syncd does not know: left alone
 
 
 class ScopeStatus(enum.StrEnum):
@@ -152,6 +153,24 @@ class RegionMapping:
     @property
     def ip_text(self) -> str:
         return canonical(self.ip)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMapping:
+    """A mapping Cloudflare lists with a vendor syncd does not know (Cloudflare may add vendors):
+    foreign, never changed or deleted, counted against the zone's maximum."""
+
+    ip: IPAddress
+    vendor: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A zone's mappings as Cloudflare lists them."""
+
+    mappings: tuple[RegionMapping, ...]
+    unknown: tuple[UnknownMapping, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -49,6 +49,7 @@ from syncd.model import (
     Skip,
     SkipReason,
     TieredCache,
+    UnknownMapping,
     Upsert,
     ZoneFailure,
     ZoneOrigins,
@@ -80,6 +81,9 @@ class Held:
     listed: str = ""  # why the zone was listed in full; "" when its mirror was used
     drift: int = 0  # mappings where the list disagreed with the mirror
     schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
+    # Mappings of vendors syncd does not know: foreign, and while there are any the zone has no
+    # mirror (it holds known vendors only), so it is listed in full every run.
+    unknown: dict[IPAddress, UnknownMapping] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,20 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     if mirror is not None and not why:
         schedule = (mirror.listed_at, mirror.verify_after)
         return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
-    current = plan.index(api.list_mappings(zone.id))
+    listing = api.list_mappings(zone.id)
+    current = plan.index(listing.mappings)
+    unknown = {u.ip: u for u in listing.unknown}
+    if unknown:
+        log.warning(
+            "unknown_vendor",
+            zone=zone.id,
+            count=len(unknown),
+            vendors=sorted({u.vendor for u in unknown.values()}),
+            hint="Cloudflare lists a vendor this syncd does not know; those mappings are left "
+            "alone (an upgrade of syncd may know it)",
+        )
+        store.mirror_distrust(zone.id)
+        return Held(current, found, tiered, listed=why, unknown=unknown)
     drift = 0
     if mirror is not None:
         known = mirror.mappings
@@ -170,6 +187,7 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
             zone,
             run.resolved,
             current=state.current,
+            unknown=state.unknown,
             owned=run.store.settle(zone.id, state.current),
             dns_origins=found.addresses if found is not None else None,
             health=run.health,
@@ -203,7 +221,7 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         log.exception("zone_push_crashed", zone=zone.id)
         return replace(seen, error=str(exc), error_reason=ZoneFailure.CRASHED)
     after = out.after(state.current)
-    if writes and not (out.failures or out.error):
+    if writes and not (out.failures or out.error or state.unknown):
         _remember(run.store, zone.id, after, state.schedule)
     # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
     return replace(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from syncd.cloudflare import wire
 from syncd.cloudflare.paging import pages
 from syncd.cloudflare.transport import Transport
-from syncd.model import BatchResult, IPAddress, RegionMapping, Vendor, canonical
+from syncd.model import BatchResult, IPAddress, Listing, RegionMapping, Vendor, canonical
 
 _IP = "origin_ip"
 PER_PAGE = 100
@@ -31,9 +31,9 @@ class V2Client:
         env = self._t.request("GET", path, endpoint="v2_supported_regions")
         return wire.supported_regions(env.result, where=f"GET {path}")
 
-    def list_mappings(self, zone_id: str) -> list[RegionMapping]:
+    def list_mappings(self, zone_id: str) -> Listing:
         path = f"zones/{zone_id}/origin/cloud_regions"
-        out: list[RegionMapping] = []
+        out: list[Listing] = []
         listed = pages(
             self._t,
             path,
@@ -43,8 +43,11 @@ class V2Client:
             what="mappings",
         )
         for number, items in enumerate(listed, 1):
-            out += wire.entries(items, ip_key=_IP, where=f"GET {path} page {number}")
-        return out
+            out.append(wire.entries(items, ip_key=_IP, where=f"GET {path} page {number}"))
+        return Listing(
+            mappings=tuple(m for page in out for m in page.mappings),
+            unknown=tuple(m for page in out for m in page.unknown),
+        )
 
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult:
         path = f"zones/{zone_id}/origin/cloud_regions/batch"

@@ -249,3 +249,30 @@ def test_a_write_refused_with_an_answer_is_not_pending(cf, tmp_path: Path):
     again = sync.run_once(settings)
     assert "pending" != again.zones[0].listed
     assert {IPS[0]} == set(cf.mappings(ZONE))
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_mapping_of_an_unknown_vendor_is_foreign_and_the_zone_goes_on(cf, tmp_path: Path, api):
+    # Issue 14 item 4: Cloudflare may add vendors. One such mapping made the whole list
+    # "malformed" and nothing was pushed to the zone, every run.
+    cf.set_mapping(ZONE, IPS[5], "newcloud", "nc-west-1", new_vendor=True)
+    policy = zone(policy="sync")
+    wanted = static(IPS[0], IPS[1], IPS[5])
+    limits = {"max_mappings_per_zone": 2}  # the unknown one takes a place: one create fits
+    first = sync.run_once(
+        settings_for(cf, tmp_path, static=wanted, zones=[policy], api=api, cloudflare=limits)
+    )
+    assert RunResult.SUCCESS == first.result
+    (z,) = first.zones
+    assert [IPS[5]] == reasons(first, SkipReason.UNKNOWN_VENDOR)
+    (skip,) = [s for s in z.plan.skips if s.reason is SkipReason.UNKNOWN_VENDOR]
+    assert ("newcloud", "nc-west-1") == (skip.vendor, skip.region)
+    assert [IPS[1]] == reasons(first, SkipReason.OVER_CAPACITY)
+    assert {IPS[0]: ("aws", "us-east-1"), IPS[5]: ("newcloud", "nc-west-1")} == cf.mappings(ZONE)
+
+    # Nothing discovered any more, policy sync: the owned mapping goes, the unknown one stays.
+    gone = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[9]), zones=[policy], api=api))
+    assert (RunResult.SUCCESS, 1) == (gone.result, gone.zones[0].deleted)
+    assert gone.zones[0].listed, "listed in full while one is held (no mirror is kept)"
+    assert ("newcloud", "nc-west-1") == cf.mappings(ZONE)[IPS[5]]
+    assert IPS[0] not in cf.mappings(ZONE)
