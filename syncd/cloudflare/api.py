@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from syncd.cloudflare import origins, zones
+from syncd.cloudflare.deadline import Deadline
 from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v1 import V1Client
 from syncd.cloudflare.v2 import V2Client
@@ -177,6 +178,7 @@ def connect(
     ``window``: the requests earlier processes sent, which still count (a CronJob's runs share
     one budget); a limiter takes it once, so a daemon's own runs are not counted twice.
     """
+    deadline = Deadline()  # cloudflare.timeout bounds each request whole, not each read
     client = build_client(
         cf.base_url,
         token=cf.api_token.get_secret_value() if cf.api_token else None,
@@ -184,12 +186,16 @@ def connect(
         key=cf.api_key.get_secret_value() if cf.api_key else None,
         timeout=timeout,
         transport=http_transport,
+        deadline=deadline,
     )
     limiter = limiter or rate_limiter(cf)
     if window is not None:
         limiter.restore(window)
     transport = Transport(
-        client, limiter=limiter, retry=RetryPolicy(retries=retries, backoff=backoff)
+        client,
+        limiter=limiter,
+        retry=RetryPolicy(retries=retries, backoff=backoff),
+        deadline=(deadline, timeout),
     )
     return Cloudflare(client, transport, cf.api)
 

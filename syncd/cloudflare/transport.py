@@ -8,6 +8,7 @@ set as headers once and never appear in messages.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Any
 import httpx
 
 from syncd import __version__
+from syncd.cloudflare.deadline import Deadline
+from syncd.cloudflare.deadline import transport as deadline_transport
 from syncd.errors import (
     AuthError,
     CloudflareError,
@@ -195,8 +198,12 @@ class Transport:
         retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        deadline: tuple[Deadline, float] | None = None,
     ) -> None:
+        """``deadline``: the client's ``Deadline`` and the seconds each request may take in
+        all (``cloudflare.timeout``), connect to last byte."""
         self._client = client
+        self._deadline = deadline
         self._limiter = limiter
         self._retry = retry
         self._sleep = sleep
@@ -239,6 +246,12 @@ class Transport:
                 attempt += 1
                 self._sleep(delay)
 
+    def _whole_request(self) -> contextlib.AbstractContextManager[None]:
+        if self._deadline is None:
+            return contextlib.nullcontext()
+        deadline, seconds = self._deadline
+        return deadline.running(seconds)
+
     def _delay(self, exc: CloudflareError, attempt: int) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             wait = min(exc.retry_after, _MAX_RETRY_AFTER)
@@ -266,9 +279,13 @@ class Transport:
         start = self._clock()
         code = "error"
         try:
-            response = self._client.request(
-                method, path.lstrip("/"), params=params, json=body if body is not None else None
-            )
+            with self._whole_request():
+                response = self._client.request(
+                    method,
+                    path.lstrip("/"),
+                    params=params,
+                    json=body if body is not None else None,
+                )
             code = str(response.status_code)
             quota = server_quota(response.headers)
             if quota is not None:
@@ -419,8 +436,12 @@ def build_client(
     key: str | None,
     timeout: float,
     transport: httpx.BaseTransport | None = None,
+    deadline: Deadline | None = None,
 ) -> httpx.Client:
-    """The run's one ``httpx.Client``: base URL, auth headers, timeouts, User-Agent."""
+    """The run's one ``httpx.Client``: base URL, auth headers, timeouts, User-Agent; with
+    ``deadline``, its connections keep each request's wall-clock deadline."""
+    if transport is None and deadline is not None:
+        transport = deadline_transport(deadline)
     headers = {"User-Agent": f"syncd/{__version__}", "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

@@ -51,7 +51,8 @@ class Fault:
     ``drop`` closes the connection without answering; ``delay`` waits before answering (or before
     dropping); ``reset_mid_body`` sends the headers and part of the body, then closes. ``apply``
     handles the request for real first (a write takes effect) and then gives the fault's answer
-    instead of the real one: a request applied whose answer is lost.
+    instead of the real one: a request applied whose answer is lost. ``trickle`` sends the
+    body one byte every ``trickle`` seconds (each read is quick; the whole answer is not).
     """
 
     status: int = 500
@@ -61,6 +62,7 @@ class Fault:
     drop: bool = False
     reset_mid_body: bool = False
     apply: bool = False
+    trickle: float = 0.0
     times: int = 1
     method: str | None = None
     path: str | None = None  # a regular expression searched in the path
@@ -295,7 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             # Logged before answering, so a client never holds an answer to an
             # unlogged request.
             self.sim._record(_with_status(request, fault.status))
-            self._send(Response(fault.status, answer, fault.headers), reset=fault.reset_mid_body)
+            response = Response(fault.status, answer, fault.headers)
+            self._send(response, reset=fault.reset_mid_body, trickle=fault.trickle)
             return
         try:
             response = self.sim.handle(request)
@@ -304,12 +307,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.sim._record(_with_status(request, response.status))
         self._send(response)
 
-    def _send(self, response: Response, *, reset: bool = False) -> None:
+    def _send(self, response: Response, *, reset: bool = False, trickle: float = 0.0) -> None:
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(response.raw)))
         self.end_headers()
+        if trickle:
+            for byte in response.raw:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(trickle)  # the fault itself: a slow answer, not a wait in a test
+            return
         if reset:
             self.wfile.write(response.raw[: max(1, len(response.raw) // 2)])
             self.wfile.flush()
