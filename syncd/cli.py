@@ -21,7 +21,8 @@ from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common() -> argparse.ArgumentParser:
+    """The options every command takes."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="overrides logging.level",
     )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(
         prog="syncd",
         description="Keep Cloudflare origin cloud region mappings in step with your clouds.",

@@ -182,47 +182,61 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
     """Plan and apply one zone; every failure ends in the report, none is raised."""
     try:
         state = held.result()
-        found = state.origins
-        zplan = plan.build(
-            zone,
-            run.resolved,
-            current=state.current,
-            unknown=state.unknown,
-            owned=run.store.settle(zone.id, state.current),
-            dns_origins=found.addresses if found is not None else None,
-            health=run.health,
-            settings=replace(run.settings, hold_deletions=_hold(found)),
-        )
-        zplan = replace(zplan, skips=zplan.skips + _unresolved(found))
+        zplan = _plan(zone, state, run)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         if not isinstance(exc, SyncdError):
             log.exception("zone_crashed", zone=zone.id)
         reason = exc.reason if isinstance(exc, SyncdError) else type(exc).__name__.lower()
         empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
         return replace(_report(zone, empty), error=str(exc), error_reason=reason)
-    generation = run.api.generation(zone.id)
-    seen = replace(_report(zone, zplan, state), origins=found, tiered_cache=state.tiered_cache)
+    found = state.origins
+    seen = replace(
+        _report(zone, zplan, state),
+        origins=found,
+        tiered_cache=state.tiered_cache,
+        generation=run.api.generation(zone.id),
+    )
     if run.dry_run:
         return replace(
             seen,
             applied=False,
-            generation=generation,
             mappings_after=_by_vendor(state.current.values()),
             coverage=_coverage(found, zplan, state.current, applied=False),
         )
+    return _applied(seen, zplan, state, run)
+
+
+def _plan(zone: ZoneConfig, state: Held, run: Run) -> ZonePlan:
+    """The zone's plan against what Cloudflare holds and what syncd owns (settled now)."""
+    found = state.origins
+    zplan = plan.build(
+        zone,
+        run.resolved,
+        current=state.current,
+        unknown=state.unknown,
+        owned=run.store.settle(zone.id, state.current),
+        dns_origins=found.addresses if found is not None else None,
+        health=run.health,
+        settings=replace(run.settings, hold_deletions=_hold(found)),
+    )
+    return replace(zplan, skips=zplan.skips + _unresolved(found))
+
+
+def _applied(seen: ZoneReport, zplan: ZonePlan, state: Held, run: Run) -> ZoneReport:
+    """``seen`` after applying ``zplan``, the mirror kept only where every answer agreed."""
     writes = bool(zplan.creates or zplan.updates or zplan.deletes)
     if writes:
         # Until the writes are done and remembered, the mirror is not the truth: a process
         # killed in between must list the zone next time, never plan against a stale mirror.
-        _remember(run.store, zone.id, None, state.schedule)
+        _remember(run.store, zplan.zone_id, None, state.schedule)
     try:
         out = apply(run.api, run.store, zplan, stop=run.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
-        log.exception("zone_push_crashed", zone=zone.id)
+        log.exception("zone_push_crashed", zone=zplan.zone_id)
         return replace(seen, error=str(exc), error_reason=ZoneFailure.CRASHED)
     after = out.after(state.current)
     if writes and not (out.failures or out.error or state.unknown):
-        _remember(run.store, zone.id, after, state.schedule)
+        _remember(run.store, zplan.zone_id, after, state.schedule)
     # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
     return replace(
         seen,
@@ -233,8 +247,7 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         error=out.error,
         error_reason=out.error_reason,
         mappings_after=_by_vendor(after.values()),
-        generation=generation,
-        coverage=_coverage(found, zplan, after, failures=out.failures),
+        coverage=_coverage(state.origins, zplan, after, failures=out.failures),
     )
 
 
