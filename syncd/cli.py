@@ -106,7 +106,7 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     run, and syncd exits ``128 + signal`` (143, 130) with one line; a second one exits at once."""
     stop = threading.Event()
     options = sync.Options(allow_mass_delete=args.allow_mass_delete, verify=args.verify, stop=stop)
-    with daemon.signals_set(stop) as received:
+    with daemon.signals_set(stop, restore=False) as received:  # the process ends after it
         report = sync.run_once(settings, options=options)
         logs.log_report(report)
         registry = CollectorRegistry()

@@ -224,13 +224,14 @@ def run_service(
 
 
 @contextmanager
-def signals_set(stop: threading.Event) -> Iterator[list[signal.Signals]]:
+def signals_set(stop: threading.Event, *, restore: bool = True) -> Iterator[list[signal.Signals]]:
     """SIGTERM and SIGINT (Ctrl-C) set ``stop``: the batch in flight finishes, no other is sent.
     A second one exits at once (``128 + signal``): the user insists, and every write already
     recorded is in the state database's committed transactions. Yields the signals received.
 
-    Keep the block around everything up to the exit code: a handler restored too early turns a
-    late Ctrl-C into a ``KeyboardInterrupt`` traceback. Only the main thread installs handlers.
+    ``restore=False`` (a process about to exit) keeps the handlers after the block: one restored
+    before the process ends turns a late Ctrl-C into a ``KeyboardInterrupt`` traceback and
+    exit -2. Only the main thread installs handlers.
     """
     received: list[signal.Signals] = []
     if threading.current_thread() is not threading.main_thread():
@@ -250,7 +251,7 @@ def signals_set(stop: threading.Event) -> Iterator[list[signal.Signals]]:
     try:
         yield received
     finally:
-        for s, handler in previous.items():
+        for s, handler in previous.items() if restore else ():
             signal.signal(s, handler)
 
 

@@ -47,11 +47,11 @@ def test_a_signal_finishes_the_batch_in_flight_and_exits_with_one_line(
 
 def test_a_second_ctrl_c_exits_at_once(sim, tmp_path: Path):
     config = write_config(tmp_path, sim, collectors={"static": MANY})
-    sim.latency = 0.3
+    # The first batch is held 30 s: a patient exit would wait for it.
+    held = Fault(status=200, delay=30.0, method="PUT", path="/batch$", apply=True)
+    sim.inject(held)
     proc = sync_cli(config)
-    eventually(lambda: sim.requests_matching("PUT", "/batch$"), "the first batch")
-    # The next batch is held 30 s: a patient exit would wait for it.
-    sim.inject(Fault(status=200, delay=30.0, method="PUT", path="/batch$", apply=True))
+    eventually(lambda: held.times == 0, "the first batch arriving and being held")
     proc.send_signal(signal.SIGINT)
     started = time.monotonic()
     while proc.poll() is None and time.monotonic() - started < 20:
