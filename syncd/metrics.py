@@ -7,7 +7,6 @@ never registers on the global ``REGISTRY`` and never puts an IP or account id in
 
 from __future__ import annotations
 
-import socket
 from collections import Counter as Tally
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -36,6 +35,9 @@ from syncd.model import (
 log = structlog.stdlib.get_logger(__name__)
 
 JOB = "syncd"
+DEFAULT_INSTANCE = (
+    "syncd"  # the grouping key when metrics.instance is unset: stable, never a pod name
+)
 LAST_SUCCESS = "syncd_last_success_timestamp_seconds"
 _PUSH_TIMEOUT = 10.0
 # A sync takes seconds (static) to many minutes (an organisation of accounts).
@@ -315,7 +317,7 @@ def push(cfg: MetricsConfig, registry: CollectorRegistry, report: RunReport) -> 
     """
     if not cfg.pushgateway:
         return
-    key = {"instance": cfg.instance or socket.gethostname()}
+    key = {"instance": cfg.instance or DEFAULT_INSTANCE}
     succeeded = report.result is RunResult.SUCCESS
     where = _host_of(cfg.pushgateway)
     try:

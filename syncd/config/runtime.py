@@ -55,7 +55,15 @@ class MetricsConfig(Section):
     pushgateway: str | None = Field(
         None, description="`syncd sync` pushes its metrics here once at the end."
     )
-    instance: str | None = Field(None, description="The Pushgateway grouping key `instance`.")
+    instance: str | None = Field(
+        None,
+        description=(
+            'The Pushgateway grouping key `instance` (with `job="syncd"`); default `syncd`. '
+            "Stable by default, never the host name: a CronJob's pods each have their own name, "
+            "and a group per pod would leave every retired pod's group behind, stale. Set it "
+            "only to tell apart several syncd deployments pushing to one Pushgateway."
+        ),
+    )
     stale_after: StaleAfter | None = Field(
         None,
         description=("`/readyz` answers 503 once the last successful sync is older than this."),
