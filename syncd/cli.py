@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
 from syncd.cloudflare import api
 from syncd.config import Settings
+from syncd.config.collectors import installed
 from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
 
@@ -219,12 +220,21 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+_DEMO_NEEDS = ("moto", "dnslib", "cryptography", "boto3", "google.auth", "azure.identity", "oci")
+
+
 def _demo(args: argparse.Namespace) -> int:
-    try:
-        from syncd import demo
-    except ModuleNotFoundError as exc:  # the image leaves the 'demo' extra (moto) out
-        print(f"syncd: the demo needs the 'demo' extra ({exc.name} is missing)", file=sys.stderr)
+    # The image and the per-cloud installs leave the 'demo' extra (moto, dnslib, every SDK) out;
+    # say so in one line before anything starts, not as an ImportError half way.
+    missing = [m for m in _DEMO_NEEDS if not installed(m)]
+    if missing:
+        print(
+            f"syncd: the demo needs the 'demo' extra: pip install 'syncd[demo]' "
+            f"({', '.join(missing)} not installed)",
+            file=sys.stderr,
+        )
         return ExitCode.USAGE
+    from syncd import demo
     from syncd.config import LoggingConfig
 
     logs.configure(LoggingConfig(level="warning"), stream=sys.stderr)

@@ -210,7 +210,8 @@ _SDK_MODULES = {
 }
 
 
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:  # a parent package (google, azure) is not installed either
@@ -219,7 +220,7 @@ def _installed(module: str) -> bool:
 
 def missing_extra(vendor: str) -> str | None:
     """The extra to install for ``vendor``'s collector, or None when its SDK is installed."""
-    missing = [m for m in _SDK_MODULES[vendor] if not _installed(m)]
+    missing = [m for m in _SDK_MODULES[vendor] if not installed(m)]
     return f"syncd[{vendor}]" if missing else None
 
 
