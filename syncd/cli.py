@@ -99,7 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = getattr(args, "log_level", None) or settings.logging.level
     logs.configure(settings.logging.model_copy(update={"level": level}), stream=sys.stderr)
     verb: Callable[[Settings, argparse.Namespace], int] = _VERBS[args.verb]
-    return verb(settings, args)
+    try:
+        return verb(settings, args)
+    except ConfigError as exc:  # a setting read again at run time (api_token_file) went bad
+        print(f"syncd: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
 
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:

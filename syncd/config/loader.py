@@ -99,8 +99,8 @@ def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str
     # Credentials from the environment only when the file names none of either kind, so a
     # CLOUDFLARE_API_TOKEN exported for another tool never replaces a configured key.
     keys = ["base_url"]
-    if not any(cf.get(k) for k in ("api_token", "api_email", "api_key")):
-        keys += ["api_token", "api_email", "api_key"]
+    if not any(cf.get(k) for k in ("api_token", "api_token_file", "api_email", "api_key")):
+        keys += ["api_token", "api_token_file", "api_email", "api_key"]
     for key in keys:
         var = _ENV_FALLBACK[key]
         if cf.get(key) is None and env.get(var):
@@ -110,6 +110,7 @@ def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str
 
 _ENV_FALLBACK = {
     "api_token": "CLOUDFLARE_API_TOKEN",
+    "api_token_file": "CLOUDFLARE_API_TOKEN_FILE",
     "api_email": "CLOUDFLARE_EMAIL",
     "api_key": "CLOUDFLARE_API_KEY",
     "base_url": "CLOUDFLARE_BASE_URL",
