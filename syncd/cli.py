@@ -33,9 +33,21 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--log-level",
-        choices=["debug", "info", "warning", "error"],
+        metavar="LEVEL",
         default=argparse.SUPPRESS,
-        help="overrides logging.level",
+        help="debug, info, warning or error (over $SYNCD_LOG_LEVEL and logging.level)",
+    )
+    common.add_argument(
+        "--log-format",
+        metavar="FORMAT",
+        default=argparse.SUPPRESS,
+        help="json, text or auto (over $SYNCD_LOG_FORMAT and logging.format)",
+    )
+    common.add_argument(
+        "--listen-address",
+        metavar="HOST:PORT",
+        default=argparse.SUPPRESS,
+        help="/metrics of syncd run (over $SYNCD_METRICS_LISTEN and metrics.listen)",
     )
     return common
 
@@ -91,19 +103,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         from syncd.simulators import cloudflare
 
         return cloudflare.main(args.args)
+    flags = {
+        key: (getattr(args, name), f"--{name.replace('_', '-')}")
+        for key, name in _FLAGS.items()
+        if getattr(args, name, None) is not None
+    }
     try:
-        settings = config.load(config.resolve_path(getattr(args, "config", None)))
+        settings = config.load(config.resolve_path(getattr(args, "config", None)), flags=flags)
     except ConfigError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    level = getattr(args, "log_level", None) or settings.logging.level
-    logs.configure(settings.logging.model_copy(update={"level": level}), stream=sys.stderr)
+    logs.configure(settings.logging, stream=sys.stderr)
     verb: Callable[[Settings, argparse.Namespace], int] = _VERBS[args.verb]
     try:
         return verb(settings, args)
     except ConfigError as exc:  # a setting read again at run time (api_token_file) went bad
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED
+
+
+# Settings a flag may give (over the environment and the file): key path -> argparse dest.
+_FLAGS = {
+    "logging.level": "log_level",
+    "logging.format": "log_format",
+    "metrics.listen": "listen_address",
+}
 
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:

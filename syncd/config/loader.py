@@ -59,27 +59,66 @@ def resolve_path(explicit: str | None, env: Mapping[str, str] | None = None) -> 
     return Path(explicit or env.get("SYNCD_CONFIG") or DEFAULT_PATH)
 
 
-def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
+Flag = tuple[str, str]  # (value, the flag that gave it), keyed by the setting's path
+
+# What operators change per deployment without editing the file: the environment wins over the
+# file, a command-line flag (``flags``) over both. Each problem names where the value came from.
+ENV_OVERRIDES = {
+    "metrics.listen": "SYNCD_METRICS_LISTEN",
+    "logging.format": "SYNCD_LOG_FORMAT",
+    "logging.level": "SYNCD_LOG_LEVEL",
+}
+
+
+def load(
+    path: Path, env: Mapping[str, str] | None = None, *, flags: Mapping[str, Flag] | None = None
+) -> Settings:
     """Read, expand and validate a config file. Raises ``ConfigError`` naming every problem."""
     env = os.environ if env is None else env
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([("", f"cannot read {path}: {exc.strerror}")]) from None
-    return parse(data, env, source=str(path))
+    return parse(data, env, source=str(path), flags=flags)
 
 
-def parse(text: str | bytes, env: Mapping[str, str], *, source: str = "<config>") -> Settings:
+def parse(
+    text: str | bytes,
+    env: Mapping[str, str],
+    *,
+    source: str = "<config>",
+    flags: Mapping[str, Flag] | None = None,
+) -> Settings:
     """Validate configuration text (bytes must be UTF-8). Raises ``ConfigError``."""
+    origins: dict[str, str] = {}
     try:
         raw = read_yaml(text, source=source)
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
             raise file_problem(f"{source} must be a mapping at the top level")
-        return validate(_apply_env_defaults(expand_tree(raw, env), env))
+        raw = _apply_env_defaults(expand_tree(raw, env), env)
+        overrides = {k: (env[v], v) for k, v in ENV_OVERRIDES.items() if env.get(v)}
+        overrides |= dict(flags or {})
+        origins = {key: where for key, (_, where) in overrides.items()}
+        return validate(_override(raw, overrides))
     except ConfigError as exc:
-        raise ConfigError([(_one_line(p), _one_line(m)) for p, m in exc.problems]) from None
+        problems = [(_from(p, origins), m) for p, m in exc.problems]
+        raise ConfigError([(_one_line(p), _one_line(m)) for p, m in problems]) from None
+
+
+def _override(raw: dict[str, Any], overrides: Mapping[str, Flag]) -> dict[str, Any]:
+    """``raw`` with ``section.key`` values replaced."""
+    out = dict(raw)
+    for path, (value, _) in overrides.items():
+        section, key = path.split(".")
+        current = out.get(section)
+        out[section] = {**(current if isinstance(current, dict) else {}), key: value}
+    return out
+
+
+def _from(path: str, origins: Mapping[str, str]) -> str:
+    return f"{path} (from {origins[path]})" if path in origins else path
 
 
 def _one_line(text: str) -> str:

@@ -166,7 +166,11 @@ class StateConfig(Section):
 
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description=("`debug`, `info`, `warning` or `error`; `--log-level` overrides it.")
+        "info",
+        description=(
+            "`debug`, `info`, `warning` or `error`; `SYNCD_LOG_LEVEL`, then `--log-level`, override "
+            "it."
+        ),
     )
     format: Literal["auto", "json", "text"] = Field(
         "auto", description="`json`, `text`, or `auto`: JSON unless stderr is a terminal."
