@@ -168,8 +168,8 @@ class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         "info",
         description=(
-            "`debug`, `info`, `warning` or `error`; `SYNCD_LOG_LEVEL`, then `--log-level`, override "
-            "it."
+            "`debug`, `info`, `warning` or `error`; `SYNCD_LOG_LEVEL`, then `--log-level`, "
+            "override it."
         ),
     )
     format: Literal["auto", "json", "text"] = Field(
