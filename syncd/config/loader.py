@@ -65,6 +65,7 @@ Flag = tuple[str, str]  # (value, the flag that gave it), keyed by the setting's
 # file, a command-line flag (``flags``) over both. Each problem names where the value came from.
 ENV_OVERRIDES = {
     "metrics.listen": "SYNCD_METRICS_LISTEN",
+    "metrics.pushgateway": "SYNCD_METRICS_PUSHGATEWAY",
     "logging.format": "SYNCD_LOG_FORMAT",
     "logging.level": "SYNCD_LOG_LEVEL",
 }

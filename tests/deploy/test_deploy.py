@@ -261,6 +261,21 @@ def test_cronjob_runs_one_shot_syncs_that_never_overlap():
     assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] < step * 60
 
 
+def test_cronjob_variant_requires_a_pushgateway():
+    # A one-shot run exports its metrics only by pushing them: the variant sets the address, and
+    # the ConfigMap's settings with the pod's environment have a Pushgateway.
+    [container] = POD_SPECS["CronJob"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    url = env["SYNCD_METRICS_PUSHGATEWAY"]
+    assert url.startswith(("http://", "https://"))
+    settings = config.load(
+        CONFIGMAP_CONFIG,
+        {"CLOUDFLARE_API_TOKEN": "placeholder", "SYNCD_METRICS_PUSHGATEWAY": url},
+    )
+    assert url == settings.metrics.pushgateway
+    assert _configmap_settings().metrics.pushgateway is None, "the service variant pushes nothing"
+
+
 def test_configmap_config_is_valid_and_every_zone_states_its_policy():
     settings = _configmap_settings()
     assert settings.state.path == Path("/var/lib/syncd/state.db")
