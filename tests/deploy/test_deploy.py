@@ -784,3 +784,23 @@ def test_the_version_has_one_source_and_the_changelog_covers_it():
     assert f"## [{__version__}] - " in changelog
     assert "## [Unreleased]" in changelog
     assert "(../CHANGELOG.md)" in (ROOT / "docs/operations.md").read_text()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_runbook_urls_are_absolute_from_one_base_set_in_the_kustomization(
+    variant: str, tmp_path: Path
+):
+    copy = tmp_path / "deploy"
+    shutil.copytree(ROOT / "deploy", copy)
+    common = copy / "kubernetes/common/kustomization.yaml"
+    default = "base=https://syncd.example/docs/operations.md"
+    assert default in common.read_text()
+    common.write_text(common.read_text().replace(default, "base=https://wiki.corp/syncd"))
+    built = _kustomize(copy / VARIANTS[variant].relative_to(ROOT / "deploy"))
+    [rule] = [o for o in built if o["kind"] == "PrometheusRule"]
+    urls = [r["annotations"]["runbook_url"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert [f"https://wiki.corp/syncd#{a.lower()}" for a in alerts] == urls
+    assert [] == [o for o in built if o["metadata"]["name"] == "syncd-runbooks"], "local only"
+    operations = (ROOT / "docs/operations.md").read_text()
+    assert [] == [a for a in alerts if f"### {a}\n" not in operations], "a runbook per alert"
