@@ -7,6 +7,8 @@ never registers on the global ``REGISTRY`` and never puts an IP or account id in
 
 from __future__ import annotations
 
+import os
+import platform
 from collections import Counter as Tally
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -60,13 +62,21 @@ class Metrics:
         self._declare_zones(registry)
         self._declare_origins(registry)
         self._declare_cloudflare(registry)
-        self.build_info.labels(version=__version__).set(1)
+        self.build_info.labels(
+            version=__version__,
+            revision=os.environ.get("SYNCD_REVISION") or "unknown",
+            python_version=platform.python_version(),
+        ).set(1)
         for result in RunResult:
             self.runs.labels(result=result.value)
 
     def _declare_run(self, r: CollectorRegistry) -> None:
         self.build_info = Gauge(
-            "syncd_build_info", "Always 1; the version as a label.", ["version"], registry=r
+            "syncd_build_info",
+            "Always 1; the version, the source revision (the image's SYNCD_REVISION) and the "
+            "Python version as labels.",
+            ["version", "revision", "python_version"],
+            registry=r,
         )
         self.runs = Counter("syncd_sync_runs", "Sync runs by result.", ["result"], registry=r)
         self.duration = Histogram(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import platform
 import socket
 from typing import Any
 
@@ -143,7 +144,8 @@ def test_declared_on_the_given_registry_only(registry: CollectorRegistry):
     before = set(REGISTRY._names_to_collectors)
     metrics.Metrics(registry)
     assert before == set(REGISTRY._names_to_collectors)
-    assert 1.0 == value(registry, "syncd_build_info", version=__version__)
+    build = {"version": __version__, "python_version": platform.python_version()}
+    assert 1.0 == value(registry, "syncd_build_info", **build, revision="unknown")
     for result in ("success", "partial", "failure"):
         assert 0.0 == value(registry, "syncd_sync_runs_total", result=result)
 
@@ -358,3 +360,11 @@ def test_last_run_gauges_say_what_the_last_run_left_failing(registry: CollectorR
     assert value(registry, "syncd_last_run_failed_items", zone="b.example") is None
     assert value(registry, "syncd_last_run_failed_scopes", collector="aws-prod") is None
     assert 0.0 == value(registry, "syncd_last_run_failed_zones")
+
+
+def test_build_info_carries_the_images_revision(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SYNCD_REVISION", "3f2c1ab")
+    registry = CollectorRegistry()
+    metrics.Metrics(registry)
+    build = {"version": __version__, "python_version": platform.python_version()}
+    assert 1.0 == value(registry, "syncd_build_info", **build, revision="3f2c1ab")
