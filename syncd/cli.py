@@ -31,24 +31,26 @@ def _common() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="configuration file (default: $SYNCD_CONFIG, else config/syncd.yaml)",
     )
-    common.add_argument(
-        "--log-level",
-        metavar="LEVEL",
-        default=argparse.SUPPRESS,
-        help="debug, info, warning or error (over $SYNCD_LOG_LEVEL and logging.level)",
-    )
-    common.add_argument(
-        "--log-format",
-        metavar="FORMAT",
-        default=argparse.SUPPRESS,
-        help="json, text or auto (over $SYNCD_LOG_FORMAT and logging.format)",
-    )
-    common.add_argument(
-        "--listen-address",
-        metavar="HOST:PORT",
-        default=argparse.SUPPRESS,
-        help="/metrics of syncd run (over $SYNCD_METRICS_LISTEN and metrics.listen)",
-    )
+    # Settings operators change per deployment: a flag wins over the variable and the file.
+    for flag, metavar, values, env, key in (
+        (
+            "--log-level",
+            "LEVEL",
+            "debug, info, warning or error",
+            "SYNCD_LOG_LEVEL",
+            "logging.level",
+        ),
+        ("--log-format", "FORMAT", "json, text or auto", "SYNCD_LOG_FORMAT", "logging.format"),
+        (
+            "--listen-address",
+            "HOST:PORT",
+            "syncd run's /metrics",
+            "SYNCD_METRICS_LISTEN",
+            "metrics.listen",
+        ),
+    ):
+        help_text = f"{values}; wins over ${env} and {key}"
+        common.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS, help=help_text)
     return common
 
 
