@@ -173,12 +173,13 @@ class Service:
     def _tick(self, current: _InFlight) -> None:
         try:
             report = self._run_guarded()
-            self._metrics.observe(report)
-            logs.log_report(report)
+            # /readyz first: whoever sees the run in /metrics then sees it in /readyz too.
             with self._lock:
                 self._last_completed = report.finished
                 if report.result is RunResult.SUCCESS:
                     self._last_success = report.finished
+            self._metrics.observe(report)
+            logs.log_report(report)
         finally:
             current.done.set()
             current.release.set()
