@@ -617,6 +617,7 @@ class TieredCache:
     tiered: bool | None = None
     smart: bool | None = None
     warning: str = ""
+    transient: bool = False  # the warning may clear by itself: read again next run
 
     @property
     def smart_on(self) -> bool | None:
@@ -626,3 +627,19 @@ class TieredCache:
         if self.tiered is None or self.smart is None:
             return None
         return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneFacts:
+    """What a run reads about a zone besides its DNS records and mappings: its Tiered Cache
+    settings and, for ``origins: dns``, its details, load balancers and pools (``sources``,
+    records left empty). Kept in the state database and read again when the zone is verified."""
+
+    tiered_cache: TieredCache
+    sources: OriginSources | None = None
+    read_at: float = 0.0
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether the next runs may use these facts (not when a read may have failed by chance)."""
+        return not self.tiered_cache.transient

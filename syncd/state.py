@@ -16,9 +16,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
+
+from pydantic import TypeAdapter, ValidationError
 
 from syncd.errors import StateError
 from syncd.model import (
@@ -29,6 +31,7 @@ from syncd.model import (
     ScopeKey,
     Upsert,
     Vendor,
+    ZoneFacts,
     canonical,
     parse_ip,
 )
@@ -63,6 +66,11 @@ CREATE TABLE IF NOT EXISTS mirrored (
     listed_at REAL NOT NULL,
     verify_after REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS facts (
+    zone_id TEXT PRIMARY KEY,
+    read_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (
     zone_id TEXT NOT NULL,
     ip TEXT NOT NULL,
@@ -76,6 +84,7 @@ CREATE TABLE IF NOT EXISTS pending (
 
 
 _DISCOVERED = "SELECT zone_id, name FROM discovered"
+_FACTS = TypeAdapter(ZoneFacts)  # a zone's facts as JSON, validated when read back
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +325,40 @@ class StateStore:
             try:
                 with self._db:
                     self._db.execute("DELETE FROM mirrored WHERE zone_id = ?", (zone_id,))
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+    # --- the zone's facts (Tiered Cache, details, load balancers, pools) ----------------------
+
+    def facts(self, zone_id: str) -> ZoneFacts | None:
+        """The zone's cached facts; None when there are none or they cannot be trusted (the
+        caller reads them from Cloudflare again)."""
+        with self._mutex:
+            try:
+                if not self._has("facts"):
+                    return None
+                row = self._db.execute(
+                    "SELECT read_at, data FROM facts WHERE zone_id = ?", (zone_id,)
+                ).fetchone()
+            except sqlite3.Error:
+                return None
+        if row is None:
+            return None
+        try:
+            facts = _FACTS.validate_json(row[1])
+            return replace(facts, read_at=float(row[0]))
+        except (ValidationError, ValueError, TypeError):
+            return None
+
+    def save_facts(self, zone_id: str, facts: ZoneFacts) -> None:
+        """Keep the zone's facts for the next runs (until it is verified again)."""
+        if self._read_only:
+            return
+        row = (zone_id, facts.read_at, _FACTS.dump_json(facts).decode())
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, ?)", row)
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 

@@ -45,12 +45,14 @@ from syncd.model import (
     IPAddress,
     ItemFailure,
     OriginCoverage,
+    OriginSources,
     RegionMapping,
     Skip,
     SkipReason,
     TieredCache,
     UnknownMapping,
     Upsert,
+    ZoneFacts,
     ZoneFailure,
     ZoneOrigins,
     ZonePlan,
@@ -61,6 +63,7 @@ from syncd.state import Mirror, StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 _FATAL = (AuthError, RouteMissing)
+_VERIFYING = frozenset({"verify", "due"})  # listed to verify the mirror: read the facts too
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +117,13 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
 
     The mappings come from the mirror when it is trusted and not due; otherwise the zone is
     listed in full, the difference from the mirror counted as drift, and the mirror replaced.
+    The settings and origin facts (all but the DNS records) are cached the same way.
     """
     api = reach.cloudflare
-    found = read_origins(reach, zone) if zone.origins == "dns" else None
-    tiered = api.tiered_cache(zone.id, label=zone.label)
     mirror, why = _mirror(store, zone.id, reading)
+    facts = _facts(reach, zone, store, reading, verifying=why in _VERIFYING)
+    found = read_origins(reach, zone, facts.sources) if facts.sources is not None else None
+    tiered = facts.tiered_cache
     if mirror is not None and not why:
         schedule = (mirror.listed_at, mirror.verify_after)
         return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
@@ -147,11 +152,38 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     return Held(current, found, tiered, listed=why, drift=drift, schedule=(reading.now, due))
 
 
-def read_origins(reach: Reach, zone: ZoneConfig) -> ZoneOrigins:
-    """Every origin Cloudflare reaches for ``zone``, each with the record and chain behind it."""
-    sources = reach.cloudflare.origin_sources(zone.id, name=zone.name, label=zone.label)
+def read_origins(reach: Reach, zone: ZoneConfig, facts: OriginSources) -> ZoneOrigins:
+    """Every origin Cloudflare reaches for ``zone``, each with the record and chain behind it:
+    its DNS records (read every run) traced through its cached ``facts`` and DNS."""
+    sources = replace(facts, records=reach.cloudflare.origin_records(zone.id))
     traced = origins.trace(sources, proxied_only=zone.proxied_only)
     return origins.finish(traced, reach.resolver.resolve_all(traced.names))
+
+
+def _facts(
+    reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading, *, verifying: bool
+) -> ZoneFacts:
+    """The zone's facts from the state database, or read from Cloudflare (and kept) when the
+    zone is verified, or they are missing, unreadable, of another ``origins`` setting or older
+    than twice ``verify_interval`` (a zone whose verification keeps being deferred)."""
+    dns = zone.origins == "dns"
+    if not verifying and reading.interval > 0:
+        kept = store.facts(zone.id)
+        fresh = kept is not None and kept.read_at + 2 * reading.interval > reading.now
+        if kept is not None and fresh and (kept.sources is not None) == dns:
+            return kept
+    api = reach.cloudflare
+    facts = ZoneFacts(
+        tiered_cache=api.tiered_cache(zone.id, label=zone.label),
+        sources=api.origin_sources(zone.id, name=zone.name, label=zone.label) if dns else None,
+        read_at=reading.now,
+    )
+    if facts.cacheable:
+        try:
+            store.save_facts(zone.id, facts)
+        except StateError as exc:
+            log.warning("facts_not_saved", zone=zone.id, error=str(exc))
+    return facts
 
 
 def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:

@@ -28,6 +28,7 @@ from syncd.errors import AuthError, CloudflareError, RouteMissing, TransportErro
 from syncd.model import (
     BatchResult,
     CloudflareCall,
+    DnsRecord,
     IPAddress,
     Listing,
     OriginSources,
@@ -64,6 +65,7 @@ class CloudflareAPI(Protocol):
     def list_mappings(self, zone_id: str) -> Listing: ...
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
+    def origin_records(self, zone_id: str) -> tuple[DnsRecord, ...]: ...
     def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources: ...
     def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache: ...
     def generation(self, zone_id: str) -> str: ...
@@ -136,8 +138,12 @@ class Cloudflare:
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult:
         return self._call(zone_id, lambda api: api.delete(zone_id, ips))
 
+    def origin_records(self, zone_id: str) -> tuple[DnsRecord, ...]:
+        """The zone's A, AAAA and CNAME records (``origins: dns``; read every run)."""
+        return tuple(origins.records(self._transport, zone_id))
+
     def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources:
-        """What the zone's origins are made of: records, load balancers, pools (``origins: dns``).
+        """What the zone's origins are made of besides records: load balancers, pools.
 
         ``name`` is the configured zone name (used if its details cannot be read), ``label``
         how warnings name the zone; a 403 becomes a warning naming the missing permission.

@@ -4,8 +4,9 @@ Every DNS record that can carry an origin (A, AAAA, CNAME; every page), the zone
 name and account), its load balancers and every pool they reference, and the two settings that
 decide whether cloud region hints are read at all (Tiered Cache, Smart topology). Shapes are
 Cloudflare's published API schema, written down in docs/simulators.md. A malformed answer raises
-``TransportError``. ``read()`` and ``tiered_cache()`` are what a run calls: a 403 there becomes a
-warning naming the permission the token lacks, and the run goes on without what it guards.
+``TransportError``. ``records()`` is what a run reads for every ``origins: dns`` zone; ``read()``
+and ``tiered_cache()`` only when the zone's cached facts are due (``zone.py``): a 403 there
+becomes a warning naming the permission the token lacks, and the run goes on without it.
 """
 
 from __future__ import annotations
@@ -162,14 +163,14 @@ def _on_off(transport: Transport, path: str, endpoint: str) -> bool:
 
 
 def read(transport: Transport, zone_id: str, *, name: str, label: str) -> OriginSources:
-    """Everything about the zone's origins: records, details, load balancers and their pools.
+    """What the zone's origins are made of besides its records: details, load balancers, pools.
 
     ``name`` is the configured zone name (used when the details cannot be read), ``label`` how
     messages name the zone. A 403 on the details, the load balancers or a pool is a warning
-    naming the permission; any other error raises (the zone fails).
+    naming the permission; any other error raises (the zone fails). ``records`` is left empty:
+    they are read every run (``records``), these only when the zone is verified.
     """
     warnings: list[str] = []
-    found = records(transport, zone_id)
     account = ""
     try:
         details = zone_details(transport, zone_id)
@@ -205,7 +206,6 @@ def read(transport: Transport, zone_id: str, *, name: str, label: str) -> Origin
         warnings.append(_missing(label, "Load Balancing: Read", what, 403))
     return OriginSources(
         zone_name=name,
-        records=tuple(found),
         load_balancers=balancers,
         pools=pools,
         unreadable_pools=frozenset(unreadable),
@@ -221,9 +221,10 @@ def _missing(label: str, permission: str, what: str, status: int | None) -> str:
 
 
 def tiered_cache(transport: Transport, zone_id: str, *, label: str) -> TieredCache:
-    """Tiered Cache and Smart topology, read once per run; syncd never changes them.
+    """Tiered Cache and Smart topology; syncd never changes them.
 
-    An informational check: any error is a warning on the result, never a failed zone.
+    An informational check: any error is a warning on the result, never a failed zone; one
+    that is not about permissions is ``transient`` (read again next run, not cached).
     """
     try:
         return TieredCache(
@@ -232,5 +233,6 @@ def tiered_cache(transport: Transport, zone_id: str, *, label: str) -> TieredCac
     except AuthError as exc:
         why = f"the token lacks Zone Settings: Read (HTTP {exc.status})"
     except CloudflareError as exc:
-        why = str(exc)
+        warning = f"zone {label}: Smart Tiered Cache not checked: {exc}"
+        return TieredCache(warning=warning, transient=True)
     return TieredCache(warning=f"zone {label}: Smart Tiered Cache not checked: {why}")

@@ -6,6 +6,8 @@ The Cloudflare simulator holds the zone's records, load balancers and pools; a r
 
 from __future__ import annotations
 
+import ipaddress
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from syncd.model import (
     ZoneOrigins,
     ZoneReport,
 )
+from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.dns import DnsSimulator
 from tests.conftest import ZONE, settings_for
@@ -208,7 +211,8 @@ def test_smart_tiered_cache_off_and_403_are_reported(cf, dns_sim, tmp_path):
     report = sync.run_once(_settings(cf, dns_sim, tmp_path))
     assert False is _tiered(report.zones[0]).smart_on
     cf.deny("zone_settings")
-    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    verify = sync.Options(verify=True)  # the settings are cached until the zone is verified
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path), options=verify)
     tiered = _tiered(report.zones[0])
     assert None is tiered.smart_on
     assert "the token lacks Zone Settings: Read (HTTP 403)" in tiered.warning
@@ -240,7 +244,7 @@ def test_pools_the_token_may_not_read_are_a_warning_and_hold_deletions(cf, dns_s
     assert RunResult.SUCCESS == sync.run_once(settings).result
     cf.deny("pools")
     dns_sim.set_addresses("dualstack.my-alb-123.us-east-1.elb.amazonaws.com", "198.51.100.11")
-    report = sync.run_once(settings)
+    report = sync.run_once(settings, options=sync.Options(verify=True))
     (zone,) = report.zones
     assert RunResult.SUCCESS == report.result, "a missing permission is a warning"
     (warning,) = _origins(zone).warnings
@@ -249,3 +253,48 @@ def test_pools_the_token_may_not_read_are_a_warning_and_hold_deletions(cf, dns_s
     assert "203.0.113.41" in cf.mappings(ZONE), "no deletion while pools are unknown"
     assert "198.51.100.10" in cf.mappings(ZONE)
     assert "198.51.100.11" in cf.mappings(ZONE), "what is known is still mapped"
+
+
+def test_a_steady_run_reads_only_the_records_and_uses_the_cached_facts(cf, dns_sim, tmp_path):
+    """Zone details, load balancers, pools and Tiered Cache are read when the zone is verified;
+    between verifications a run reads the zone's DNS records only, and sees what they change."""
+    _estate(cf, dns_sim)
+    settings = _settings(cf, dns_sim, tmp_path)
+    first = sync.run_once(settings)
+    assert RunResult.SUCCESS == first.result
+    for read in ("tiered_caching", "smart_topology", f"zones/{ZONE}$", "load_balancers$", "pools/"):
+        assert cf.requests_matching("GET", read), f"the first run reads {read}"
+    cf.clear_requests()
+    cf.set_smart_topology(ZONE, False)  # seen at the next verification, not before
+    cf.add_dns_record(ZONE, "A", "new.example.com", "198.51.100.11")  # seen at once
+    steady = sync.run_once(settings)
+    assert RunResult.SUCCESS == steady.result
+    paths = sorted(r.path.split(f"{ZONE}/")[-1] for r in cf.requests if r.method == "GET")
+    assert ["dns_records", "origin/cloud_regions/supported_regions"] == paths
+    (zone,) = steady.zones
+    assert _origins(zone).addresses == _origins(first.zones[0]).addresses | {
+        ipaddress.ip_address("198.51.100.11")
+    }, "the pools' origins still come from the cached facts"
+    assert True is _tiered(zone).smart_on
+    assert "198.51.100.11" in cf.mappings(ZONE)
+    verified = sync.run_once(settings, options=sync.Options(verify=True))
+    assert False is _tiered(verified.zones[0]).smart_on
+
+
+def test_facts_that_cannot_be_trusted_are_read_again(cf, dns_sim, tmp_path):
+    """A transient failure of a settings read is not kept; a corrupt cached row is read again."""
+    _estate(cf, dns_sim)
+    settings = _settings(cf, dns_sim, tmp_path)
+    cf.inject(Fault(status=500, path="tiered_caching", times=4))  # every attempt
+    first = sync.run_once(settings)
+    assert "Smart Tiered Cache not checked" in _tiered(first.zones[0]).warning
+    cf.clear_requests()
+    second = sync.run_once(settings)
+    assert True is _tiered(second.zones[0]).smart_on, "the failed read was not cached"
+    assert cf.requests_matching("GET", "tiered_caching")
+    with sqlite3.connect(settings.state.path) as db:
+        db.execute("UPDATE facts SET data = '{not json'")
+    cf.clear_requests()
+    third = sync.run_once(settings)
+    assert True is _tiered(third.zones[0]).smart_on
+    assert cf.requests_matching("GET", "load_balancers"), "the corrupt row was read again"
