@@ -77,7 +77,6 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     reading: zone.Reading,
 ) -> RunReport:
     """The zones are read while the collectors finish, then each is planned and applied."""
-    reach = zone.Reach(cloudflare, names)
     try:
         found = cloudflare.zones(settings.cloudflare)
         zones = found.zones
@@ -89,6 +88,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         store = StateStore(settings.state.path, read_only=opts.dry_run)
     except StateError as exc:
         return report(collecting.result(), str(exc))
+    reach = zone.Reach(cloudflare, names, found.accounts)
     with store, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
         held = {z.id: pool.submit(zone.read, reach, z, store, reading) for z in zones}
         inventory = collecting.result()

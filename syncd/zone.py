@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -72,6 +72,7 @@ class Reach:
 
     cloudflare: CloudflareAPI
     resolver: Resolver
+    accounts: Mapping[str, str] = field(default_factory=dict)  # zone id -> account, if listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +176,11 @@ def _facts(
     api = reach.cloudflare
     facts = ZoneFacts(
         tiered_cache=api.tiered_cache(zone.id, label=zone.label),
-        sources=api.origin_sources(zone.id, name=zone.name, label=zone.label) if dns else None,
+        sources=api.origin_sources(
+            zone.id, name=zone.name, label=zone.label, account=reach.accounts.get(zone.id, "")
+        )
+        if dns
+        else None,
         read_at=reading.now,
     )
     if facts.cacheable:

@@ -66,7 +66,9 @@ class CloudflareAPI(Protocol):
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
     def origin_records(self, zone_id: str) -> tuple[DnsRecord, ...]: ...
-    def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources: ...
+    def origin_sources(
+        self, zone_id: str, *, name: str, label: str, account: str = ""
+    ) -> OriginSources: ...
     def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache: ...
     def generation(self, zone_id: str) -> str: ...
 
@@ -142,13 +144,15 @@ class Cloudflare:
         """The zone's A, AAAA and CNAME records (``origins: dns``; read every run)."""
         return tuple(origins.records(self._transport, zone_id))
 
-    def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources:
+    def origin_sources(
+        self, zone_id: str, *, name: str, label: str, account: str = ""
+    ) -> OriginSources:
         """What the zone's origins are made of besides records: load balancers, pools.
 
         ``name`` is the configured zone name (used if its details cannot be read), ``label``
         how warnings name the zone; a 403 becomes a warning naming the missing permission.
         """
-        return origins.read(self._transport, zone_id, name=name, label=label)
+        return origins.read(self._transport, zone_id, name=name, label=label, account=account)
 
     def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache:
         """Tiered Cache and Smart topology (read only); an error is a warning on the result."""

@@ -162,19 +162,23 @@ def _on_off(transport: Transport, path: str, endpoint: str) -> bool:
     return bool(value == "on")
 
 
-def read(transport: Transport, zone_id: str, *, name: str, label: str) -> OriginSources:
+def read(
+    transport: Transport, zone_id: str, *, name: str, label: str, account: str = ""
+) -> OriginSources:
     """What the zone's origins are made of besides its records: details, load balancers, pools.
 
     ``name`` is the configured zone name (used when the details cannot be read), ``label`` how
-    messages name the zone. A 403 on the details, the load balancers or a pool is a warning
-    naming the permission; any other error raises (the zone fails). ``records`` is left empty:
-    they are read every run (``records``), these only when the zone is verified.
+    messages name the zone, ``account`` its account when ``GET /zones`` said (then its details
+    are not read: they would say only that and the name). A 403 on the details, the load
+    balancers or a pool is a warning naming the permission; any other error raises (the zone
+    fails). ``records`` is left empty: they are read every run (``records``), these only when
+    the zone is verified.
     """
     warnings: list[str] = []
-    account = ""
     try:
-        details = zone_details(transport, zone_id)
-        name, account = details.name, details.account_id
+        if not account:
+            details = zone_details(transport, zone_id)
+            name, account = details.name, details.account_id
     except AuthError as exc:
         if exc.status != 403:
             raise

@@ -9,7 +9,8 @@ A token that may not list zones is an ``AuthError`` naming the permission (Zone 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -40,6 +41,8 @@ class Resolution:
     zones: tuple[ZoneConfig, ...]
     discovered: int  # how many of ``zones`` came from discovery (not explicit)
     listed: int  # active zones the token listed, before the globs
+    # The account of each listed zone (by id): reading a zone's details is then not needed.
+    accounts: Mapping[str, str] = field(default_factory=dict)
 
 
 def list_active(transport: Transport, account_ids: tuple[str, ...]) -> list[ListedZone]:
@@ -118,7 +121,8 @@ def resolve(cf: CloudflareConfig, listed: list[ListedZone]) -> Resolution:
             found.append(ZoneConfig(id=z.id, name=z.name, **defaults))
         except ValidationError:
             raise malformed("GET zones", f"not a zone id: {z.id!r:.80}") from None
-    return Resolution((*cf.zones, *found), len(found), len(listed))
+    accounts = {z.id: z.account_id for z in listed if z.account_id}
+    return Resolution((*cf.zones, *found), len(found), len(listed), accounts)
 
 
 def discover(transport: Transport, cf: CloudflareConfig) -> Resolution:

@@ -189,3 +189,20 @@ def test_regions_works_with_discovery_only(many, tmp_path: Path, capsys):
     assert 0 == cli.main(["regions", "--config", str(path)])
     out, _ = capsys.readouterr()
     assert "us-east-1" in out
+
+
+def test_a_discovered_zone_s_account_comes_from_the_listing(tmp_path: Path):
+    """GET /zones names each zone's account: its pools are read there, its details are not."""
+    with CloudflareSimulator(token=TOKEN) as sim:
+        sim.add_zone(ZONE, "lb.example", account_id=ACCOUNT_B)
+        pool = sim.add_pool("fra", [{"address": "192.0.2.10"}], account=ACCOUNT_B)
+        sim.add_load_balancer(ZONE, "www.lb.example", default_pools=[pool], fallback_pool=pool)
+        settings = discovering(sim, tmp_path, defaults={"origins": "dns"})
+        report = sync.run_once(settings)
+        assert RunResult.SUCCESS == report.result
+        (zone,) = report.zones
+        assert zone.origins is not None
+        assert {"192.0.2.10"} == {str(ip) for ip in zone.origins.addresses}
+        assert [] == sim.requests_matching("GET", f"zones/{ZONE}$"), "no details read"
+        assert sim.requests_matching("GET", f"accounts/{ACCOUNT_B}/load_balancers/pools/")
+        assert "192.0.2.10" in sim.mappings(ZONE)
