@@ -126,6 +126,8 @@ def log_report(report: RunReport) -> None:
         addresses=len(inventory.addresses),
         zones=len(report.zones),
         zones_failed=sum(1 for z in report.zones if z.error),
+        zones_deferred=len(report.deferred),
+        verifications_waiting=report.verifications_waiting,
         scopes=len(inventory.scopes),
         scopes_failed=sum(1 for s in inventory.scopes if s.status is ScopeStatus.FAILED),
         created=sum(z.created for z in report.zones),
@@ -183,6 +185,7 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
         coverage=_ratio(zone),
         error=zone.error,
         error_reason=zone.error_reason,
+        deferred=zone.deferred,
     )
 
 

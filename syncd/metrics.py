@@ -123,6 +123,12 @@ class Metrics:
         self.last_failed_zones = Gauge(
             "syncd_last_run_failed_zones", "Zones the last run could not sync.", registry=r
         )
+        self.last_deferred_zones = Gauge(
+            "syncd_last_run_deferred_zones",
+            "Zones the last run left (whole or in part) to the next: its Cloudflare budget "
+            "(cloudflare.run_budget) was spent. Not a failure; served first next run.",
+            registry=r,
+        )
 
     def _declare_collectors(self, r: CollectorRegistry) -> None:
         labels = ["collector", "vendor"]
@@ -263,6 +269,7 @@ class Metrics:
         for result in RunResult:
             self.last_result.labels(result=result.value).set(1 if result is report.result else 0)
         self.last_failed_zones.set(sum(1 for z in report.zones if z.error))
+        self.last_deferred_zones.set(len(report.deferred))
         self.last_failed_items.clear()  # a zone gone from the configuration loses its series
         for zone in report.zones:
             self.last_failed_items.labels(zone=zone.zone_name).set(len(zone.failures))
@@ -329,8 +336,8 @@ class Metrics:
         self.drift.labels(zone=name).inc(zone.drift)
         for reason, count in Tally(f.reason for f in zone.failures).items():
             self.failures.labels(zone=name, reason=reason).inc(count)
-        if zone.error and not zone.mappings_after:
-            return  # the zone could not be read: what Cloudflare holds is unknown, keep the last
+        if (zone.error or zone.deferred) and not zone.mappings_after:
+            return  # the zone was not read: what Cloudflare holds is unknown, keep the last
         held = dict(zone.mappings_after)
         for vendor in Vendor:
             self.mappings.labels(zone=name, vendor=vendor.value).set(held.get(vendor.value, 0))

@@ -353,6 +353,9 @@ class ZoneReport:
     origins: ZoneOrigins | None = None  # None for ``origins: all`` zones
     coverage: tuple[OriginCoverage, ...] = ()
     tiered_cache: TieredCache | None = None
+    # Why the run left the zone (or the rest of its batches) to the next run: its Cloudflare
+    # budget was spent. Not a failure: what was sent is kept, the rest is planned again.
+    deferred: str = ""
 
     @property
     def ok(self) -> bool:
@@ -419,6 +422,13 @@ class RunReport:
     discovery: Discovery | None = None  # None when zones are only configured explicitly
     budget_remaining: int | None = None  # Cloudflare requests left in the window at the end
     budget_source: str = ""  # "server" (its rate-limit headers) or "syncd" (its own count)
+    # Zones due for verification left on their mirror this run (verification's share of the
+    # budget was used): listed first next run.
+    verifications_waiting: int = 0
+
+    @property
+    def deferred(self) -> tuple[ZoneReport, ...]:
+        return tuple(z for z in self.zones if z.deferred)
 
     @property
     def duration(self) -> float:

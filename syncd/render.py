@@ -74,6 +74,11 @@ def _problems(report: RunReport) -> list[str]:
     lines = [*_collector_lines(report.inventory), *_discovery_lines(report)]
     for z in report.zones:
         lines += _zone_problems(z)
+    if report.verifications_waiting:
+        lines.append(
+            f"{report.verifications_waiting} zone(s) due for verification wait for the next run "
+            "(verification's share of the Cloudflare budget was used)"
+        )
     if report.error:
         lines.append(f"run failed: {report.error}")
     return ["\n".join(lines)] if lines else []
@@ -145,6 +150,8 @@ def _origin_problems(z: ZoneReport) -> list[str]:
 
 def _zone_problems(z: ZoneReport) -> list[str]:
     lines = [f"zone {z.zone_name}: {z.error}"] if z.error else []
+    if z.deferred:
+        lines.append(f"zone {z.zone_name}: deferred to the next run: {z.deferred}")
     lines += _origin_problems(z)
     if z.plan.guard:
         lines.append(f"zone {z.zone_name}: deletions refused: {z.plan.guard}")
@@ -270,6 +277,7 @@ def _zone_json(z: ZoneReport) -> dict[str, Any]:
         "api": z.generation or None,
         "listed": z.listed or "mirror",
         "drift": z.drift,
+        "deferred": z.deferred or None,
         "create": [item(u.mapping) for u in p.creates],
         "update": [
             {**item(u.mapping), "previous": item(u.previous)} for u in p.updates if u.previous

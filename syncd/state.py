@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS facts (
     read_at REAL NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deferred (
+    zone_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (
     zone_id TEXT NOT NULL,
     ip TEXT NOT NULL,
@@ -239,6 +243,30 @@ class StateStore:
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 
+    def deferred(self) -> list[str]:
+        """The zones the last run deferred, in the order it would have served them."""
+        with self._mutex:
+            try:
+                if not self._has("deferred"):
+                    return []
+                rows = self._db.execute("SELECT zone_id FROM deferred ORDER BY position").fetchall()
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be read: {exc}") from exc
+        return [str(z) for (z,) in rows]
+
+    def save_deferred(self, zone_ids: Iterable[str]) -> None:
+        """Replace the deferred zones: the next run serves them first."""
+        if self._read_only:
+            return
+        rows = [(z, n) for n, z in enumerate(zone_ids)]
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM deferred")
+                    self._db.executemany("INSERT INTO deferred VALUES (?, ?)", rows)
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
     def _has_discovered(self) -> bool:
         return self._has("discovered")
 
@@ -279,6 +307,22 @@ class StateStore:
         except (ValueError, TypeError) as exc:
             raise StateError(f"mirror of zone {zone_id} is corrupt: {exc}") from exc
         return Mirror({m.ip: m for m in mappings}, listed_at, verify_after)
+
+    def verification_schedule(self) -> dict[str, tuple[float, int]]:
+        """Each trusted mirror's zone: when it is due for a full list and how many mappings the
+        mirror holds (zones with a pending batch are left out: they are listed anyway)."""
+        with self._mutex:
+            try:
+                if not self._has("mirrored"):
+                    return {}
+                rows = self._db.execute(
+                    "SELECT m.zone_id, m.verify_after, COUNT(x.ip) FROM mirrored m "
+                    "LEFT JOIN mirror x ON x.zone_id = m.zone_id "
+                    "WHERE m.zone_id NOT IN (SELECT zone_id FROM pending) GROUP BY m.zone_id"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be read: {exc}") from exc
+        return {str(z): (float(after), int(size)) for z, after, size in rows}
 
     def pending(self, zone_id: str) -> bool:
         """Whether a batch of the zone was sent and its outcome never recorded (a crash)."""

@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from syncd import collectors, plan, zone
+from syncd import budget, collectors, plan, zone
 from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, StateError
-from syncd.model import Discovery, Inventory, RunReport
+from syncd.model import Inventory, RunReport
 from syncd.resolver import Resolver
 from syncd.state import StateStore, load_window
 
@@ -56,9 +56,15 @@ def run_once(
     ):
 
         def report(inventory: Inventory, error: str = "") -> RunReport:
-            calls = cloudflare.calls()
+            left = cloudflare.budget()
             return RunReport(
-                started=started, finished=clock(), inventory=inventory, error=error, calls=calls
+                started=started,
+                finished=clock(),
+                inventory=inventory,
+                error=error,
+                calls=cloudflare.calls(),
+                budget_remaining=left.remaining,
+                budget_source=left.source,
             )
 
         collecting = coordinator.submit(collectors.collect, settings)
@@ -90,6 +96,8 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         return report(collecting.result(), str(exc))
     reach = zone.Reach(cloudflare, names, found.accounts)
     with store, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
+        turn = budget.schedule(settings, store, zones, now=reading.now, sent=cloudflare.sent)
+        zones, reading = turn.zones, replace(reading, waiting=turn.waiting, budget=turn.budget)
         held = {z.id: pool.submit(zone.read, reach, z, store, reading) for z in zones}
         inventory = collecting.result()
         run = zone.Run(
@@ -100,19 +108,18 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
             settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
             dry_run=opts.dry_run,
             stop=opts.stop,
+            budget=reading.budget,
         )
         work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
         reports = tuple(f.result() for f in work)
-        discovery = _remember(settings, found, store, cloudflare)
-    budget = cloudflare.budget()
+        discovery = budget.remember(settings, store, found, cloudflare.window(), reports)
     return replace(
         report(inventory, ""),
         zones=reports,
         dry_run=opts.dry_run,
         api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
         discovery=discovery,
-        budget_remaining=budget.remaining,
-        budget_source=budget.source,
+        verifications_waiting=len(reading.waiting),
     )
 
 
@@ -129,22 +136,3 @@ def connect(settings: Settings, opts: Options | None = None) -> api.Cloudflare:
         window=load_window(settings.state.path),
         http_transport=opts.http_transport,
     )
-
-
-def _remember(
-    settings: Settings, found: api.Resolution, store: StateStore, cloudflare: api.Cloudflare
-) -> Discovery | None:
-    """For the next run (not worth failing this one for): the rate window, the zones found."""
-    try:
-        store.save_window(cloudflare.window())
-    except StateError as exc:
-        log.warning("rate_window_not_saved", error=str(exc))
-    if settings.cloudflare.zone_discovery is None:
-        return None
-    explicit = {z.id for z in settings.cloudflare.zones}
-    try:
-        vanished = store.discovered({z.id: z.name for z in found.zones if z.id not in explicit})
-    except StateError as exc:
-        log.warning("zone_discovery_state", error=str(exc))
-        vanished = []
-    return Discovery(listed=found.listed, matched=found.discovered, vanished=tuple(vanished))

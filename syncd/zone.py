@@ -30,6 +30,7 @@ from functools import partial
 import structlog
 
 from syncd import origins, plan
+from syncd.budget import RunBudget
 from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import (
@@ -97,6 +98,8 @@ class Reading:
     interval: float  # cloudflare.verify_interval
     verify: bool  # sync --verify: list every zone in full
     now: float
+    waiting: frozenset[str] = frozenset()  # due for verification, left on their mirror
+    budget: RunBudget | None = None  # spent: a zone not yet read is deferred
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +114,11 @@ class Run:
     dry_run: bool = False
     # Set on shutdown: the batch in flight finishes, no further batch is sent.
     stop: threading.Event | None = None
+    budget: RunBudget | None = None  # spent: the zone's remaining batches are deferred
+
+
+class Deferred(Exception):
+    """The run's budget was spent before the zone was read: it waits for the next run."""
 
 
 def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
@@ -120,6 +128,8 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     listed in full, the difference from the mirror counted as drift, and the mirror replaced.
     The settings and origin facts (all but the DNS records) are cached the same way.
     """
+    if reading.budget is not None and reading.budget.spent():
+        raise Deferred(reading.budget.why())
     api = reach.cloudflare
     mirror, why = _mirror(store, zone.id, reading)
     facts = _facts(reach, zone, store, reading, verifying=why in _VERIFYING)
@@ -205,7 +215,8 @@ def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror |
     if pending:  # a batch's outcome is unknown: only Cloudflare's list can settle it
         return mirror, "pending"
     if reading.interval <= 0 or mirror.verify_after <= reading.now:
-        return mirror, "due"
+        # Unless verification's share of the budget is used: then the mirror serves this run.
+        return mirror, "" if zone_id in reading.waiting else "due"
     return mirror, ""
 
 
@@ -220,6 +231,10 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
     try:
         state = held.result()
         zplan = _plan(zone, state, run)
+    except Deferred as exc:
+        return replace(
+            _report(zone, ZonePlan(zone_id=zone.id, zone_name=zone.label)), deferred=str(exc)
+        )
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         if not isinstance(exc, SyncdError):
             log.exception("zone_crashed", zone=zone.id)
@@ -267,7 +282,7 @@ def _applied(seen: ZoneReport, zplan: ZonePlan, state: Held, run: Run) -> ZoneRe
         # killed in between must list the zone next time, never plan against a stale mirror.
         _remember(run.store, zplan.zone_id, None, state.schedule)
     try:
-        out = apply(run.api, run.store, zplan, stop=run.stop)
+        out = apply(run.api, run.store, zplan, stop=run.stop, budget=run.budget)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zplan.zone_id)
         return replace(seen, error=str(exc), error_reason=ZoneFailure.CRASHED)
@@ -283,6 +298,7 @@ def _applied(seen: ZoneReport, zplan: ZonePlan, state: Held, run: Run) -> ZoneRe
         failures=tuple(out.failures),
         error=out.error,
         error_reason=out.error_reason,
+        deferred=out.deferred,
         mappings_after=_by_vendor(after.values()),
         coverage=_coverage(state.origins, zplan, after, failures=out.failures),
     )
@@ -364,6 +380,7 @@ class Outcome:
     failures: list[ItemFailure] = field(default_factory=list)
     error: str = ""
     error_reason: str = ""
+    deferred: str = ""  # the run's budget was spent before the plan was sent in full
 
     def after(self, before: dict[IPAddress, RegionMapping]) -> dict[IPAddress, RegionMapping]:
         """What Cloudflare holds now, given what it held before."""
@@ -380,15 +397,17 @@ def apply(
     zplan: ZonePlan,
     *,
     stop: threading.Event | None = None,
+    budget: RunBudget | None = None,
 ) -> Outcome:
     """Push ``zplan``; every succeeded item is in the store when this returns.
 
-    ``stop`` (shutdown) is checked between batches: the batch in flight always finishes.
+    ``stop`` (shutdown) and ``budget`` are checked between batches: the batch in flight always
+    finishes; a spent budget defers the rest of the plan to the next run.
     """
     out = Outcome()
     store.record(zplan.zone_id, upserted=zplan.adopted)
     for batch in zplan.delete_batches():
-        if _stopping(out, stop):
+        if _stopping(out, stop, budget):
             break
         result = _send(out, batch, partial(api.delete, zplan.zone_id, [m.ip for m in batch]))
         store.record(zplan.zone_id, deleted=result.succeeded)
@@ -396,7 +415,7 @@ def apply(
         if out.error:
             break
     for ubatch in zplan.upsert_batches():
-        if _stopping(out, stop):
+        if _stopping(out, stop, budget):
             break
         items = [u.mapping for u in ubatch]
         if out.error:
@@ -416,8 +435,12 @@ def apply(
     return out
 
 
-def _stopping(out: Outcome, stop: threading.Event | None) -> bool:
-    """Shutdown asked: the rest of the plan is left for the next run (nothing is lost)."""
+def _stopping(out: Outcome, stop: threading.Event | None, budget: RunBudget | None) -> bool:
+    """Shutdown asked, or the run's budget spent: the rest of the plan is left for the next
+    run (nothing is lost)."""
+    if budget is not None and budget.spent():
+        out.deferred = budget.why()
+        return True
     if stop is None or not stop.is_set():
         return False
     if not out.error:

@@ -109,6 +109,10 @@ class Cloudflare:
         """Every HTTP exchange so far (retries are separate calls), for the run report."""
         return self._transport.calls()
 
+    def sent(self) -> int:
+        """How many requests this connection has sent (retries included)."""
+        return self._transport.sent()
+
     def budget(self) -> Budget:
         """Requests left in the rate window now: Cloudflare's figure when fresh, else syncd's."""
         return self._transport.limiter.budget()

@@ -11,6 +11,7 @@ becomes a warning naming the permission the token lacks, and the run goes on wit
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,9 +191,27 @@ def read(
         if exc.status != 403:
             raise
         warnings.append(_missing(label, "Load Balancing: Read", "its load balancers", exc.status))
+    ids = dict.fromkeys(p for lb in balancers or () for p in lb.pool_ids)
+    pools, unreadable = _pools(transport, account, ids)
+    if unreadable and account:
+        what = f"the account's pools ({len(unreadable)} of them)"
+        warnings.append(_missing(label, "Load Balancing: Read", what, 403))
+    return OriginSources(
+        zone_name=name,
+        load_balancers=balancers,
+        pools=pools,
+        unreadable_pools=frozenset(unreadable),
+        warnings=tuple(warnings),
+    )
+
+
+def _pools(
+    transport: Transport, account: str, ids: Iterable[str]
+) -> tuple[dict[str, Pool | str], set[str]]:
+    """Each pool by id (or why it is not there), and the pools the token may not read."""
     pools: dict[str, Pool | str] = {}
     unreadable: set[str] = set()
-    for pool_id in dict.fromkeys(p for lb in balancers or () for p in lb.pool_ids):
+    for pool_id in ids:
         if not account:
             unreadable.add(pool_id)  # the zone's details said which account: a warning above
             continue
@@ -205,16 +224,7 @@ def read(
                 unreadable.add(pool_id)
             else:
                 raise
-    if unreadable and account:
-        what = f"the account's pools ({len(unreadable)} of them)"
-        warnings.append(_missing(label, "Load Balancing: Read", what, 403))
-    return OriginSources(
-        zone_name=name,
-        load_balancers=balancers,
-        pools=pools,
-        unreadable_pools=frozenset(unreadable),
-        warnings=tuple(warnings),
-    )
+    return pools, unreadable
 
 
 def _missing(label: str, permission: str, what: str, status: int | None) -> str:

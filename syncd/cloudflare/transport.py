@@ -221,6 +221,11 @@ class Transport:
         with self._lock:
             return tuple(self._calls)
 
+    def sent(self) -> int:
+        """How many requests have been sent so far (retries included)."""
+        with self._lock:
+            return len(self._calls)
+
     def request(
         self,
         method: str,

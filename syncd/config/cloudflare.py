@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -305,6 +305,20 @@ class CloudflareConfig(Section):
             "(`syncd_mapping_drift_total{zone}`) and repaired in the same run. A mapping changed "
             "by hand or by another tool is therefore seen within this interval; `0` lists every "
             "zone at every run (the behaviour before the mirror)."
+        ),
+    )
+    run_budget: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "Cloudflare requests one run may send (an integer >= 1), or `auto`: what "
+            "`rate_limit` allows in one `schedule.interval` (one `rate_limit.period` with a cron "
+            "schedule), so a run never outlasts its interval waiting for the rate limit. A zone "
+            "the run cannot finish within it is **deferred**: reported as such (not a failure; "
+            "`syncd_last_run_deferred_zones`), what it did send is kept, and it is served first "
+            "next run. Zones are served in turn, those deferred last run first, so one large zone "
+            "never starves the rest. Verification lists (see `verify_interval`) take at most "
+            "half of `rate_limit.requests` and half of this budget per run, so writes always "
+            "keep room; the zones due beyond that wait, most overdue first next run."
         ),
     )
     zones: tuple[ZoneConfig, ...] = Field(
