@@ -643,11 +643,13 @@ class TieredCache:
 class ZoneFacts:
     """What a run reads about a zone besides its DNS records and mappings: its Tiered Cache
     settings and, for ``origins: dns``, its details, load balancers and pools (``sources``,
-    records left empty). Kept in the state database and read again when the zone is verified."""
+    records left empty). Kept in the state database (``syncd/facts.py`` says when each part is
+    read again)."""
 
     tiered_cache: TieredCache
     sources: OriginSources | None = None
-    read_at: float = 0.0
+    read_at: float = 0.0  # when ``sources`` were read
+    tiered_read_at: float = 0.0  # when ``tiered_cache`` was read
 
     @property
     def cacheable(self) -> bool:

@@ -29,7 +29,7 @@ from functools import partial
 
 import structlog
 
-from syncd import origins, plan
+from syncd import facts, origins, plan
 from syncd.budget import RunBudget
 from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
@@ -53,7 +53,6 @@ from syncd.model import (
     TieredCache,
     UnknownMapping,
     Upsert,
-    ZoneFacts,
     ZoneFailure,
     ZoneOrigins,
     ZonePlan,
@@ -132,9 +131,15 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
         raise Deferred(reading.budget.why())
     api = reach.cloudflare
     mirror, why = _mirror(store, zone.id, reading)
-    facts = _facts(reach, zone, store, reading, verifying=why in _VERIFYING)
-    found = read_origins(reach, zone, facts.sources) if facts.sources is not None else None
-    tiered = facts.tiered_cache
+    when = facts.Due(
+        now=reading.now,
+        interval=reading.interval,
+        verifying=why in _VERIFYING,
+        everything=reading.verify,
+    )
+    known = facts.current(api, store, zone, when, account=reach.accounts.get(zone.id, ""))
+    found = read_origins(reach, zone, known.sources) if known.sources is not None else None
+    tiered = known.tiered_cache
     if mirror is not None and not why:
         schedule = (mirror.listed_at, mirror.verify_after)
         return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
@@ -154,8 +159,8 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
         return Held(current, found, tiered, listed=why, unknown=unknown)
     drift = 0
     if mirror is not None:
-        known = mirror.mappings
-        drift = sum(1 for ip in known.keys() | current.keys() if known.get(ip) != current.get(ip))
+        was = mirror.mappings
+        drift = sum(1 for ip in was.keys() | current.keys() if was.get(ip) != current.get(ip))
         due = reading.now + reading.interval
     else:  # never listed: spread the zones' next verification over the interval
         due = reading.now + reading.interval * _phase(zone.id)
@@ -163,42 +168,12 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     return Held(current, found, tiered, listed=why, drift=drift, schedule=(reading.now, due))
 
 
-def read_origins(reach: Reach, zone: ZoneConfig, facts: OriginSources) -> ZoneOrigins:
+def read_origins(reach: Reach, zone: ZoneConfig, known: OriginSources) -> ZoneOrigins:
     """Every origin Cloudflare reaches for ``zone``, each with the record and chain behind it:
-    its DNS records (read every run) traced through its cached ``facts`` and DNS."""
-    sources = replace(facts, records=reach.cloudflare.origin_records(zone.id))
+    its DNS records (read every run) traced through its cached facts (``known``) and DNS."""
+    sources = replace(known, records=reach.cloudflare.origin_records(zone.id))
     traced = origins.trace(sources, proxied_only=zone.proxied_only)
     return origins.finish(traced, reach.resolver.resolve_all(traced.names))
-
-
-def _facts(
-    reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading, *, verifying: bool
-) -> ZoneFacts:
-    """The zone's facts from the state database, or read from Cloudflare (and kept) when the
-    zone is verified, or they are missing, unreadable, of another ``origins`` setting or older
-    than twice ``verify_interval`` (a zone whose verification keeps being deferred)."""
-    dns = zone.origins == "dns"
-    if not verifying and reading.interval > 0:
-        kept = store.facts(zone.id)
-        fresh = kept is not None and kept.read_at + 2 * reading.interval > reading.now
-        if kept is not None and fresh and (kept.sources is not None) == dns:
-            return kept
-    api = reach.cloudflare
-    facts = ZoneFacts(
-        tiered_cache=api.tiered_cache(zone.id, label=zone.label),
-        sources=api.origin_sources(
-            zone.id, name=zone.name, label=zone.label, account=reach.accounts.get(zone.id, "")
-        )
-        if dns
-        else None,
-        read_at=reading.now,
-    )
-    if facts.cacheable:
-        try:
-            store.save_facts(zone.id, facts)
-        except StateError as exc:
-            log.warning("facts_not_saved", zone=zone.id, error=str(exc))
-    return facts
 
 
 def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:

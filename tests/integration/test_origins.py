@@ -298,3 +298,21 @@ def test_facts_that_cannot_be_trusted_are_read_again(cf, dns_sim, tmp_path):
     third = sync.run_once(settings)
     assert True is _tiered(third.zones[0]).smart_on
     assert cf.requests_matching("GET", "load_balancers"), "the corrupt row was read again"
+
+
+def test_tiered_cache_settings_are_read_again_every_six_intervals(cf, dns_sim, tmp_path):
+    """They only inform, so a verification re-reads the load balancers, not them."""
+    _estate(cf, dns_sim)
+    settings = _settings(cf, dns_sim, tmp_path)
+    now = [1_000_000.0]
+    sync.run_once(settings, clock=lambda: now[0])
+    cf.set_smart_topology(ZONE, False)
+    cf.clear_requests()
+    now[0] += 2 * 3600  # the zone is verified
+    verified = sync.run_once(settings, clock=lambda: now[0])
+    assert "due" == verified.zones[0].listed
+    assert cf.requests_matching("GET", "load_balancers$"), "verification re-reads these"
+    assert [] == cf.requests_matching("GET", "tiered_caching")
+    assert True is _tiered(verified.zones[0]).smart_on
+    now[0] += 5 * 3600  # seven hours since they were read: past six verify_intervals
+    assert False is _tiered(sync.run_once(settings, clock=lambda: now[0]).zones[0]).smart_on

@@ -50,10 +50,10 @@ def _listed(cf: CloudflareSimulator) -> list[str]:
 
 
 def test_verification_takes_half_the_budget_most_overdue_first(cf, tmp_path: Path):
-    """Five zones due at once, room for three verifications per run (budget 24: half is 12, a
-    one-page zone is estimated at 4): three are listed, two wait on their mirror and go first
+    """Five zones due at once, room for three verifications per run (budget 18: half is 9, a
+    one-page zone is estimated at 3): three are listed, two wait on their mirror and go first
     next run; a run never lists more than its share, and every zone is verified."""
-    s = _settings(cf, tmp_path, zones=5, static=0, run_budget=24)
+    s = _settings(cf, tmp_path, zones=5, static=0, run_budget=18)
     clock = Clock()
     first = sync.run_once(s, clock=clock)
     assert ["no_mirror"] * 5 == [z.listed for z in first.zones], "a first list is not capped"

@@ -1,0 +1,65 @@
+"""A zone's facts, cached: what a run reads about a zone besides its DNS records and mappings.
+
+The load balancers and pools (with the zone's details when ``GET /zones`` did not name its
+account) decide which origins the zone has, so they are read again whenever the zone is
+verified (listed in full, ``cloudflare.verify_interval``), and at the latest after two
+intervals (a zone whose verification keeps waiting). The Tiered Cache settings only inform:
+syncd never changes them and they change nothing syncd writes, so they are read again every
+``TIERED_EVERY`` intervals. ``syncd sync --verify`` reads everything. A read that may have
+failed by chance (not a missing permission) is not kept; a cached row that cannot be read is
+read again from Cloudflare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import structlog
+
+from syncd.cloudflare.api import CloudflareAPI
+from syncd.config import ZoneConfig
+from syncd.errors import StateError
+from syncd.model import ZoneFacts
+from syncd.state import StateStore
+
+log = structlog.stdlib.get_logger(__name__)
+TIERED_EVERY = 6  # verify_intervals between reads of the Tiered Cache settings (6 h by default)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Due:
+    """When this run reads a zone."""
+
+    now: float
+    interval: float  # cloudflare.verify_interval; 0: everything every run
+    verifying: bool  # the zone is listed in full this run (verification)
+    everything: bool  # sync --verify
+
+
+def current(
+    api: CloudflareAPI, store: StateStore, zone: ZoneConfig, due: Due, *, account: str = ""
+) -> ZoneFacts:
+    """The zone's facts: each part from the state database unless due, then from Cloudflare."""
+    dns = zone.origins == "dns"
+    kept = store.facts(zone.id) if due.interval > 0 and not due.everything else None
+    if kept is not None and (kept.sources is not None) != dns:
+        kept = None  # the zone's origins setting changed
+    facts = kept or ZoneFacts(tiered_cache=api.tiered_cache(zone.id, label=zone.label))
+    now, every = due.now, due.interval
+    if kept is None:
+        facts = replace(facts, tiered_read_at=now)
+    elif kept.tiered_read_at + TIERED_EVERY * every <= now:
+        tiered = api.tiered_cache(zone.id, label=zone.label)
+        facts = replace(facts, tiered_cache=tiered, tiered_read_at=now)
+    stale = kept is None or due.verifying or kept.read_at + 2 * every <= now
+    if dns and stale:
+        sources = api.origin_sources(zone.id, name=zone.name, label=zone.label, account=account)
+        facts = replace(facts, sources=sources, read_at=now)
+    elif not dns:
+        facts = replace(facts, read_at=now if kept is None else kept.read_at)
+    if facts != kept and facts.cacheable:
+        try:
+            store.save_facts(zone.id, facts)
+        except StateError as exc:
+            log.warning("facts_not_saved", zone=zone.id, error=str(exc))
+    return facts
