@@ -49,7 +49,9 @@ class Fault:
     """An answer to give instead of the real one, ``times`` times, to matching requests.
 
     ``drop`` closes the connection without answering; ``delay`` waits before answering (or before
-    dropping); ``reset_mid_body`` sends the headers and part of the body, then closes.
+    dropping); ``reset_mid_body`` sends the headers and part of the body, then closes;
+    ``trickle`` sends the headers, then the body one byte every ``trickle`` seconds: a wedged
+    peer that no per-read timeout notices, so only a wall-clock deadline ends the request.
     """
 
     status: int = 500
@@ -58,6 +60,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     reset_mid_body: bool = False
+    trickle: float = 0.0
     times: int = 1
     method: str | None = None
     path: str | None = None  # a regular expression searched in the path
@@ -287,7 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
             # Logged before answering, so a client never holds an answer to an
             # unlogged request.
             self.sim._record(_with_status(request, fault.status))
-            self._send(Response(fault.status, answer, fault.headers), reset=fault.reset_mid_body)
+            response = Response(fault.status, answer, fault.headers)
+            self._send(response, reset=fault.reset_mid_body, trickle=fault.trickle)
             return
         try:
             response = self.sim.handle(request)
@@ -296,12 +300,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.sim._record(_with_status(request, response.status))
         self._send(response)
 
-    def _send(self, response: Response, *, reset: bool = False) -> None:
+    def _send(self, response: Response, *, reset: bool = False, trickle: float = 0.0) -> None:
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(response.raw)))
         self.end_headers()
+        if trickle:
+            for byte in response.raw:  # until done or the client leaves (a ConnectionError)
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(trickle)
+            return
         if reset:
             self.wfile.write(response.raw[: max(1, len(response.raw) // 2)])
             self.wfile.flush()
