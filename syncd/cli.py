@@ -21,7 +21,8 @@ from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common() -> argparse.ArgumentParser:
+    """The options every command takes."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="overrides logging.level",
     )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(
         prog="syncd",
         description="Keep Cloudflare origin cloud region mappings in step with your clouds.",
@@ -96,15 +102,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:
-    options = sync.Options(allow_mass_delete=args.allow_mass_delete, verify=args.verify)
-    report = sync.run_once(settings, options=options)
-    logs.log_report(report)
-    registry = CollectorRegistry()
-    metrics.Metrics(registry).observe(report)
-    if settings.metrics.pushgateway:
-        metrics.push(settings.metrics, registry, report)
-    print(render.summary(report))
-    return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
+    """One run. SIGTERM or Ctrl-C: the batch in flight finishes, the rest is left for the next
+    run, and syncd exits ``128 + signal`` (143, 130) with one line; a second one exits at once."""
+    stop = threading.Event()
+    options = sync.Options(allow_mass_delete=args.allow_mass_delete, verify=args.verify, stop=stop)
+    with daemon.signals_set(stop, restore=False) as received:  # the process ends after it
+        report = sync.run_once(settings, options=options)
+        logs.log_report(report)
+        registry = CollectorRegistry()
+        metrics.Metrics(registry).observe(report)
+        if settings.metrics.pushgateway:
+            metrics.push(settings.metrics, registry, report)
+        print(render.summary(report))
+        if received:
+            sig = received[0]
+            print(
+                f"syncd: stopped by {sig.name}: the batch in flight finished; the rest is left "
+                "for the next run",
+                file=sys.stderr,
+            )
+            return 128 + int(sig)
+        return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
 
 
 def _plan(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ within ``schedule.shutdown_timeout``. The daemon must not compute anything the r
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 import socket
 import threading
@@ -215,7 +216,7 @@ def run_service(
     except OSError as exc:
         problem = exc
     else:
-        with _signals_set(stop):
+        with signals_set(stop):
             return service.serve(stop)
     error = problem.strerror or str(problem)
     log.error("metrics_listen_failed", listen=settings.metrics.listen, error=error)
@@ -223,21 +224,34 @@ def run_service(
 
 
 @contextmanager
-def _signals_set(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` (only the main thread may install handlers)."""
+def signals_set(stop: threading.Event, *, restore: bool = True) -> Iterator[list[signal.Signals]]:
+    """SIGTERM and SIGINT (Ctrl-C) set ``stop``: the batch in flight finishes, no other is sent.
+    A second one exits at once (``128 + signal``): the user insists, and every write already
+    recorded is in the state database's committed transactions. Yields the signals received.
+
+    ``restore=False`` (a process about to exit) keeps the handlers after the block: one restored
+    before the process ends turns a late Ctrl-C into a ``KeyboardInterrupt`` traceback and
+    exit -2. Only the main thread installs handlers.
+    """
+    received: list[signal.Signals] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
     def handle(signum: int, _: FrameType | None) -> None:
-        log.info("signal_received", signal=signal.Signals(signum).name)
+        sig = signal.Signals(signum)
+        if stop.is_set() and received:
+            log.warning("signal_received_again", signal=sig.name, exit_code=128 + signum)
+            os._exit(128 + signum)
+        log.info("signal_received", signal=sig.name)
+        received.append(sig)
         stop.set()
 
     previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield received
     finally:
-        for s, handler in previous.items():
+        for s, handler in previous.items() if restore else ():
             signal.signal(s, handler)
 
 

@@ -19,6 +19,7 @@ where they happen (each collector module, ``cloudflare/transport.py``) and never
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -65,6 +66,9 @@ class CloudflareError(SyncdError):
         self.status = status
         self.code = code
         self.retryable = retryable
+        # True when some attempt may have reached Cloudflare and been applied although no usable
+        # answer came back (a read timeout, a reset, a 5xx): a write's outcome is then unknown.
+        self.outcome_unknown = False
 
     @property
     def reason(self) -> str:
@@ -105,7 +109,13 @@ class RouteMissing(CloudflareError):
 
 
 class TransportError(CloudflareError):
-    """No usable HTTP answer: timeout, reset, or a body that is not the documented envelope."""
+    """No usable HTTP answer: timeout, reset, or a body that is not the documented envelope.
+
+    ``sent``: the request may have reached Cloudflare (every case but a failed connection)."""
+
+    def __init__(self, message: str, *, sent: bool = True, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.outcome_unknown = sent
 
     @property
     def reason(self) -> str:

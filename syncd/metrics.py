@@ -55,6 +55,7 @@ class Metrics:
         self._declare_run(registry)
         self._declare_collectors(registry)
         self._declare_zones(registry)
+        self._declare_origins(registry)
         self._declare_cloudflare(registry)
         self.build_info.labels(version=__version__).set(1)
         for result in RunResult:
@@ -145,6 +146,8 @@ class Metrics:
             ["zone", "reason"],
             registry=r,
         )
+
+    def _declare_origins(self, r: CollectorRegistry) -> None:
         self.origins = Gauge(
             "syncd_zone_origins",
             "Distinct origins of an origins: dns zone (addresses, and names that gave none) "

@@ -48,6 +48,7 @@ class SkipReason(enum.StrEnum):
     MASS_DELETE_GUARD = "mass_delete_guard"
     UNRESOLVED_ORIGIN = "unresolved_origin"  # a record or pool origin whose name has no address
     ORIGINS_INCOMPLETE = "origins_incomplete"  # part of the origin set unknown: no deletion
+    UNKNOWN_VENDOR = "unknown_vendor"  # Cloudflare holds a vendor syncd does not know: left alone
 
 
 class ScopeStatus(enum.StrEnum):
@@ -152,6 +153,24 @@ class RegionMapping:
     @property
     def ip_text(self) -> str:
         return canonical(self.ip)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMapping:
+    """A mapping Cloudflare lists with a vendor syncd does not know (Cloudflare may add vendors):
+    foreign, never changed or deleted, counted against the zone's maximum."""
+
+    ip: IPAddress
+    vendor: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A zone's mappings as Cloudflare lists them."""
+
+    mappings: tuple[RegionMapping, ...]
+    unknown: tuple[UnknownMapping, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,13 +310,24 @@ class BatchResult:
 
     succeeded: tuple[IPAddress, ...] = ()
     failed: tuple[ItemFailure, ...] = ()
+    # The request may have been applied without an answer: what Cloudflare holds is unknown
+    # until the zone is listed again.
+    outcome_unknown: bool = False
 
     @classmethod
     def all_failed(
-        cls, sent: Sequence[RegionMapping] | Sequence[IPAddress], error: str, reason: str
+        cls,
+        sent: Sequence[RegionMapping] | Sequence[IPAddress],
+        error: str,
+        reason: str,
+        *,
+        outcome_unknown: bool = False,
     ) -> BatchResult:
         """Every item of a request that failed as a whole."""
-        return cls(failed=tuple(ItemFailure.of(s, error, reason) for s in sent))
+        if outcome_unknown:
+            error = f"{error}; outcome unknown, settled by the next run's list of the zone"
+        failed = tuple(ItemFailure.of(s, error, reason) for s in sent)
+        return cls(failed=failed, outcome_unknown=outcome_unknown)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -537,13 +567,29 @@ class CoverageState(enum.StrEnum):
     UNMAPPED = "unmapped"
 
 
+class CoverageReason(enum.StrEnum):
+    """Why an origin with an address is unmapped, besides a ``SkipReason`` of its plan."""
+
+    UNDISCOVERED = "undiscovered_origin"  # no collector found the address
+    PLANNED = "planned"  # a plan: the mapping would be written
+    FAILED = "failed"  # the write was refused or its request failed
+    NOT_APPLIED = "not_applied"  # the zone stopped before the write (shutdown, an error)
+
+
+class ZoneFailure(enum.StrEnum):
+    """A zone's ``error_reason`` when no Cloudflare code or status names it."""
+
+    CRASHED = "error"  # an unexpected error inside the zone's apply (logged with its traceback)
+    INTERRUPTED = "interrupted"  # shutdown asked: the rest is left for the next run
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OriginCoverage:
     """How one origin ended the run: mapped, or unmapped with the reason."""
 
     origin: Origin
     state: CoverageState
-    reason: str = ""
+    reason: str = ""  # a CoverageReason, SkipReason or OriginProblem value; "" when mapped
     vendor: str = ""
     region: str = ""
 

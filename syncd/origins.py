@@ -18,6 +18,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 
 from syncd.model import (
+    CoverageReason,
     CoverageState,
     DnsRecord,
     IPAddress,
@@ -30,6 +31,7 @@ from syncd.model import (
     OriginSources,
     RegionMapping,
     ResolutionStatus,
+    SkipReason,
     ZoneOrigins,
     ZonePlan,
     canonical,
@@ -250,9 +252,9 @@ def coverage(
             )
             continue
         skip = skipped.get(text)
-        reason = skip.reason.value if skip else "undiscovered_origin"
+        reason = skip.reason.value if skip else CoverageReason.UNDISCOVERED.value
         if skip is None and non_public_reason(o.ip):
-            reason = "non_public"
+            reason = SkipReason.NON_PUBLIC.value
         out.append(
             OriginCoverage(
                 origin=o,
@@ -269,5 +271,7 @@ def _why_not(
     text: str, failed: set[str], planned: set[IPAddress], ip: IPAddress, *, applied: bool
 ) -> str:
     if not applied and ip in planned:
-        return "planned"
-    return "failed" if text in failed or ip in planned else "not_applied"
+        return CoverageReason.PLANNED.value
+    if text in failed or ip in planned:
+        return CoverageReason.FAILED.value
+    return CoverageReason.NOT_APPLIED.value

@@ -29,6 +29,7 @@ from syncd.model import (
     ScopeKey,
     Skip,
     SkipReason,
+    UnknownMapping,
     Upsert,
     Vendor,
     ZonePlan,
@@ -312,11 +313,16 @@ def build(
     dns_origins: frozenset[IPAddress] | None,
     health: Health,
     settings: PlanSettings,
+    unknown: Mapping[IPAddress, UnknownMapping] | None = None,
 ) -> ZonePlan:
-    """Plan one zone. ``dns_origins`` is None for ``origins: all`` zones."""
+    """Plan one zone. ``dns_origins`` is None for ``origins: all`` zones. ``unknown``: mappings
+    of vendors syncd does not know, never written over or deleted, counted in the zone's room."""
+    unknown = unknown or {}
     desired, skips, ignored = _select(zone, resolved, dns_origins)
-    upserts, unchanged, adopted, foreign = _diff(zone, desired, current, owned)
+    wanted = {ip: c for ip, c in desired.items() if ip not in unknown}
+    upserts, unchanged, adopted, foreign = _diff(zone, wanted, current, owned)
     skips += foreign
+    skips += [_unknown(u) for u in sorted(unknown.values(), key=lambda u: ip_order(u.ip))]
     deletes, protected, guard = _deletions(
         zone,
         desired=desired,
@@ -327,7 +333,8 @@ def build(
         settings=settings,
     )
     skips += protected
-    upserts, over = _fit(upserts, len(current) - len(deletes), settings.max_mappings)
+    kept = len(current) + len(unknown) - len(deletes)
+    upserts, over = _fit(upserts, kept, settings.max_mappings)
     skips += over
     return ZonePlan(
         zone_id=zone.id,
@@ -496,6 +503,20 @@ def _skip(mapping: RegionMapping, reason: SkipReason, detail: str) -> Skip:
         vendor=mapping.vendor.value,
         region=mapping.region,
         ip=mapping.ip,
+    )
+
+
+def _unknown(held: UnknownMapping) -> Skip:
+    return Skip(
+        subject=canonical(held.ip),
+        reason=SkipReason.UNKNOWN_VENDOR,
+        detail=(
+            f"Cloudflare holds vendor {held.vendor!r} (region {held.region!r}), which this syncd "
+            "does not know; left alone and counted in the zone's maximum"
+        ),
+        ip=held.ip,
+        vendor=held.vendor,
+        region=held.region,
     )
 
 

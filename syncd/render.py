@@ -14,6 +14,7 @@ from typing import Any
 
 from syncd.model import (
     Address,
+    CoverageReason,
     CoverageState,
     Inventory,
     RunReport,
@@ -186,7 +187,8 @@ def _planned_coverage(z: ZoneReport) -> str:
     if z.origins is None:
         return "-"
     planned = [
-        replace(c, state=CoverageState.MAPPED) if c.reason == "planned" else c for c in z.coverage
+        replace(c, state=CoverageState.MAPPED) if c.reason == CoverageReason.PLANNED else c
+        for c in z.coverage
     ]
     counts = coverage_counts(tuple(planned))
     total = sum(counts.values())

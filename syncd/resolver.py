@@ -45,7 +45,9 @@ class Resolver:
         nameservers: Sequence[tuple[str, int]] = (),
         timeout: float = 5.0,
         concurrency: int = 32,
+        system_config: str = "/etc/resolv.conf",
     ) -> None:
+        """``nameservers`` empty: the system's resolvers, read from ``system_config``."""
         self._timeout = timeout
         self._futures: dict[str, Future[NameResolution]] = {}
         self._lock = threading.Lock()
@@ -53,9 +55,9 @@ class Resolver:
         self._setup_error = ""
         self._resolver: dns.resolver.Resolver | None = None
         try:
-            resolver = dns.resolver.Resolver(configure=not nameservers)
+            resolver = dns.resolver.Resolver(filename=system_config, configure=not nameservers)
         except dns.resolver.NoResolverConfiguration as exc:
-            self._setup_error = f"no resolver configured (resolv.conf): {exc}"
+            self._setup_error = f"no resolver configured ({system_config}): {exc}"
             return
         if nameservers:
             resolver.nameservers = [

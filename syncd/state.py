@@ -170,7 +170,7 @@ class StateStore:
                 zone_id,
                 [_row(zone_id, p.mapping, p.scope_key, self._clock()) for p in landed],
                 gone,
-                clear_pending=True,
+                settled=None,  # a full list settles every pending row of the zone
             )
         return self._read("owned", zone_id) if pending or gone else owned
 
@@ -330,12 +330,14 @@ class StateStore:
         *,
         upserted: Iterable[Upsert] = (),
         deleted: Iterable[IPAddress] = (),
-        clear_pending: bool = False,
+        settled: Iterable[IPAddress] = (),
     ) -> None:
-        """Own what was written, forget what was deleted, in one transaction."""
+        """Own what was written, forget what was deleted, and drop the pending rows of
+        ``settled`` (a batch whose outcome is known), in one transaction. A batch whose outcome
+        is unknown stays pending until a full list settles it (``settle``)."""
         now = self._clock()
         rows = [_row(zone_id, u.mapping, u.scope_key, now) for u in upserted]
-        self._write(zone_id, rows, list(deleted), clear_pending=clear_pending)
+        self._write(zone_id, rows, list(deleted), settled=list(settled))
 
     def _write(
         self,
@@ -343,8 +345,9 @@ class StateStore:
         rows: list[tuple[str, str, str, str, str, float]],
         deleted: list[IPAddress],
         *,
-        clear_pending: bool,
+        settled: list[IPAddress] | None,
     ) -> None:
+        """``settled``: the pending rows to drop; None drops every pending row of the zone."""
         gone = [(zone_id, canonical(ip)) for ip in deleted]
         with self._mutex:
             try:
@@ -353,8 +356,13 @@ class StateStore:
                         "INSERT OR REPLACE INTO owned VALUES (?, ?, ?, ?, ?, ?)", rows
                     )
                     self._db.executemany("DELETE FROM owned WHERE zone_id = ? AND ip = ?", gone)
-                    if clear_pending:
+                    if settled is None:
                         self._db.execute("DELETE FROM pending WHERE zone_id = ?", (zone_id,))
+                    else:
+                        done = [(zone_id, canonical(ip)) for ip in settled]
+                        self._db.executemany(
+                            "DELETE FROM pending WHERE zone_id = ? AND ip = ?", done
+                        )
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 

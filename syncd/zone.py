@@ -49,7 +49,9 @@ from syncd.model import (
     Skip,
     SkipReason,
     TieredCache,
+    UnknownMapping,
     Upsert,
+    ZoneFailure,
     ZoneOrigins,
     ZonePlan,
     ZoneReport,
@@ -79,6 +81,9 @@ class Held:
     listed: str = ""  # why the zone was listed in full; "" when its mirror was used
     drift: int = 0  # mappings where the list disagreed with the mirror
     schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
+    # Mappings of vendors syncd does not know: foreign, and while there are any the zone has no
+    # mirror (it holds known vendors only), so it is listed in full every run.
+    unknown: dict[IPAddress, UnknownMapping] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +122,20 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     if mirror is not None and not why:
         schedule = (mirror.listed_at, mirror.verify_after)
         return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
-    current = plan.index(api.list_mappings(zone.id))
+    listing = api.list_mappings(zone.id)
+    current = plan.index(listing.mappings)
+    unknown = {u.ip: u for u in listing.unknown}
+    if unknown:
+        log.warning(
+            "unknown_vendor",
+            zone=zone.id,
+            count=len(unknown),
+            vendors=sorted({u.vendor for u in unknown.values()}),
+            hint="Cloudflare lists a vendor this syncd does not know; those mappings are left "
+            "alone (an upgrade of syncd may know it)",
+        )
+        store.mirror_distrust(zone.id)
+        return Held(current, found, tiered, listed=why, unknown=unknown)
     drift = 0
     if mirror is not None:
         known = mirror.mappings
@@ -164,46 +182,61 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
     """Plan and apply one zone; every failure ends in the report, none is raised."""
     try:
         state = held.result()
-        found = state.origins
-        zplan = plan.build(
-            zone,
-            run.resolved,
-            current=state.current,
-            owned=run.store.settle(zone.id, state.current),
-            dns_origins=found.addresses if found is not None else None,
-            health=run.health,
-            settings=replace(run.settings, hold_deletions=_hold(found)),
-        )
-        zplan = replace(zplan, skips=zplan.skips + _unresolved(found))
+        zplan = _plan(zone, state, run)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         if not isinstance(exc, SyncdError):
             log.exception("zone_crashed", zone=zone.id)
         reason = exc.reason if isinstance(exc, SyncdError) else type(exc).__name__.lower()
         empty = ZonePlan(zone_id=zone.id, zone_name=zone.label)
         return replace(_report(zone, empty), error=str(exc), error_reason=reason)
-    generation = run.api.generation(zone.id)
-    seen = replace(_report(zone, zplan, state), origins=found, tiered_cache=state.tiered_cache)
+    found = state.origins
+    seen = replace(
+        _report(zone, zplan, state),
+        origins=found,
+        tiered_cache=state.tiered_cache,
+        generation=run.api.generation(zone.id),
+    )
     if run.dry_run:
         return replace(
             seen,
             applied=False,
-            generation=generation,
             mappings_after=_by_vendor(state.current.values()),
             coverage=_coverage(found, zplan, state.current, applied=False),
         )
+    return _applied(seen, zplan, state, run)
+
+
+def _plan(zone: ZoneConfig, state: Held, run: Run) -> ZonePlan:
+    """The zone's plan against what Cloudflare holds and what syncd owns (settled now)."""
+    found = state.origins
+    zplan = plan.build(
+        zone,
+        run.resolved,
+        current=state.current,
+        unknown=state.unknown,
+        owned=run.store.settle(zone.id, state.current),
+        dns_origins=found.addresses if found is not None else None,
+        health=run.health,
+        settings=replace(run.settings, hold_deletions=_hold(found)),
+    )
+    return replace(zplan, skips=zplan.skips + _unresolved(found))
+
+
+def _applied(seen: ZoneReport, zplan: ZonePlan, state: Held, run: Run) -> ZoneReport:
+    """``seen`` after applying ``zplan``, the mirror kept only where every answer agreed."""
     writes = bool(zplan.creates or zplan.updates or zplan.deletes)
     if writes:
         # Until the writes are done and remembered, the mirror is not the truth: a process
         # killed in between must list the zone next time, never plan against a stale mirror.
-        _remember(run.store, zone.id, None, state.schedule)
+        _remember(run.store, zplan.zone_id, None, state.schedule)
     try:
         out = apply(run.api, run.store, zplan, stop=run.stop)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
-        log.exception("zone_push_crashed", zone=zone.id)
-        return replace(seen, error=str(exc), error_reason="error")
+        log.exception("zone_push_crashed", zone=zplan.zone_id)
+        return replace(seen, error=str(exc), error_reason=ZoneFailure.CRASHED)
     after = out.after(state.current)
-    if writes and not (out.failures or out.error):
-        _remember(run.store, zone.id, after, state.schedule)
+    if writes and not (out.failures or out.error or state.unknown):
+        _remember(run.store, zplan.zone_id, after, state.schedule)
     # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
     return replace(
         seen,
@@ -214,8 +247,7 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         error=out.error,
         error_reason=out.error_reason,
         mappings_after=_by_vendor(after.values()),
-        generation=generation,
-        coverage=_coverage(found, zplan, after, failures=out.failures),
+        coverage=_coverage(state.origins, zplan, after, failures=out.failures),
     )
 
 
@@ -337,7 +369,10 @@ def apply(
         result = _send(out, items, partial(api.upsert, zplan.zone_id, items))
         ok = set(result.succeeded)
         done = [u for u in ubatch if u.mapping.ip in ok]
-        store.record(zplan.zone_id, upserted=done, clear_pending=True)
+        # An answer settles the batch; without one (applied, maybe, but unanswered) its rows stay
+        # pending, so the next run lists the zone and owns what Cloudflare turns out to hold.
+        settled = () if result.outcome_unknown else [m.ip for m in items]
+        store.record(zplan.zone_id, upserted=done, settled=settled)
         out.upserted += done
         out.created += sum(1 for u in done if u.previous is None)
         out.updated += sum(1 for u in done if u.previous is not None)
@@ -350,7 +385,7 @@ def _stopping(out: Outcome, stop: threading.Event | None) -> bool:
         return False
     if not out.error:
         out.error = "interrupted by shutdown; the rest is left for the next run"
-        out.error_reason = "interrupted"
+        out.error_reason = ZoneFailure.INTERRUPTED
     return True
 
 
@@ -367,7 +402,9 @@ def _send(
         _stop(out, exc, str(exc))
         result = BatchResult.all_failed(sent, str(exc), exc.reason)
     except CloudflareError as exc:
-        result = BatchResult.all_failed(sent, str(exc), exc.reason)
+        result = BatchResult.all_failed(
+            sent, str(exc), exc.reason, outcome_unknown=exc.outcome_unknown
+        )
     out.failures += result.failed
     return result
 

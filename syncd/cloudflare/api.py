@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from syncd.cloudflare import origins, zones
+from syncd.cloudflare.deadline import Deadline
 from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v1 import V1Client
 from syncd.cloudflare.v2 import V2Client
@@ -28,6 +29,7 @@ from syncd.model import (
     BatchResult,
     CloudflareCall,
     IPAddress,
+    Listing,
     OriginSources,
     RateWindow,
     RegionMapping,
@@ -59,7 +61,7 @@ class CloudflareAPI(Protocol):
     """Every call the pipeline makes on one zone."""
 
     def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]: ...
-    def list_mappings(self, zone_id: str) -> list[RegionMapping]: ...
+    def list_mappings(self, zone_id: str) -> Listing: ...
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
     def origin_sources(self, zone_id: str, *, name: str, label: str) -> OriginSources: ...
@@ -71,7 +73,7 @@ class _Generation(Protocol):
     """One API generation's four origin cloud region calls (``v1.py``, ``v2.py``)."""
 
     def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]: ...
-    def list_mappings(self, zone_id: str) -> list[RegionMapping]: ...
+    def list_mappings(self, zone_id: str) -> Listing: ...
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
 
@@ -125,7 +127,7 @@ class Cloudflare:
     def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]:
         return self._call(zone_id, lambda api: api.supported_regions(zone_id))
 
-    def list_mappings(self, zone_id: str) -> list[RegionMapping]:
+    def list_mappings(self, zone_id: str) -> Listing:
         return self._call(zone_id, lambda api: api.list_mappings(zone_id))
 
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult:
@@ -176,6 +178,7 @@ def connect(
     ``window``: the requests earlier processes sent, which still count (a CronJob's runs share
     one budget); a limiter takes it once, so a daemon's own runs are not counted twice.
     """
+    deadline = Deadline()  # cloudflare.timeout bounds each request whole, not each read
     client = build_client(
         cf.base_url,
         token=cf.api_token.get_secret_value() if cf.api_token else None,
@@ -183,12 +186,16 @@ def connect(
         key=cf.api_key.get_secret_value() if cf.api_key else None,
         timeout=timeout,
         transport=http_transport,
+        deadline=deadline,
     )
     limiter = limiter or rate_limiter(cf)
     if window is not None:
         limiter.restore(window)
     transport = Transport(
-        client, limiter=limiter, retry=RetryPolicy(retries=retries, backoff=backoff)
+        client,
+        limiter=limiter,
+        retry=RetryPolicy(retries=retries, backoff=backoff),
+        deadline=(deadline, timeout),
     )
     return Cloudflare(client, transport, cf.api)
 

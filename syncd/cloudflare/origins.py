@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from syncd.cloudflare.paging import pages
 from syncd.cloudflare.transport import Transport
 from syncd.cloudflare.wire import malformed
 from syncd.errors import AuthError, CloudflareError
 from syncd.model import DnsRecord, LoadBalancer, OriginSources, Pool, PoolOrigin, TieredCache
 
 PER_PAGE = 5000
+MAX_RECORD_PAGES = 200  # a million records: far past any zone's quota
 _ORIGIN_TYPES = frozenset({"A", "AAAA", "CNAME"})
 # Every key of a load balancer that names pools: a list, or a map of key -> list.
 _POOL_LISTS = ("default_pools",)
@@ -35,31 +37,26 @@ def records(transport: Transport, zone_id: str) -> list[DnsRecord]:
     """Every A, AAAA and CNAME record of the zone (all pages; proxied or not)."""
     path = f"zones/{zone_id}/dns_records"
     found: list[DnsRecord] = []
-    page = 1
-    while True:
-        params: dict[str, str | int] = {"page": page, "per_page": PER_PAGE}
-        env = transport.request("GET", path, endpoint="dns_records", params=params)
-        if not isinstance(env.result, list):
-            raise malformed(f"GET {path}", "result is not an array of records")
-        for item in env.result:
-            if not isinstance(item, dict) or item.get("type") not in _ORIGIN_TYPES:
-                continue
-            name, content = item.get("name"), item.get("content")
-            if not isinstance(name, str) or not isinstance(content, str):
-                raise malformed(f"GET {path}", f"record without name or content: {item!r:.120}")
-            found.append(
-                DnsRecord(
-                    name=name,
-                    type=item["type"],
-                    content=content,
-                    proxied=item.get("proxied") is True,
-                )
+    listed = pages(
+        transport,
+        path,
+        endpoint="dns_records",
+        per_page=PER_PAGE,
+        max_pages=MAX_RECORD_PAGES,
+        what="DNS records",
+    )
+    for item in (item for page in listed for item in page):
+        if not isinstance(item, dict) or item.get("type") not in _ORIGIN_TYPES:
+            continue
+        name, content = item.get("name"), item.get("content")
+        if not isinstance(name, str) or not isinstance(content, str):
+            raise malformed(f"GET {path}", f"record without name or content: {item!r:.120}")
+        found.append(
+            DnsRecord(
+                name=name, type=item["type"], content=content, proxied=item.get("proxied") is True
             )
-        total_pages = env.result_info.get("total_pages")
-        last = page >= total_pages if isinstance(total_pages, int) else len(env.result) < PER_PAGE
-        if last or not env.result:
-            return found
-        page += 1
+        )
+    return found
 
 
 def zone_details(transport: Transport, zone_id: str) -> ZoneDetails:

@@ -8,6 +8,7 @@ set as headers once and never appear in messages.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Any
 import httpx
 
 from syncd import __version__
+from syncd.cloudflare.deadline import Deadline
+from syncd.cloudflare.deadline import transport as deadline_transport
 from syncd.errors import (
     AuthError,
     CloudflareError,
@@ -195,8 +198,12 @@ class Transport:
         retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        deadline: tuple[Deadline, float] | None = None,
     ) -> None:
+        """``deadline``: the client's ``Deadline`` and the seconds each request may take in
+        all (``cloudflare.timeout``), connect to last byte."""
         self._client = client
+        self._deadline = deadline
         self._limiter = limiter
         self._retry = retry
         self._sleep = sleep
@@ -223,18 +230,27 @@ class Transport:
         params: dict[str, Any] | None = None,
         body: Any = None,
     ) -> Envelope:
-        """Send with retries; raise the translated error of the last attempt."""
-        attempt = 0
+        """Send with retries; raise the translated error of the last attempt, marked
+        ``outcome_unknown`` when any attempt may have been applied unanswered."""
+        attempt, unknown = 0, False
         while True:
             try:
                 return self._once(method, path, endpoint, params, body)
             except CloudflareError as exc:
+                unknown = unknown or exc.outcome_unknown or _maybe_applied(exc)
                 if not exc.retryable or attempt >= self._retry.retries:
+                    exc.outcome_unknown = unknown
                     raise
                 delay = self._delay(exc, attempt)
                 self._mark_retried(exc)
                 attempt += 1
                 self._sleep(delay)
+
+    def _whole_request(self) -> contextlib.AbstractContextManager[None]:
+        if self._deadline is None:
+            return contextlib.nullcontext()
+        deadline, seconds = self._deadline
+        return deadline.running(seconds)
 
     def _delay(self, exc: CloudflareError, attempt: int) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
@@ -263,14 +279,22 @@ class Transport:
         start = self._clock()
         code = "error"
         try:
-            response = self._client.request(
-                method, path.lstrip("/"), params=params, json=body if body is not None else None
-            )
+            with self._whole_request():
+                response = self._client.request(
+                    method,
+                    path.lstrip("/"),
+                    params=params,
+                    json=body if body is not None else None,
+                )
             code = str(response.status_code)
             quota = server_quota(response.headers)
             if quota is not None:
                 self._limiter.observe(quota)
             return _parse(response, method, path)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransportError(  # never reached Cloudflare: nothing can have been applied
+                f"{method} {path}: no connection ({type(exc).__name__})", sent=False, retryable=True
+            ) from exc
         except httpx.TimeoutException as exc:
             raise TransportError(
                 f"{method} {path}: timed out ({type(exc).__name__})", retryable=True
@@ -286,6 +310,12 @@ class Transport:
             with self._lock:
                 self._calls.append(call)
                 self._last.index = len(self._calls) - 1
+
+
+def _maybe_applied(exc: CloudflareError) -> bool:
+    """A 5xx may come after the write was applied (a proxy or an overloaded origin answering in
+    Cloudflare's place); a 4xx and a 429 say the request was refused."""
+    return exc.status is not None and exc.status >= 500
 
 
 def _parse(response: httpx.Response, method: str, path: str) -> Envelope:
@@ -406,8 +436,12 @@ def build_client(
     key: str | None,
     timeout: float,
     transport: httpx.BaseTransport | None = None,
+    deadline: Deadline | None = None,
 ) -> httpx.Client:
-    """The run's one ``httpx.Client``: base URL, auth headers, timeouts, User-Agent."""
+    """The run's one ``httpx.Client``: base URL, auth headers, timeouts, User-Agent; with
+    ``deadline``, its connections keep each request's wall-clock deadline."""
+    if transport is None and deadline is not None:
+        transport = deadline_transport(deadline)
     headers = {"User-Agent": f"syncd/{__version__}", "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

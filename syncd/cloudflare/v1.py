@@ -11,7 +11,7 @@ from typing import Any
 
 from syncd.cloudflare import wire
 from syncd.cloudflare.transport import Transport
-from syncd.model import BatchResult, IPAddress, RegionMapping, Vendor, canonical
+from syncd.model import BatchResult, IPAddress, Listing, RegionMapping, Vendor, canonical
 
 _IP = "origin-ip"
 
@@ -27,7 +27,7 @@ class V1Client:
         env = self._t.request("GET", path, endpoint="v1_supported_regions")
         return wire.supported_regions(env.result, where=f"GET {path}")
 
-    def list_mappings(self, zone_id: str) -> list[RegionMapping]:
+    def list_mappings(self, zone_id: str) -> Listing:
         path = f"zones/{zone_id}/cache/origin_cloud_regions"
         env = self._t.request("GET", path, endpoint="v1_list")
         return wire.entries(_value(env.result, path), ip_key=_IP, where=f"GET {path}")

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from syncd.cloudflare import wire
+from syncd.cloudflare.paging import pages
 from syncd.cloudflare.transport import Transport
-from syncd.model import BatchResult, IPAddress, RegionMapping, Vendor, canonical
+from syncd.model import BatchResult, IPAddress, Listing, RegionMapping, Vendor, canonical
 
 _IP = "origin_ip"
 PER_PAGE = 100
+# Cloudflare holds at most 3,500 mappings per zone: 35 pages of 100, and slack for a list that
+# changes while it is read.
+MAX_PAGES = -(-3500 // PER_PAGE) + 5
 
 
 class V2Client:
@@ -27,22 +31,23 @@ class V2Client:
         env = self._t.request("GET", path, endpoint="v2_supported_regions")
         return wire.supported_regions(env.result, where=f"GET {path}")
 
-    def list_mappings(self, zone_id: str) -> list[RegionMapping]:
+    def list_mappings(self, zone_id: str) -> Listing:
         path = f"zones/{zone_id}/origin/cloud_regions"
-        out: list[RegionMapping] = []
-        page = 1
-        while True:
-            params = {"page": page, "per_page": PER_PAGE}
-            env = self._t.request("GET", path, endpoint="v2_list", params=params)
-            batch = wire.entries(env.result, ip_key=_IP, where=f"GET {path} page {page}")
-            out += batch
-            total_pages = env.result_info.get("total_pages")
-            # Stop on the documented total, or on a short/empty page when it is absent.
-            if isinstance(total_pages, int) and page >= total_pages:
-                return out
-            if not isinstance(total_pages, int) and len(batch) < PER_PAGE:
-                return out
-            page += 1
+        out: list[Listing] = []
+        listed = pages(
+            self._t,
+            path,
+            endpoint="v2_list",
+            per_page=PER_PAGE,
+            max_pages=MAX_PAGES,
+            what="mappings",
+        )
+        for number, items in enumerate(listed, 1):
+            out.append(wire.entries(items, ip_key=_IP, where=f"GET {path} page {number}"))
+        return Listing(
+            mappings=tuple(m for page in out for m in page.mappings),
+            unknown=tuple(m for page in out for m in page.unknown),
+        )
 
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult:
         path = f"zones/{zone_id}/origin/cloud_regions/batch"

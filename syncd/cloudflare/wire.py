@@ -11,33 +11,48 @@ from collections.abc import Sequence
 from typing import Any
 
 from syncd.errors import TransportError
-from syncd.model import BatchResult, IPAddress, ItemFailure, RegionMapping, Vendor, parse_ip
+from syncd.model import (
+    BatchResult,
+    IPAddress,
+    ItemFailure,
+    Listing,
+    RegionMapping,
+    UnknownMapping,
+    Vendor,
+    parse_ip,
+)
 
 
 def malformed(where: str, what: str) -> TransportError:
     return TransportError(f"{where}: malformed response: {what}")
 
 
-def entry(item: Any, *, ip_key: str, where: str) -> RegionMapping:
-    """One stored mapping (``{<ip_key>, vendor, region}``)."""
+def entry(item: Any, *, ip_key: str, where: str) -> RegionMapping | UnknownMapping:
+    """One stored mapping (``{<ip_key>, vendor, region}``); a vendor syncd does not know is an
+    ``UnknownMapping`` (Cloudflare may add vendors), not a malformed answer."""
     if not isinstance(item, dict):
         raise malformed(where, f"mapping entry is not an object: {item!r:.80}")
     try:
         ip = parse_ip(str(item[ip_key]))
-        vendor = Vendor(item["vendor"])
-        region = item["region"]
+        vendor, region = item["vendor"], item["region"]
     except (KeyError, ValueError) as exc:
         raise malformed(where, f"bad mapping entry {item!r:.120}: {exc}") from None
-    if not isinstance(region, str):
-        raise malformed(where, f"region is not a string in {item!r:.120}")
-    return RegionMapping(ip=ip, vendor=vendor, region=region)
+    if not isinstance(region, str) or not isinstance(vendor, str) or not vendor:
+        raise malformed(where, f"vendor or region is not a string in {item!r:.120}")
+    if vendor not in Vendor.__members__.values():
+        return UnknownMapping(ip=ip, vendor=vendor[:40], region=region[:80])
+    return RegionMapping(ip=ip, vendor=Vendor(vendor), region=region)
 
 
-def entries(items: Any, *, ip_key: str, where: str) -> list[RegionMapping]:
+def entries(items: Any, *, ip_key: str, where: str) -> Listing:
     # Only [] means "no mappings": a null would make the registry forget what syncd owns.
     if not isinstance(items, list):
         raise malformed(where, "mapping list is not an array")
-    return [entry(i, ip_key=ip_key, where=where) for i in items]
+    found = [entry(i, ip_key=ip_key, where=where) for i in items]
+    return Listing(
+        mappings=tuple(m for m in found if isinstance(m, RegionMapping)),
+        unknown=tuple(m for m in found if isinstance(m, UnknownMapping)),
+    )
 
 
 def batch_result(

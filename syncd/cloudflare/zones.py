@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from syncd.cloudflare.paging import pages
 from syncd.cloudflare.transport import Transport
 from syncd.cloudflare.wire import malformed
 from syncd.config import CloudflareConfig, ZoneConfig, ZoneDiscoveryConfig
@@ -51,32 +52,33 @@ def list_active(transport: Transport, account_ids: tuple[str, ...]) -> list[List
 
 
 def _pages(transport: Transport, account: str | None) -> list[ListedZone]:
+    params: dict[str, str | int] = {"status": "active"}
+    if account is not None:
+        params["account.id"] = account
+    listed = pages(
+        transport,
+        "zones",
+        endpoint="zones",
+        per_page=PER_PAGE,
+        max_pages=MAX_PAGES,
+        what="zones",
+        params=params,
+    )
     out: list[ListedZone] = []
-    for page in range(1, MAX_PAGES + 1):
-        params: dict[str, str | int] = {"status": "active", "page": page, "per_page": PER_PAGE}
-        if account is not None:
-            params["account.id"] = account
-        try:
-            env = transport.request("GET", "zones", endpoint="zones", params=params)
-        except AuthError as exc:
-            raise AuthError(
-                f"zone discovery: the token cannot list zones; it needs the Zone Read "
-                f"permission (Zone > Zone > Read){_in(account)} ({exc})",
-                status=exc.status,
-                code=exc.code,
-            ) from exc
-        if not isinstance(env.result, list):
-            raise malformed("GET zones", "result is not an array of zones")
-        for raw in env.result:
+    try:
+        for raw in (raw for page in listed for raw in page):
             zone = _zone(raw)
             if zone is None:
                 raise malformed("GET zones", f"a zone without a string id and name: {raw!r:.80}")
             out.append(zone)
-        total_pages = env.result_info.get("total_pages")
-        last = page >= total_pages if isinstance(total_pages, int) else len(env.result) < PER_PAGE
-        if last or not env.result:
-            return out
-    raise malformed("GET zones", f"more than {MAX_PAGES} pages of {PER_PAGE} zones")
+    except AuthError as exc:
+        raise AuthError(
+            f"zone discovery: the token cannot list zones; it needs the Zone Read "
+            f"permission (Zone > Zone > Read){_in(account)} ({exc})",
+            status=exc.status,
+            code=exc.code,
+        ) from exc
+    return out
 
 
 def _in(account: str | None) -> str:

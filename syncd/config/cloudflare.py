@@ -245,8 +245,9 @@ class CloudflareConfig(Section):
     timeout: RequestTimeout = Field(
         30.0,
         description=(
-            "Per Cloudflare request: to connect, and for each read of the answer. Cloud API "
-            "requests have their own, `collectors.request_timeout`."
+            "Per Cloudflare request, whole: connect, send, and the last byte of the answer "
+            "(an answer trickling in is cut here, not only a read that stalls); each retry has "
+            "its own. Cloud API requests have their own, `collectors.request_timeout`."
         ),
     )
     retries: int = Field(

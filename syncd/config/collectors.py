@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 from pydantic import (
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -198,6 +200,29 @@ class OciCollectorConfig(_Named):
         return check_url(value.replace("{region}", "region")).replace("region", "{region}", 1)
 
 
+# Each cloud's SDK is an extra of the package (pyproject.toml); these modules tell whether it is
+# installed without importing it.
+_SDK_MODULES = {
+    "aws": ("boto3",),
+    "gcp": ("google.cloud.compute_v1", "google.cloud.resourcemanager_v3"),
+    "azure": ("azure.mgmt.network", "azure.mgmt.subscription", "azure.identity"),
+    "oci": ("oci",),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package (google, azure) is not installed either
+        return False
+
+
+def missing_extra(vendor: str) -> str | None:
+    """The extra to install for ``vendor``'s collector, or None when its SDK is installed."""
+    missing = [m for m in _SDK_MODULES[vendor] if not _installed(m)]
+    return f"syncd[{vendor}]" if missing else None
+
+
 class CollectorsConfig(Section):
     concurrency: int = Field(
         16,
@@ -251,6 +276,17 @@ class CollectorsConfig(Section):
     def names(self) -> list[str]:
         named: list[_Named] = [*self.aws, *self.gcp, *self.azure, *self.oci]
         return (["static"] if self.static else []) + [c.name for c in named]
+
+    @field_validator("aws", "gcp", "azure", "oci")
+    @classmethod
+    def _sdk_installed(cls, value: tuple[_Named, ...], info: ValidationInfo) -> tuple[_Named, ...]:
+        extra = missing_extra(str(info.field_name)) if value else None
+        if extra is not None:
+            raise ValueError(
+                f"this cloud's SDK is not installed: install the extra, pip install '{extra}' "
+                "(or 'syncd[all]'; the container image: --build-arg EXTRAS=...)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _unique(self) -> CollectorsConfig:

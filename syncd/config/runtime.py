@@ -86,7 +86,9 @@ class ResolverConfig(Section):
         (),
         description=(
             "Recursive resolvers as `host` or `host:port` (`[v6]:port` for IPv6); an IP address, "
-            "not a name. A value that is not one is a config error naming it (exit 2)."
+            "not a name. A value that is not one is a config error naming it (exit 2). Empty: "
+            "the system's resolvers from `/etc/resolv.conf`; without that file, or with no "
+            "nameserver in it, every CNAME and hostname origin fails (exit 1, nothing deleted)."
         ),
     )
     timeout: ResolveTimeout = Field(

@@ -49,9 +49,10 @@ class Fault:
     """An answer to give instead of the real one, ``times`` times, to matching requests.
 
     ``drop`` closes the connection without answering; ``delay`` waits before answering (or before
-    dropping); ``reset_mid_body`` sends the headers and part of the body, then closes;
-    ``trickle`` sends the headers, then the body one byte every ``trickle`` seconds: a wedged
-    peer that no per-read timeout notices, so only a wall-clock deadline ends the request.
+    dropping); ``reset_mid_body`` sends the headers and part of the body, then closes. ``apply``
+    handles the request for real first (a write takes effect) and then gives the fault's answer
+    instead of the real one: a request applied whose answer is lost. ``trickle`` sends the
+    body one byte every ``trickle`` seconds (each read is quick; the whole answer is not).
     """
 
     status: int = 500
@@ -60,6 +61,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     reset_mid_body: bool = False
+    apply: bool = False
     trickle: float = 0.0
     times: int = 1
     method: str | None = None
@@ -263,6 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-body: no request reached the API
+            self.close_connection = True
+            return
         request = Request(
             method=self.command,
             path=parts.path,
@@ -275,6 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.sim.latency)
         fault = self.sim._take_fault(request.method, request.path)
         if fault is not None:
+            if fault.apply:
+                self.sim.handle(request)
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.drop:
@@ -307,10 +314,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.raw)))
         self.end_headers()
         if trickle:
-            for byte in response.raw:  # until done or the client leaves (a ConnectionError)
+            for byte in response.raw:
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
-                time.sleep(trickle)
+                time.sleep(trickle)  # the fault itself: a slow answer, not a wait in a test
             return
         if reset:
             self.wfile.write(response.raw[: max(1, len(response.raw) // 2)])

@@ -545,9 +545,12 @@ class CloudflareSimulator(SimulatorServer):
             self._zone(zone_id)
             del self._zones[zone_id]
 
-    def set_mapping(self, zone_id: str, ip: str, vendor: str, region: str) -> None:
-        """Store a mapping as if written earlier (any region; the zone maximum is not applied)."""
-        if vendor not in VENDORS:
+    def set_mapping(
+        self, zone_id: str, ip: str, vendor: str, region: str, *, new_vendor: bool = False
+    ) -> None:
+        """Store a mapping as if written earlier (any region; the zone maximum is not applied).
+        ``new_vendor``: any vendor name, as if Cloudflare had added a vendor to its API."""
+        if vendor not in VENDORS and not new_vendor:
             raise ValueError(f"vendor must be one of {VENDORS}, not {vendor!r}")
         with self._lock:
             zone = self._zone(zone_id)

@@ -162,7 +162,7 @@ def test_kustomize_builds_each_variant_into_valid_objects(variant: str):
     kv = pytest.importorskip("kubernetes_validate.utils", reason="pip install kubernetes-validate")
     built = _kustomize(VARIANTS[variant])
     workload = {"service": "Deployment", "cronjob": "CronJob"}[variant]
-    extra = {"service": {"Service", "ServiceMonitor"}, "cronjob": set()}[variant]
+    extra = {"service": {"Service", "ServiceMonitor", "NetworkPolicy"}, "cronjob": set()}[variant]
     common = {"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "PrometheusRule"}
     assert common | extra | {workload} == {o["kind"] for o in built}
     for obj in built:
@@ -295,6 +295,23 @@ def test_image_tag_in_each_kustomization_is_the_package_version():
 
 
 # --- Prometheus Operator (no offline schema for these CRDs: checked structurally) -----------
+
+
+def test_networkpolicy_admits_only_the_monitoring_namespace_to_the_metrics_port():
+    built = _kustomize(VARIANTS["service"])
+    [policy] = [o for o in built if o["kind"] == "NetworkPolicy"]
+    [deployment] = [o for o in built if o["kind"] == "Deployment"]
+    template = deployment["spec"]["template"]
+    # It selects exactly the service's pods (the CronJob's pods listen on nothing).
+    assert template["metadata"]["labels"] == policy["spec"]["podSelector"]["matchLabels"]
+    assert ["Ingress"] == policy["spec"]["policyTypes"]
+    [rule] = policy["spec"]["ingress"]
+    assert [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ] == rule["from"]
+    [container] = template["spec"]["containers"]
+    [port] = container["ports"]
+    assert [{"port": port["name"], "protocol": "TCP"}] == rule["ports"]
 
 
 def test_servicemonitor_scrapes_the_metrics_port_as_job_syncd():
@@ -676,8 +693,11 @@ def test_dockerfile_lints_clean_with_hadolint():
 
 def test_dockerfile_builds_the_constraints_into_a_pinned_slim_base():
     build, runtime = dockerfile_stages()
-    m = re.fullmatch(r"python:(\d+)\.(\d+)\.\d+-slim-[a-z]+", build.base)
-    assert m, f"the base image is pinned by full version: {build.base}"
+    m = re.fullmatch(r"python:(\d+)\.(\d+)\.\d+-slim-[a-z]+@sha256:[0-9a-f]{64}", build.base)
+    assert m, f"the base image is pinned by full version and digest: {build.base}"
+    # The comment above FROM names the tag the digest belongs to.
+    tag = build.base.partition("@")[0]
+    assert f"the tag is\n# {tag}," in (ROOT / "Dockerfile").read_text()
     assert build.base == runtime.base
     # The interpreter line the replay (tests/e2e/test_image_install.py) and CI run on.
     assert sys.version_info[:2] == (int(m.group(1)), int(m.group(2)))
@@ -685,7 +705,12 @@ def test_dockerfile_builds_the_constraints_into_a_pinned_slim_base():
     [install] = [r for r in build.all("RUN") if " install " in r]
     assert "-c constraints.txt" in install
     assert "--only-binary=:all:" in install
+    assert '".[${EXTRAS}]"' == install.split()[-1]
+    assert ["EXTRAS=all"] == build.all("ARG")  # every cloud unless --build-arg EXTRAS=aws,...
     assert ["--from=build /opt/syncd /opt/syncd"] == runtime.all("COPY")
+    # Nothing is installed at run time: pip and setuptools leave the virtualenv and the base.
+    assert any(r.startswith("/opt/syncd/bin/pip uninstall") for r in build.all("RUN"))
+    assert runtime.all("RUN")[0].startswith("python -m pip uninstall --yes --quiet pip setuptools")
 
 
 def test_dockerfile_runs_syncd_as_a_non_root_user_with_oci_labels():
@@ -704,7 +729,11 @@ def test_dockerfile_runs_syncd_as_a_non_root_user_with_oci_labels():
     assert {"title", "description", "version", "licenses"} <= set(labels)
     assert f"VERSION={__version__}" == runtime.last("ARG")
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert pyproject["project"]["license"]["text"] == labels["licenses"]
+    assert "Apache-2.0" == pyproject["project"]["license"] == labels["licenses"]  # SPDX
+    assert ["LICENSE"] == pyproject["project"]["license-files"]
+    assert (
+        "Apache License\n                           Version 2.0" in (ROOT / "LICENSE").read_text()
+    )
 
 
 def test_dockerignore_admits_what_the_dockerfile_copies_and_nothing_private():
@@ -727,3 +756,16 @@ def test_dockerignore_admits_what_the_dockerfile_copies_and_nothing_private():
         "syncd/cloudflare/__pycache__/v2.cpython-311.pyc",
     ):
         assert ignored(private), private
+
+
+def test_the_version_has_one_source_and_the_changelog_covers_it():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # pyproject.toml is the only place the version is written; syncd reads its package metadata.
+    assert pyproject["project"]["version"] == __version__
+    assert not re.search(
+        r"__version__\s*=\s*['\"]\d+\.\d+", (ROOT / "syncd/__init__.py").read_text()
+    )
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{__version__}] - " in changelog
+    assert "## [Unreleased]" in changelog
+    assert "(../CHANGELOG.md)" in (ROOT / "docs/operations.md").read_text()

@@ -30,6 +30,20 @@ EXPECTED = {
 }
 
 
+MANY = [{"ip": f"198.51.100.{i}", "vendor": "aws", "region": "us-east-1"} for i in range(1, 251)]
+
+
+def sync_cli(config: Path, *extra: str) -> subprocess.Popen[str]:
+    """``syncd sync`` as a process, its output piped."""
+    return subprocess.Popen(
+        [str(SYNCD), "sync", "--config", str(config), *extra],
+        env={**os.environ, "CLOUDFLARE_API_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,6 +9,7 @@ with only the state directory and a temporary directory writable, against the Cl
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -19,8 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
+from moto.server import ThreadedMotoServer
 
 from syncd import __version__
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -70,7 +73,7 @@ def _copy(args: str, workdir: Path) -> None:
             shutil.copy2(file, out)
 
 
-def _replay(stage: Stage, work: Path) -> Image:
+def _replay(stage: Stage, work: Path, build_args: dict[str, str] | None = None) -> Image:
     prefix = work / "opt-syncd"
     bin_dir = (
         work / "bin"
@@ -88,6 +91,9 @@ def _replay(stage: Stage, work: Path) -> Image:
             _copy(args, workdir)
         elif keyword == "ENV":
             env |= dict(pair.split("=", 1) for pair in shlex.split(args))
+        elif keyword == "ARG":  # --build-arg NAME=value wins over the default
+            name, _, default = args.partition("=")
+            env[name] = (build_args or {}).get(name, default)
         elif keyword == "RUN":
             command = re.sub(r"--mount=\S+\s+", "", args).replace(IMAGE_PREFIX, str(prefix))
             out = subprocess.run(
@@ -113,6 +119,29 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     for step, seconds in built.timings:
         print(f"replay {seconds:6.1f}s  {step}")
     return built
+
+
+@pytest.fixture(scope="module")
+def aws_image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    """The image built with ``--build-arg EXTRAS=aws``: the core and the AWS SDK only."""
+    build = dockerfile_stages()[0]
+    return _replay(build, tmp_path_factory.mktemp("image-aws"), {"EXTRAS": "aws"})
+
+
+def _distributions(image: Image) -> set[str]:
+    out = subprocess.run(
+        [
+            str(image.prefix / "bin/python"),
+            "-c",
+            "import importlib.metadata as m; "
+            "print('\\n'.join(d.metadata['Name'].lower() for d in m.distributions()))",
+        ],
+        env=_clean_env({}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(out.stdout.split())
 
 
 def _syncd(
@@ -224,3 +253,79 @@ def test_one_shot_sync_runs_on_a_read_only_root(
     assert {"192.0.2.10": ("aws", "us-east-1")} == cf.mappings(ZONE)
     assert (state / "state.db").is_file()
     assert TOKEN not in out.stdout + out.stderr
+
+
+def test_the_image_installs_nothing_at_run_time(image: Image):
+    # pip and setuptools leave the virtualenv (the runtime stage removes the base image's too).
+    assert not (image.prefix / "bin/pip").exists()
+    assert {"pip", "setuptools"}.isdisjoint(_distributions(image))
+    assert {"boto3", "oci", "google-cloud-compute", "azure-mgmt-network"} <= _distributions(image)
+
+
+SDKS = {"boto3", "botocore", "oci", "google-cloud-compute", "google-auth", "azure-mgmt-network"}
+SDKS |= {"azure-identity", "azure-core", "google-cloud-resource-manager", "google-api-core"}
+
+
+def test_an_aws_only_image_carries_no_other_cloud_sdk(aws_image: Image):
+    installed = _distributions(aws_image)
+    assert {"syncd", "boto3", "botocore"} <= installed
+    assert {"boto3", "botocore"} == SDKS & installed
+
+
+def test_a_cloud_without_its_extra_is_a_config_error_naming_the_extra(
+    aws_image: Image, tmp_path: Path
+):
+    raw = yaml.safe_load(CONFIGMAP_CONFIG.read_text())
+    raw["collectors"] = {"gcp": [{"name": "prod", "projects": ["p-1"]}]}
+    config = tmp_path / "syncd.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    env = {"SYNCD_CONFIG": str(config), "CLOUDFLARE_API_TOKEN": SECRET}
+    out = _syncd(aws_image, "check-config", cwd=tmp_path, env=env)
+    assert 2 == out.returncode, out.stdout + out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert "collectors.gcp" in line
+    assert "pip install 'syncd[gcp]'" in line
+    assert "Traceback" not in out.stderr
+
+
+def test_an_aws_only_image_syncs_an_aws_account(
+    aws_image: Image, cf: CloudflareSimulator, tmp_path: Path
+):
+    """The AWS-only install does a real sync: the AWS collector on boto3 against moto."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        moto = f"http://{host}:{port}"
+        aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        ec2 = boto3.client(
+            "ec2",
+            region_name="eu-west-1",
+            endpoint_url=moto,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        ip = ec2.allocate_address(Domain="vpc", Address="198.51.100.20")["PublicIp"]
+        cf.add_dns_record(ZONE, "A", "origin.example.com", ip)
+        raw = yaml.safe_load(CONFIGMAP_CONFIG.read_text())
+        raw["collectors"] = {
+            "aws": [{"name": "prod", "regions": ["eu-west-1"], "endpoint_url": moto}]
+        }
+        raw["state"]["path"] = str(tmp_path / "state.db")
+        config = tmp_path / "syncd.yaml"
+        config.write_text(yaml.safe_dump(raw))
+        env = aws | {
+            "SYNCD_CONFIG": str(config),
+            "CLOUDFLARE_API_TOKEN": TOKEN,
+            "CLOUDFLARE_BASE_URL": cf.base_url,
+            "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "HOME": str(tmp_path),
+        }
+        out = _syncd(aws_image, "sync", cwd=tmp_path, env=env)
+    finally:
+        server.stop()
+    assert 0 == out.returncode, out.stdout + out.stderr
+    assert {ip: ("aws", "eu-west-1")} == cf.mappings(ZONE)

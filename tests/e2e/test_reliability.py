@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from syncd.simulators.base import Fault
-from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
+from syncd.simulators.cloudflare import cf_error
 from syncd.state import StateStore
-from tests.conftest import TOKEN, ZONE, eventually
-from tests.e2e.harness import SYNCD, Syncd, write_config
+from tests.conftest import ZONE, eventually
+from tests.e2e.harness import MANY, Syncd, sync_cli, write_config
 
 pytestmark = pytest.mark.e2e
-MANY = [{"ip": f"198.51.100.{i}", "vendor": "aws", "region": "us-east-1"} for i in range(1, 251)]
-
-
-@pytest.fixture
-def sim() -> Iterator[CloudflareSimulator]:
-    with CloudflareSimulator(token=TOKEN) as s:
-        s.add_zone(ZONE, "example.com")
-        yield s
-
-
-def sync_cli(config: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(SYNCD), "sync", "--config", str(config), *extra],
-        env={**os.environ, "CLOUDFLARE_API_TOKEN": TOKEN},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_sigkill_between_batches_then_restart_converges_exactly(sim, tmp_path: Path):

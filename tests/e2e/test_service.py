@@ -29,17 +29,6 @@ PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 
 
-@pytest.fixture
-def sim() -> Iterator[CloudflareSimulator]:
-    s = CloudflareSimulator(token=TOKEN)
-    s.add_zone(ZONE, "example.com")
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Syncd]:
     """One daemon, synced at least once, shared by the read-only tests of this module."""

@@ -46,7 +46,7 @@ READS: dict[str, tuple[str, Callable[[Transport], Any]]] = {
     "smart": ("smart_topology_enable$", lambda t: origins.smart_topology(t, ZONE)),
 }
 BAD: list[tuple[str, Any, str]] = [
-    ("records", {"not": "a list"}, "array of records"),
+    ("records", {"not": "a list"}, "array of DNS records"),
     ("records", [{"type": "CNAME", "name": "www.example.com", "content": None}], "without name"),
     ("zone", {"name": "example.com"}, "account id"),
     ("zone", [], "account id"),

@@ -10,6 +10,7 @@ import pytest
 
 from syncd import collectors, sync
 from syncd.model import RunResult, SkipReason
+from syncd.simulators.base import Fault
 from syncd.simulators.gcp import GcpSimulator
 from tests.conftest import ZONE, ZONE2, settings_for
 
@@ -193,3 +194,85 @@ def test_the_clouds_request_timeout_is_apart_from_cloudflares(cf, tmp_path: Path
         scopes = collectors.collect(settings).scopes
         failed = [o.reason for o in scopes if o.status.value == "failed"]
         assert ["timeout"] == failed
+
+
+@pytest.mark.parametrize("lost", ["drop", "reset_mid_body", "http_502"])
+def test_a_write_applied_but_unanswered_stays_owned_and_is_deleted_later(
+    cf, tmp_path: Path, lost: str
+):
+    # Issue 14 item 1: Cloudflare applies the batch, every attempt's answer is lost. The rows
+    # stay pending; the next run lists the zone, owns what Cloudflare holds exactly as sent, and
+    # `policy: sync` deletes it once its origin is gone.
+    policy = zone(policy="sync")
+    answers = {
+        "drop": Fault(drop=True),
+        "reset_mid_body": Fault(reset_mid_body=True, status=200),
+        "http_502": Fault(status=502),
+    }
+    fault = answers[lost]
+    fault.apply, fault.method, fault.path = True, "PUT", "cloud_regions/batch"
+    fault.times = 4  # the first try and conftest's 3 retries
+    cf.inject(fault)
+    first = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=[policy]))
+    assert RunResult.PARTIAL == first.result
+    assert 2 == len(first.zones[0].failures)
+    assert all("outcome unknown" in f.error for f in first.zones[0].failures)
+    assert set(IPS[:2]) == set(cf.mappings(ZONE)), "the simulator applied the batch"
+    assert 4 == len(cf.requests_matching("PUT"))
+
+    second = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=[policy]))
+    assert RunResult.SUCCESS == second.result
+    assert second.zones[0].listed, "listed in full: the mirror is not trusted after it"
+    assert 4 == len(cf.requests_matching("PUT")), "settled by the list: nothing sent again"
+
+    third = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[0]), zones=[policy]))
+    assert (RunResult.SUCCESS, 1) == (third.result, third.zones[0].deleted)
+    assert {IPS[0]} == set(cf.mappings(ZONE))
+
+
+def test_a_write_refused_with_an_answer_is_not_pending(cf, tmp_path: Path):
+    # A 4xx answer says the write was refused: the batch fails with a known outcome
+    # and no full list is forced for it.
+    settings = settings_for(cf, tmp_path, static=static(IPS[0]), zones=[zone()])
+    cf.inject(
+        Fault(
+            status=400,
+            method="PUT",
+            path="cloud_regions/batch",
+            times=1,
+            body=b'{"success": false, "errors": [{"code": 1000, "message": "bad"}]}',
+        )
+    )
+    report = sync.run_once(settings)
+    assert RunResult.PARTIAL == report.result
+    assert not any("outcome unknown" in f.error for f in report.zones[0].failures)
+    again = sync.run_once(settings)
+    assert "pending" != again.zones[0].listed
+    assert {IPS[0]} == set(cf.mappings(ZONE))
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_mapping_of_an_unknown_vendor_is_foreign_and_the_zone_goes_on(cf, tmp_path: Path, api):
+    # Issue 14 item 4: Cloudflare may add vendors. One such mapping made the whole list
+    # "malformed" and nothing was pushed to the zone, every run.
+    cf.set_mapping(ZONE, IPS[5], "newcloud", "nc-west-1", new_vendor=True)
+    policy = zone(policy="sync")
+    wanted = static(IPS[0], IPS[1], IPS[5])
+    limits = {"max_mappings_per_zone": 2}  # the unknown one takes a place: one create fits
+    first = sync.run_once(
+        settings_for(cf, tmp_path, static=wanted, zones=[policy], api=api, cloudflare=limits)
+    )
+    assert RunResult.SUCCESS == first.result
+    (z,) = first.zones
+    assert [IPS[5]] == reasons(first, SkipReason.UNKNOWN_VENDOR)
+    (skip,) = [s for s in z.plan.skips if s.reason is SkipReason.UNKNOWN_VENDOR]
+    assert ("newcloud", "nc-west-1") == (skip.vendor, skip.region)
+    assert [IPS[1]] == reasons(first, SkipReason.OVER_CAPACITY)
+    assert {IPS[0]: ("aws", "us-east-1"), IPS[5]: ("newcloud", "nc-west-1")} == cf.mappings(ZONE)
+
+    # Nothing discovered any more, policy sync: the owned mapping goes, the unknown one stays.
+    gone = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[9]), zones=[policy], api=api))
+    assert (RunResult.SUCCESS, 1) == (gone.result, gone.zones[0].deleted)
+    assert gone.zones[0].listed, "listed in full while one is held (no mirror is kept)"
+    assert ("newcloud", "nc-west-1") == cf.mappings(ZONE)[IPS[5]]
+    assert IPS[0] not in cf.mappings(ZONE)

@@ -81,6 +81,19 @@ def test_no_resolver_listening_is_a_failure_not_a_crash():
     assert ResolutionStatus.FAILED == res.status
 
 
+@pytest.mark.parametrize("resolv_conf", ["", "search example.net\n", None])
+def test_no_system_resolver_fails_each_name_naming_the_file(tmp_path, resolv_conf):
+    # A container without /etc/resolv.conf, or one naming no nameserver, and no `nameservers`
+    # configured: every name fails (the run exits 1, nothing is deleted), nothing crashes.
+    path = tmp_path / "resolv.conf"
+    if resolv_conf is not None:
+        path.write_text(resolv_conf)
+    with Resolver(system_config=str(path), timeout=1.0) as r:
+        got = r.resolve_all(["lb.example.net", "www.example.net"])
+    assert {ResolutionStatus.FAILED} == {g.status for g in got.values()}
+    assert all(f"no resolver configured ({path})" in g.error for g in got.values())
+
+
 def test_each_name_is_asked_once_per_run_however_often_it_is_wanted(dns_sim):
     for n in range(20):
         dns_sim.set_addresses(f"n{n}.example.net", f"192.0.2.{n + 1}")

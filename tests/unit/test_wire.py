@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from syncd.cloudflare import wire
 from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport
 from syncd.errors import CloudflareError, TransportError
-from syncd.model import RegionMapping, Vendor, parse_ip
+from syncd.model import Listing, RegionMapping, UnknownMapping, Vendor, parse_ip
 
 json_values = st.recursive(
     st.none()
@@ -136,4 +136,17 @@ def test_errors_are_classified_by_status_and_code(status, code, kind, retryable)
 def test_a_null_mapping_list_is_malformed_not_empty():
     with pytest.raises(TransportError, match="not an array"):
         wire.entries(None, ip_key="origin_ip", where="t")
-    assert [] == wire.entries([], ip_key="origin_ip", where="t")
+    assert Listing(mappings=()) == wire.entries([], ip_key="origin_ip", where="t")
+
+
+def test_a_vendor_syncd_does_not_know_is_listed_apart_not_malformed():
+    items = [
+        {"origin_ip": "192.0.2.1", "vendor": "aws", "region": "us-east-1"},
+        {"origin_ip": "192.0.2.2", "vendor": "newcloud", "region": "nc-west-1"},
+    ]
+    listing = wire.entries(items, ip_key="origin_ip", where="t")
+    assert (SENT[0],) == listing.mappings
+    assert (UnknownMapping(parse_ip("192.0.2.2"), "newcloud", "nc-west-1"),) == listing.unknown
+    for bad in ({"vendor": None}, {"vendor": ""}, {"vendor": 7}, {"region": None}):
+        with pytest.raises(TransportError, match="malformed"):
+            wire.entries([items[1] | bad], ip_key="origin_ip", where="t")
