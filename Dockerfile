@@ -40,6 +40,9 @@ RUN /opt/syncd/bin/pip uninstall --yes --quiet pip setuptools \
 
 FROM python:3.11.17-slim-bookworm@sha256:0a310eeecf4e1f5a0743f9a6520c90c88d089c903ca5fd283f501e3a805f5f89
 
+# The source revision the image is built from (e.g. --build-arg REVISION=$(git rev-parse HEAD)):
+# syncd_build_info{revision=...}.
+ARG REVISION=unknown
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="syncd" \
       org.opencontainers.image.description="Keeps Cloudflare origin cloud region mappings in step with AWS, Azure, GCP and OCI." \
@@ -60,7 +63,8 @@ COPY --from=build /opt/syncd /opt/syncd
 ENV PATH=/opt/syncd/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    SYNCD_CONFIG=/etc/syncd/syncd.yaml
+    SYNCD_CONFIG=/etc/syncd/syncd.yaml \
+    SYNCD_REVISION=${REVISION}
 
 WORKDIR /var/lib/syncd
 USER 10001:10001

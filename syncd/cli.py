@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
 from syncd.cloudflare import api
 from syncd.config import Settings
+from syncd.config.collectors import installed
 from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
 
@@ -30,12 +31,26 @@ def _common() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="configuration file (default: $SYNCD_CONFIG, else config/syncd.yaml)",
     )
-    common.add_argument(
-        "--log-level",
-        choices=["debug", "info", "warning", "error"],
-        default=argparse.SUPPRESS,
-        help="overrides logging.level",
-    )
+    # Settings operators change per deployment: a flag wins over the variable and the file.
+    for flag, metavar, values, env, key in (
+        (
+            "--log-level",
+            "LEVEL",
+            "debug, info, warning or error",
+            "SYNCD_LOG_LEVEL",
+            "logging.level",
+        ),
+        ("--log-format", "FORMAT", "json, text or auto", "SYNCD_LOG_FORMAT", "logging.format"),
+        (
+            "--listen-address",
+            "HOST:PORT",
+            "syncd run's /metrics",
+            "SYNCD_METRICS_LISTEN",
+            "metrics.listen",
+        ),
+    ):
+        help_text = f"{values}; wins over ${env} and {key}"
+        common.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS, help=help_text)
     return common
 
 
@@ -90,15 +105,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         from syncd.simulators import cloudflare
 
         return cloudflare.main(args.args)
+    flags = {
+        key: (getattr(args, name), f"--{name.replace('_', '-')}")
+        for key, name in _FLAGS.items()
+        if getattr(args, name, None) is not None
+    }
     try:
-        settings = config.load(config.resolve_path(getattr(args, "config", None)))
+        settings = config.load(config.resolve_path(getattr(args, "config", None)), flags=flags)
     except ConfigError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    level = getattr(args, "log_level", None) or settings.logging.level
-    logs.configure(settings.logging.model_copy(update={"level": level}), stream=sys.stderr)
+    logs.configure(settings.logging, stream=sys.stderr)
     verb: Callable[[Settings, argparse.Namespace], int] = _VERBS[args.verb]
-    return verb(settings, args)
+    try:
+        return verb(settings, args)
+    except ConfigError as exc:  # a setting read again at run time (api_token_file) went bad
+        print(f"syncd: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+
+
+# Settings a flag may give (over the environment and the file): key path -> argparse dest.
+_FLAGS = {
+    "logging.level": "log_level",
+    "logging.format": "log_format",
+    "metrics.listen": "listen_address",
+}
 
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:
@@ -219,12 +250,21 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+_DEMO_NEEDS = ("moto", "dnslib", "cryptography", "boto3", "google.auth", "azure.identity", "oci")
+
+
 def _demo(args: argparse.Namespace) -> int:
-    try:
-        from syncd import demo
-    except ModuleNotFoundError as exc:  # the image leaves the 'demo' extra (moto) out
-        print(f"syncd: the demo needs the 'demo' extra ({exc.name} is missing)", file=sys.stderr)
+    # The image and the per-cloud installs leave the 'demo' extra (moto, dnslib, every SDK) out;
+    # say so in one line before anything starts, not as an ImportError half way.
+    missing = [m for m in _DEMO_NEEDS if not installed(m)]
+    if missing:
+        print(
+            f"syncd: the demo needs the 'demo' extra: pip install 'syncd[demo]' "
+            f"({', '.join(missing)} not installed)",
+            file=sys.stderr,
+        )
         return ExitCode.USAGE
+    from syncd import demo
     from syncd.config import LoggingConfig
 
     logs.configure(LoggingConfig(level="warning"), stream=sys.stderr)

@@ -11,24 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import ThreadingWSGIServer
 
-from syncd import logs
+from syncd import endpoints, logs
 from syncd.config import ScheduleConfig, Settings, cron_trigger
 from syncd.errors import ExitCode
 from syncd.metrics import Metrics
@@ -71,6 +68,9 @@ class Service:
         self._last_success: float | None = None
         self._trigger = _trigger(settings.schedule)
         self._scheduler = BackgroundScheduler()
+        # A long-running process: its CPU, memory, file descriptors and Python, as exporters do.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
         self._http = _server(settings.metrics.listen, self, registry)
 
     @property
@@ -173,12 +173,13 @@ class Service:
     def _tick(self, current: _InFlight) -> None:
         try:
             report = self._run_guarded()
-            self._metrics.observe(report)
-            logs.log_report(report)
+            # /readyz first: whoever sees the run in /metrics then sees it in /readyz too.
             with self._lock:
                 self._last_completed = report.finished
                 if report.result is RunResult.SUCCESS:
                     self._last_success = report.finished
+            self._metrics.observe(report)
+            logs.log_report(report)
         finally:
             current.done.set()
             current.release.set()
@@ -270,49 +271,12 @@ def _grace(schedule: ScheduleConfig) -> int:
     return max(1, int(schedule.interval or 900.0))
 
 
-def _server(listen: str, service: Service, registry: CollectorRegistry) -> ThreadingHTTPServer:
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
+def _server(listen: str, service: Service, registry: CollectorRegistry) -> ThreadingWSGIServer:
+    """/metrics (prometheus_client's exposition), /healthz, /readyz and a landing page."""
 
-    class _Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            _answer(self, service, registry)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("http_request", request=format % args)
-
-    class _Server(ThreadingHTTPServer):
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        daemon_threads = True
-
-    return _Server((host, int(port)), _Handler)
-
-
-def _answer(handler: BaseHTTPRequestHandler, service: Service, registry: CollectorRegistry) -> None:
-    path = handler.path.split("?", 1)[0]
-    if path == "/metrics":
-        encoder, content_type = choose_encoder(handler.headers.get("Accept", ""))
-        _send(handler, HTTPStatus.OK, encoder(registry), content_type)
-    elif path == "/healthz":
+    def health() -> tuple[bool, str]:
         alive = service.alive()
-        status = HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE
-        _send(handler, status, b"ok\n" if alive else b"scheduler stopped\n")
-    elif path == "/readyz":
-        ready, reason = service.readiness()
-        status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
-        _send(handler, status, f"{reason}\n".encode())
-    else:
-        _send(handler, HTTPStatus.NOT_FOUND, b"not found\n")
+        return alive, "ok" if alive else "scheduler stopped"
 
-
-def _send(
-    handler: BaseHTTPRequestHandler,
-    status: HTTPStatus,
-    body: bytes,
-    content_type: str = "text/plain; charset=utf-8",
-) -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+    application = endpoints.app(registry, health=health, ready=service.readiness)
+    return endpoints.server(listen, application)

@@ -7,7 +7,8 @@ never registers on the global ``REGISTRY`` and never puts an IP or account id in
 
 from __future__ import annotations
 
-import socket
+import os
+import platform
 from collections import Counter as Tally
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -36,6 +37,9 @@ from syncd.model import (
 log = structlog.stdlib.get_logger(__name__)
 
 JOB = "syncd"
+DEFAULT_INSTANCE = (
+    "syncd"  # the grouping key when metrics.instance is unset: stable, never a pod name
+)
 LAST_SUCCESS = "syncd_last_success_timestamp_seconds"
 _PUSH_TIMEOUT = 10.0
 # A sync takes seconds (static) to many minutes (an organisation of accounts).
@@ -53,17 +57,26 @@ class Metrics:
         self._skipped_keys: set[tuple[str, str]] = set()
         self._failed_in_a_row = 0
         self._declare_run(registry)
+        self._declare_last_run(registry)
         self._declare_collectors(registry)
         self._declare_zones(registry)
         self._declare_origins(registry)
         self._declare_cloudflare(registry)
-        self.build_info.labels(version=__version__).set(1)
+        self.build_info.labels(
+            version=__version__,
+            revision=os.environ.get("SYNCD_REVISION") or "unknown",
+            python_version=platform.python_version(),
+        ).set(1)
         for result in RunResult:
             self.runs.labels(result=result.value)
 
     def _declare_run(self, r: CollectorRegistry) -> None:
         self.build_info = Gauge(
-            "syncd_build_info", "Always 1; the version as a label.", ["version"], registry=r
+            "syncd_build_info",
+            "Always 1; the version, the source revision (the image's SYNCD_REVISION) and the "
+            "Python version as labels.",
+            ["version", "revision", "python_version"],
+            registry=r,
         )
         self.runs = Counter("syncd_sync_runs", "Sync runs by result.", ["result"], registry=r)
         self.duration = Histogram(
@@ -84,6 +97,31 @@ class Metrics:
             "syncd_consecutive_failed_runs",
             "Runs in a row whose result was failure (0 after a success or partial run).",
             registry=r,
+        )
+
+    def _declare_last_run(self, r: CollectorRegistry) -> None:
+        """What the last run left failing, as gauges: a one-shot run's counters start at 0 in
+        every process, so the alerts read these instead and work in both modes."""
+        self.last_result = Gauge(
+            "syncd_last_run_result",
+            "1 for the last run's result (success, partial, failure), 0 for the others.",
+            ["result"],
+            registry=r,
+        )
+        self.last_failed_items = Gauge(
+            "syncd_last_run_failed_items",
+            "Mappings of the zone that the last run could not write.",
+            ["zone"],
+            registry=r,
+        )
+        self.last_failed_scopes = Gauge(
+            "syncd_last_run_failed_scopes",
+            "Scopes of the collector that failed in the last run (1 more if its listing failed).",
+            ["collector"],
+            registry=r,
+        )
+        self.last_failed_zones = Gauge(
+            "syncd_last_run_failed_zones", "Zones the last run could not sync.", registry=r
         )
 
     def _declare_collectors(self, r: CollectorRegistry) -> None:
@@ -206,6 +244,7 @@ class Metrics:
             self.last_success.set(report.finished)
         self._failed_in_a_row = self._failed_in_a_row + 1 if result is RunResult.FAILURE else 0
         self.consecutive_failures.set(self._failed_in_a_row)
+        self._observe_last_run(report)
         self._observe_collectors(report.inventory)
         self._observe_skips(report.zones)
         for zone in report.zones:
@@ -219,6 +258,24 @@ class Metrics:
             )
             if call.retry_reason:
                 self.retries.labels(endpoint=call.endpoint, reason=call.retry_reason).inc()
+
+    def _observe_last_run(self, report: RunReport) -> None:
+        for result in RunResult:
+            self.last_result.labels(result=result.value).set(1 if result is report.result else 0)
+        self.last_failed_zones.set(sum(1 for z in report.zones if z.error))
+        self.last_failed_items.clear()  # a zone gone from the configuration loses its series
+        for zone in report.zones:
+            self.last_failed_items.labels(zone=zone.zone_name).set(len(zone.failures))
+        self.last_failed_scopes.clear()
+        inventory = report.inventory
+        for outcome in inventory.collectors:
+            failed = sum(
+                1
+                for s in inventory.scopes
+                if s.scope.collector == outcome.collector and s.status is ScopeStatus.FAILED
+            )
+            unlisted = 0 if outcome.listed else 1
+            self.last_failed_scopes.labels(collector=outcome.collector).set(failed + unlisted)
 
     def _observe_collectors(self, inventory: Inventory) -> None:
         found: dict[str, set[str]] = {}
@@ -315,7 +372,7 @@ def push(cfg: MetricsConfig, registry: CollectorRegistry, report: RunReport) -> 
     """
     if not cfg.pushgateway:
         return
-    key = {"instance": cfg.instance or socket.gethostname()}
+    key = {"instance": cfg.instance or DEFAULT_INSTANCE}
     succeeded = report.result is RunResult.SUCCESS
     where = _host_of(cfg.pushgateway)
     try:

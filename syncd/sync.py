@@ -34,14 +34,10 @@ class Options:
 
     dry_run: bool = False
     allow_mass_delete: bool = False
-    # The benchmark may pass an in-process HTTP transport; production uses the network.
-    http_transport: api.HTTPTransport | None = None
-    # Set on shutdown: the batch in flight finishes, no further batch is sent.
-    stop: threading.Event | None = None
-    # The daemon passes one for its whole life: Cloudflare's limit spans runs, not just one.
-    limiter: api.RateLimiter | None = None
-    # sync --verify: list every zone in full, whatever its mirror says.
-    verify: bool = False
+    http_transport: api.HTTPTransport | None = None  # the benchmark's in-process transport
+    stop: threading.Event | None = None  # set on shutdown: the batch in flight finishes
+    limiter: api.RateLimiter | None = None  # the daemon's, for its whole life (runs share it)
+    verify: bool = False  # sync --verify: list every zone in full, whatever its mirror says
 
 
 def run_once(

@@ -181,7 +181,7 @@ def connect(
     deadline = Deadline()  # cloudflare.timeout bounds each request whole, not each read
     client = build_client(
         cf.base_url,
-        token=cf.api_token.get_secret_value() if cf.api_token else None,
+        token=cf.token(),  # api_token_file is read again at every run
         email=cf.api_email,
         key=cf.api_key.get_secret_value() if cf.api_key else None,
         timeout=timeout,

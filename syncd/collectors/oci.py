@@ -149,7 +149,7 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
                 federation_client_circuit_breaker_strategy=_no_circuit_breaker(),
             )
         else:
-            signer = oci.auth.signers.get_resource_principals_signer()
+            signer = _principal_signer(cfg.auth, self.name)
         return _Credentials(
             tenancy=str(signer.tenancy_id), region=str(signer.region), signer=signer, config={}
         )
@@ -333,6 +333,20 @@ def _tags(item: dict[str, Any], operation: str) -> dict[str, str]:
 
 class _Malformed(Exception):
     """An answer that is not what the API documents; becomes ``reason="malformed"``."""
+
+
+def _principal_signer(auth: str, name: str) -> Any:
+    """The resource principal signer ``auth`` names, from what the runtime provides (service
+    account token and environment on OKE; the function's environment otherwise)."""
+    try:
+        if auth == "oke_workload_identity":
+            return oci.auth.signers.get_oke_workload_identity_resource_principal_signer()
+        return oci.auth.signers.get_resource_principals_signer()
+    except (ValueError, KeyError, OSError) as exc:  # the SDK's words for "not provided here"
+        raise CollectorError(
+            f"oci collector {name}: auth {auth} is not available in this environment: {exc}",
+            reason=Reason.AUTH,
+        ) from exc
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import (
@@ -15,6 +16,7 @@ from pydantic import (
 from syncd.config.values import (
     DEFAULT_BASE_URL,
     Backoff,
+    FilePath,
     RatePeriod,
     RequestTimeout,
     Section,
@@ -23,6 +25,7 @@ from syncd.config.values import (
     header_value,
     shown,
 )
+from syncd.errors import ConfigError
 from syncd.model import Policy
 
 _ZONE_ID = re.compile(r"[0-9a-fA-F]{32}")
@@ -214,6 +217,17 @@ class CloudflareConfig(Section):
             "key and the character's position, never the value."
         ),
     )
+    api_token_file: FilePath | None = Field(
+        None,
+        description=(
+            "A file holding the API token (a mounted Kubernetes or Vault secret), instead of "
+            "`api_token`; `CLOUDFLARE_API_TOKEN_FILE` when the file names no credential. Read "
+            "when the configuration loads (unreadable or not a token: exit 2 naming this key, "
+            "never the value) and again at every run, so `syncd run` uses a rotated token from "
+            "its next run without a restart; a file unreadable at a run fails that run (exit 1). "
+            "Surrounding whitespace is removed, as for `api_token`."
+        ),
+    )
     api_email: str | None = Field(
         None,
         description=("With `api_key`: the legacy Global API Key scheme. Checked like `api_token`."),
@@ -331,16 +345,42 @@ class CloudflareConfig(Section):
     def _email(cls, value: str | None) -> str | None:
         return None if value is None else header_value(value)
 
+    @field_validator("api_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_token(value)
+        return value
+
+    def token(self) -> str | None:
+        """The API token for this run: ``api_token``, or ``api_token_file`` read now (a
+        rotated secret is picked up without a restart). Raises ``ConfigError`` naming the key."""
+        if self.api_token is not None:
+            return self.api_token.get_secret_value()
+        if self.api_token_file is None:
+            return None
+        try:
+            return _read_token(self.api_token_file)
+        except ValueError as exc:
+            raise ConfigError([("cloudflare.api_token_file", str(exc))]) from None
+
     @model_validator(mode="after")
     def _auth(self) -> CloudflareConfig:
         if not self.zones and self.zone_discovery is None:
             raise ValueError(
                 "set cloudflare.zones (at least one zone) or cloudflare.zone_discovery"
             )
-        if self.api_token is None and (self.api_email is None or self.api_key is None):
+        if self.api_token is not None and self.api_token_file is not None:
             raise ValueError(
-                "set cloudflare.api_token (or CLOUDFLARE_API_TOKEN), or both "
-                "cloudflare.api_email and cloudflare.api_key"
+                "set cloudflare.api_token or cloudflare.api_token_file, not both (the "
+                "environment's CLOUDFLARE_API_TOKEN and CLOUDFLARE_API_TOKEN_FILE count)"
+            )
+        token = self.api_token is not None or self.api_token_file is not None
+        if not token and (self.api_email is None or self.api_key is None):
+            raise ValueError(
+                "set cloudflare.api_token (or CLOUDFLARE_API_TOKEN), cloudflare.api_token_file "
+                "(or CLOUDFLARE_API_TOKEN_FILE), or both cloudflare.api_email and "
+                "cloudflare.api_key"
             )
         for what, values in (
             ("ids", [z.id for z in self.zones]),
@@ -350,3 +390,13 @@ class CloudflareConfig(Section):
             if repeated:
                 raise ValueError(f"zone {what} must be unique; repeated: {repeated}")
         return self
+
+
+def _read_token(path: Path) -> str:
+    """The token in ``path``, checked like ``api_token``; ``ValueError`` never holds the value."""
+    try:
+        text = path.expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ValueError(f"cannot read the token file {shown(str(path))}: {reason}") from None
+    return header_value(text)

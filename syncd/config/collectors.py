@@ -173,8 +173,18 @@ class AzureCollectorConfig(_Named):
 class OciCollectorConfig(_Named):
     config_file: FilePath = Field(Path("~/.oci/config"), description="With `auth: api_key`.")
     profile: str = Field("DEFAULT", description="Profile of the config file.")
-    auth: Literal["api_key", "instance_principal", "resource_principal"] = Field(
-        "api_key", description="`api_key`, `instance_principal` or `resource_principal`."
+    auth: Literal[
+        "api_key", "instance_principal", "resource_principal", "oke_workload_identity"
+    ] = Field(
+        "api_key",
+        description=(
+            "`api_key` (`config_file`, `profile`), `instance_principal` (the node's dynamic "
+            "group), `resource_principal`, or `oke_workload_identity`: the pod's own "
+            "identity on OKE (enhanced clusters), through the SDK's OKE workload identity "
+            "signer (the pod's service account token, `OCI_RESOURCE_PRINCIPAL_VERSION=2.2` "
+            "and `OCI_RESOURCE_PRINCIPAL_REGION` set; docs/collectors/oci.md), so a pod need "
+            "not share its node's instance principal."
+        ),
     )
     compartments: Literal["all"] | tuple[str, ...] = Field(
         "all",
@@ -210,7 +220,8 @@ _SDK_MODULES = {
 }
 
 
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:  # a parent package (google, azure) is not installed either
@@ -219,7 +230,7 @@ def _installed(module: str) -> bool:
 
 def missing_extra(vendor: str) -> str | None:
     """The extra to install for ``vendor``'s collector, or None when its SDK is installed."""
-    missing = [m for m in _SDK_MODULES[vendor] if not _installed(m)]
+    missing = [m for m in _SDK_MODULES[vendor] if not installed(m)]
     return f"syncd[{vendor}]" if missing else None
 
 

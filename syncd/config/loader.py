@@ -59,27 +59,67 @@ def resolve_path(explicit: str | None, env: Mapping[str, str] | None = None) -> 
     return Path(explicit or env.get("SYNCD_CONFIG") or DEFAULT_PATH)
 
 
-def load(path: Path, env: Mapping[str, str] | None = None) -> Settings:
+Flag = tuple[str, str]  # (value, the flag that gave it), keyed by the setting's path
+
+# What operators change per deployment without editing the file: the environment wins over the
+# file, a command-line flag (``flags``) over both. Each problem names where the value came from.
+ENV_OVERRIDES = {
+    "metrics.listen": "SYNCD_METRICS_LISTEN",
+    "metrics.pushgateway": "SYNCD_METRICS_PUSHGATEWAY",
+    "logging.format": "SYNCD_LOG_FORMAT",
+    "logging.level": "SYNCD_LOG_LEVEL",
+}
+
+
+def load(
+    path: Path, env: Mapping[str, str] | None = None, *, flags: Mapping[str, Flag] | None = None
+) -> Settings:
     """Read, expand and validate a config file. Raises ``ConfigError`` naming every problem."""
     env = os.environ if env is None else env
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([("", f"cannot read {path}: {exc.strerror}")]) from None
-    return parse(data, env, source=str(path))
+    return parse(data, env, source=str(path), flags=flags)
 
 
-def parse(text: str | bytes, env: Mapping[str, str], *, source: str = "<config>") -> Settings:
+def parse(
+    text: str | bytes,
+    env: Mapping[str, str],
+    *,
+    source: str = "<config>",
+    flags: Mapping[str, Flag] | None = None,
+) -> Settings:
     """Validate configuration text (bytes must be UTF-8). Raises ``ConfigError``."""
+    origins: dict[str, str] = {}
     try:
         raw = read_yaml(text, source=source)
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
             raise file_problem(f"{source} must be a mapping at the top level")
-        return validate(_apply_env_defaults(expand_tree(raw, env), env))
+        raw = _apply_env_defaults(expand_tree(raw, env), env)
+        overrides = {k: (env[v], v) for k, v in ENV_OVERRIDES.items() if env.get(v)}
+        overrides |= dict(flags or {})
+        origins = {key: where for key, (_, where) in overrides.items()}
+        return validate(_override(raw, overrides))
     except ConfigError as exc:
-        raise ConfigError([(_one_line(p), _one_line(m)) for p, m in exc.problems]) from None
+        problems = [(_from(p, origins), m) for p, m in exc.problems]
+        raise ConfigError([(_one_line(p), _one_line(m)) for p, m in problems]) from None
+
+
+def _override(raw: dict[str, Any], overrides: Mapping[str, Flag]) -> dict[str, Any]:
+    """``raw`` with ``section.key`` values replaced."""
+    out = dict(raw)
+    for path, (value, _) in overrides.items():
+        section, key = path.split(".")
+        current = out.get(section)
+        out[section] = {**(current if isinstance(current, dict) else {}), key: value}
+    return out
+
+
+def _from(path: str, origins: Mapping[str, str]) -> str:
+    return f"{path} (from {origins[path]})" if path in origins else path
 
 
 def _one_line(text: str) -> str:
@@ -99,8 +139,8 @@ def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str
     # Credentials from the environment only when the file names none of either kind, so a
     # CLOUDFLARE_API_TOKEN exported for another tool never replaces a configured key.
     keys = ["base_url"]
-    if not any(cf.get(k) for k in ("api_token", "api_email", "api_key")):
-        keys += ["api_token", "api_email", "api_key"]
+    if not any(cf.get(k) for k in ("api_token", "api_token_file", "api_email", "api_key")):
+        keys += ["api_token", "api_token_file", "api_email", "api_key"]
     for key in keys:
         var = _ENV_FALLBACK[key]
         if cf.get(key) is None and env.get(var):
@@ -110,6 +150,7 @@ def _apply_env_defaults(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str
 
 _ENV_FALLBACK = {
     "api_token": "CLOUDFLARE_API_TOKEN",
+    "api_token_file": "CLOUDFLARE_API_TOKEN_FILE",
     "api_email": "CLOUDFLARE_EMAIL",
     "api_key": "CLOUDFLARE_API_KEY",
     "base_url": "CLOUDFLARE_BASE_URL",

@@ -55,7 +55,15 @@ class MetricsConfig(Section):
     pushgateway: str | None = Field(
         None, description="`syncd sync` pushes its metrics here once at the end."
     )
-    instance: str | None = Field(None, description="The Pushgateway grouping key `instance`.")
+    instance: str | None = Field(
+        None,
+        description=(
+            'The Pushgateway grouping key `instance` (with `job="syncd"`); default `syncd`. '
+            "Stable by default, never the host name: a CronJob's pods each have their own name, "
+            "and a group per pod would leave every retired pod's group behind, stale. Set it "
+            "only to tell apart several syncd deployments pushing to one Pushgateway."
+        ),
+    )
     stale_after: StaleAfter | None = Field(
         None,
         description=("`/readyz` answers 503 once the last successful sync is older than this."),
@@ -158,7 +166,11 @@ class StateConfig(Section):
 
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description=("`debug`, `info`, `warning` or `error`; `--log-level` overrides it.")
+        "info",
+        description=(
+            "`debug`, `info`, `warning` or `error`; `SYNCD_LOG_LEVEL`, then `--log-level`, "
+            "override it."
+        ),
     )
     format: Literal["auto", "json", "text"] = Field(
         "auto", description="`json`, `text`, or `auto`: JSON unless stderr is a terminal."

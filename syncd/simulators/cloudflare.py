@@ -545,6 +545,11 @@ class CloudflareSimulator(SimulatorServer):
             self._zone(zone_id)
             del self._zones[zone_id]
 
+    def rotate_token(self, token: str) -> None:
+        """The user rolls the API token: from now on only ``token`` is accepted."""
+        with self._lock:
+            self._token = token
+
     def set_mapping(
         self, zone_id: str, ip: str, vendor: str, region: str, *, new_vendor: bool = False
     ) -> None:

@@ -261,6 +261,21 @@ def test_cronjob_runs_one_shot_syncs_that_never_overlap():
     assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] < step * 60
 
 
+def test_cronjob_variant_requires_a_pushgateway():
+    # A one-shot run exports its metrics only by pushing them: the variant sets the address, and
+    # the ConfigMap's settings with the pod's environment have a Pushgateway.
+    [container] = POD_SPECS["CronJob"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    url = env["SYNCD_METRICS_PUSHGATEWAY"]
+    assert url.startswith(("http://", "https://"))
+    settings = config.load(
+        CONFIGMAP_CONFIG,
+        {"CLOUDFLARE_API_TOKEN": "placeholder", "SYNCD_METRICS_PUSHGATEWAY": url},
+    )
+    assert url == settings.metrics.pushgateway
+    assert _configmap_settings().metrics.pushgateway is None, "the service variant pushes nothing"
+
+
 def test_configmap_config_is_valid_and_every_zone_states_its_policy():
     settings = _configmap_settings()
     assert settings.state.path == Path("/var/lib/syncd/state.db")
@@ -769,3 +784,23 @@ def test_the_version_has_one_source_and_the_changelog_covers_it():
     assert f"## [{__version__}] - " in changelog
     assert "## [Unreleased]" in changelog
     assert "(../CHANGELOG.md)" in (ROOT / "docs/operations.md").read_text()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_runbook_urls_are_absolute_from_one_base_set_in_the_kustomization(
+    variant: str, tmp_path: Path
+):
+    copy = tmp_path / "deploy"
+    shutil.copytree(ROOT / "deploy", copy)
+    common = copy / "kubernetes/common/kustomization.yaml"
+    default = "base=https://syncd.example/docs/operations.md"
+    assert default in common.read_text()
+    common.write_text(common.read_text().replace(default, "base=https://wiki.corp/syncd"))
+    built = _kustomize(copy / VARIANTS[variant].relative_to(ROOT / "deploy"))
+    [rule] = [o for o in built if o["kind"] == "PrometheusRule"]
+    urls = [r["annotations"]["runbook_url"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    alerts = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert [f"https://wiki.corp/syncd#{a.lower()}" for a in alerts] == urls
+    assert [] == [o for o in built if o["metadata"]["name"] == "syncd-runbooks"], "local only"
+    operations = (ROOT / "docs/operations.md").read_text()
+    assert [] == [a for a in alerts if f"### {a}\n" not in operations], "a runbook per alert"

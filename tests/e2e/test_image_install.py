@@ -329,3 +329,12 @@ def test_an_aws_only_image_syncs_an_aws_account(
         server.stop()
     assert 0 == out.returncode, out.stdout + out.stderr
     assert {ip: ("aws", "eu-west-1")} == cf.mappings(ZONE)
+
+
+def test_the_demo_without_its_extra_is_one_line_and_exit_2(aws_image: Image, tmp_path: Path):
+    out = _syncd(aws_image, "demo", cwd=tmp_path, env={})
+    assert 2 == out.returncode, out.stdout + out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert "pip install 'syncd[demo]'" in line
+    assert "moto" in line
+    assert "" == out.stdout

@@ -66,7 +66,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-def write_config(tmp: Path, cf: CloudflareSimulator, pushgateway: str) -> Path:
+def write_config(
+    tmp: Path, cf: CloudflareSimulator, pushgateway: str, *, instance: str | None = INSTANCE
+) -> Path:
     raw: dict[str, Any] = {
         "cloudflare": {
             "backoff": "10ms",
@@ -79,7 +81,8 @@ def write_config(tmp: Path, cf: CloudflareSimulator, pushgateway: str) -> Path:
         },
         "collectors": {"request_timeout": "5s", "static": STATIC},
         "state": {"path": str(tmp / "state.db")},
-        "metrics": {"pushgateway": pushgateway, "instance": INSTANCE},
+        "metrics": {"pushgateway": pushgateway}
+        | ({"instance": instance} if instance is not None else {}),
         "logging": {"format": "json"},
     }
     path = tmp / "syncd.yaml"
@@ -179,3 +182,24 @@ def test_origin_coverage_and_smart_tiered_cache_are_pushed_by_a_one_shot_sync(
     assert 1.0 == sample(pushed, "syncd_zone_origins", zone="example.com", state="unmapped")
     assert 0.5 == sample(pushed, "syncd_zone_origin_coverage_ratio", zone="example.com")
     assert 0.0 == sample(pushed, "syncd_zone_smart_tiered_cache", zone="example.com")
+
+
+def test_the_grouping_key_is_stable_by_default_never_the_host_name(
+    cf: CloudflareSimulator, pushgateway: str, tmp_path: Path
+):
+    # A CronJob's pods each have their own host name: two runs (two pods) must land in one
+    # group, or every retired pod's group stays behind and SyncdSyncStale fires for it.
+    config = write_config(tmp_path, cf, pushgateway, instance=None)
+    for _ in range(2):
+        code, events = sync(config)
+        assert 0 == code
+        assert ["syncd"] == [e["instance"] for e in events if e["event"] == "metrics_pushed"]
+    text = httpx.get(f"{pushgateway}/metrics", timeout=5).text
+    instances = {
+        s.labels.get("instance")
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.labels.get("job") == "syncd"
+    }
+    assert "syncd" in instances
+    assert socket.gethostname() not in instances

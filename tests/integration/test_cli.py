@@ -175,3 +175,60 @@ def test_sync_summary_has_a_coverage_column(capsys, cf, config: Path):
     code, out, _ = run(capsys, "origins", "--config", str(config))
     assert 0 == code
     assert "zone example.com: origins: all (every discovered address is mapped" in out
+
+
+def _effective(out: str) -> dict:
+    return yaml.safe_load(out)
+
+
+def test_flags_win_over_the_environment_which_wins_over_the_file(capsys, config: Path, monkeypatch):
+    # The file says json and the default listen address and level.
+    code, out, _ = run(capsys, "check-config", "--config", str(config))
+    assert 0 == code
+    assert ("json", "info", "0.0.0.0:9464") == (
+        _effective(out)["logging"]["format"],
+        _effective(out)["logging"]["level"],
+        _effective(out)["metrics"]["listen"],
+    )
+    monkeypatch.setenv("SYNCD_LOG_FORMAT", "text")
+    monkeypatch.setenv("SYNCD_LOG_LEVEL", "warning")
+    monkeypatch.setenv("SYNCD_METRICS_LISTEN", "127.0.0.1:9500")
+    code, out, _ = run(capsys, "check-config", "--config", str(config))
+    effective = _effective(out)
+    assert ("text", "warning", "127.0.0.1:9500") == (
+        effective["logging"]["format"],
+        effective["logging"]["level"],
+        effective["metrics"]["listen"],
+    )
+    flags = ["--log-format", "json", "--log-level", "error", "--listen-address", "127.0.0.1:0"]
+    code, out, _ = run(capsys, "check-config", "--config", str(config), *flags)
+    effective = _effective(out)
+    assert ("json", "error", "127.0.0.1:0") == (
+        effective["logging"]["format"],
+        effective["logging"]["level"],
+        effective["metrics"]["listen"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["--log-level", "loud"], {}, "logging.level (from --log-level)"),
+        (["--listen-address", "nowhere"], {}, "metrics.listen (from --listen-address)"),
+        ([], {"SYNCD_LOG_FORMAT": "xml"}, "logging.format (from SYNCD_LOG_FORMAT)"),
+        (
+            [],
+            {"SYNCD_METRICS_LISTEN": "1.2.3.4:99999"},
+            "metrics.listen (from SYNCD_METRICS_LISTEN)",
+        ),
+    ],
+)
+def test_a_bad_flag_or_variable_is_exit_2_naming_it(
+    capsys, config: Path, monkeypatch, argv, env, named
+):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code, _, err = run(capsys, "check-config", "--config", str(config), *argv)
+    assert 2 == code
+    assert named in err
+    assert 1 == len(err.strip().splitlines())

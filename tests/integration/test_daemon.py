@@ -135,6 +135,31 @@ def test_endpoints_through_a_sync_cycle():
         assert 404 == svc.get("/nope").status_code
 
 
+def test_metrics_exposition_is_prometheus_clients_own_gzip_head_and_process_metrics():
+    with serving(Runs()) as svc:
+        eventually(lambda: svc.sample("syncd_sync_runs_total", result="success") == 1, "a run")
+        zipped = svc.http.get("/metrics", headers={"Accept-Encoding": "gzip"})
+        head = svc.http.head("/metrics")
+        plain = svc.get("/metrics")
+        landing = svc.get("/")
+        probe = svc.http.head("/healthz")
+    assert "gzip" == zipped.headers["content-encoding"]
+    assert 'syncd_sync_runs_total{result="success"} 1.0' in zipped.text  # httpx inflates it
+    assert 200 == head.status_code
+    assert b"" == head.content
+    assert head.headers["content-type"] == plain.headers["content-type"]
+    assert "process_cpu_seconds_total" in plain.text
+    assert "python_info{" in plain.text
+    assert 'syncd_build_info{python_version="' in plain.text
+    assert (200, "text/html; charset=utf-8") == (
+        landing.status_code,
+        landing.headers["content-type"],
+    )
+    for link in ('href="metrics"', 'href="healthz"', 'href="readyz"'):
+        assert link in landing.text
+    assert (200, b"") == (probe.status_code, probe.content)
+
+
 def test_metrics_in_openmetrics_when_asked():
     with serving(Runs()) as svc:
         answer = svc.get("/metrics", accept="application/openmetrics-text; version=1.0.0")

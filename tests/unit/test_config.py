@@ -281,3 +281,42 @@ def test_resolver_nameservers_as_ip_and_port():
     ) == settings.resolver.addresses
     default = config.parse(MINIMAL, {"TOKEN": "t"}).resolver
     assert (5.0, 32, ()) == (default.timeout, default.concurrency, default.addresses)
+
+
+def _with_token_file(path: str, **extra: object) -> dict[str, object]:
+    zones = [{"id": "a" * 32}]
+    return {"cloudflare": {"api_token_file": path, "zones": zones, **extra}}
+
+
+def test_api_token_file_is_read_stripped_and_again_at_each_call(tmp_path: Path):
+    secret = tmp_path / "token"
+    secret.write_text("  cf-token-one\n")
+    cf = config.validate(_with_token_file(str(secret))).cloudflare
+    assert "cf-token-one" == cf.token()
+    secret.write_text("cf-token-two\n")  # rotated: no reload needed
+    assert "cf-token-two" == cf.token()
+    secret.unlink()
+    with pytest.raises(ConfigError, match=r"cloudflare\.api_token_file: cannot read"):
+        cf.token()
+
+
+def test_api_token_file_problems_name_the_key_never_the_value(tmp_path: Path):
+    secret = tmp_path / "token"
+    secret.write_text("cf-token with-a-space\n")
+    with pytest.raises(ConfigError) as bad:
+        config.validate(_with_token_file(str(secret)))
+    assert "cloudflare.api_token_file" in str(bad.value)
+    assert "with-a-space" not in str(bad.value)
+    with pytest.raises(ConfigError, match="cannot read the token file"):
+        config.validate(_with_token_file(str(tmp_path / "missing")))
+    secret.write_text("cf-token\n")
+    with pytest.raises(ConfigError, match="not both"):
+        config.validate(_with_token_file(str(secret), api_token="cf-other"))
+
+
+def test_cloudflare_api_token_file_from_the_environment(tmp_path: Path):
+    secret = tmp_path / "token"
+    secret.write_text("cf-from-env\n")
+    text = "cloudflare:\n  zones: [{id: " + "b" * 32 + "}]\n"
+    settings = config.parse(text, {"CLOUDFLARE_API_TOKEN_FILE": str(secret)})
+    assert "cf-from-env" == settings.cloudflare.token()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import platform
 import socket
 from typing import Any
 
@@ -143,7 +144,8 @@ def test_declared_on_the_given_registry_only(registry: CollectorRegistry):
     before = set(REGISTRY._names_to_collectors)
     metrics.Metrics(registry)
     assert before == set(REGISTRY._names_to_collectors)
-    assert 1.0 == value(registry, "syncd_build_info", version=__version__)
+    build = {"version": __version__, "python_version": platform.python_version()}
+    assert 1.0 == value(registry, "syncd_build_info", **build, revision="unknown")
     for result in ("success", "partial", "failure"):
         assert 0.0 == value(registry, "syncd_sync_runs_total", result=result)
 
@@ -338,3 +340,31 @@ def test_origins_all_zones_and_unread_settings_export_no_origin_series(
     metrics.Metrics(registry := CollectorRegistry()).observe(report(zones=(zone,)))
     assert 1.0 == value(registry, "syncd_zone_origin_coverage_ratio", zone=ZONE), "no origin: 1"
     assert 1.0 == value(registry, "syncd_zone_smart_tiered_cache", zone=ZONE)
+
+
+def test_last_run_gauges_say_what_the_last_run_left_failing(registry: CollectorRegistry):
+    # What the alerts read in both modes: a one-shot process pushes these after its one run.
+    m = metrics.Metrics(registry)
+    failed_zone = zone_report(zone_name="b.example", error="Cloudflare: 403", failures=())
+    m.observe(report(inventory=inventory(), zones=(zone_report(), failed_zone)))
+    assert 1.0 == value(registry, "syncd_last_run_result", result="partial")
+    assert 0.0 == value(registry, "syncd_last_run_result", result="success")
+    assert 2.0 == value(registry, "syncd_last_run_failed_items", zone=ZONE)
+    assert 0.0 == value(registry, "syncd_last_run_failed_items", zone="b.example")
+    assert 1.0 == value(registry, "syncd_last_run_failed_zones")
+    assert 1.0 == value(registry, "syncd_last_run_failed_scopes", collector="aws-prod")
+    assert 1.0 == value(registry, "syncd_last_run_failed_scopes", collector="gcp")  # unlisted
+    m.observe(report(zones=(zone_report(failures=()),)))
+    assert 1.0 == value(registry, "syncd_last_run_result", result="success")
+    assert 0.0 == value(registry, "syncd_last_run_failed_items", zone=ZONE)
+    assert value(registry, "syncd_last_run_failed_items", zone="b.example") is None
+    assert value(registry, "syncd_last_run_failed_scopes", collector="aws-prod") is None
+    assert 0.0 == value(registry, "syncd_last_run_failed_zones")
+
+
+def test_build_info_carries_the_images_revision(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SYNCD_REVISION", "3f2c1ab")
+    registry = CollectorRegistry()
+    metrics.Metrics(registry)
+    build = {"version": __version__, "python_version": platform.python_version()}
+    assert 1.0 == value(registry, "syncd_build_info", **build, revision="3f2c1ab")

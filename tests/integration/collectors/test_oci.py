@@ -14,7 +14,7 @@ import pytest
 
 from syncd import sync
 from syncd.collectors.base import CollectorSettings, Discovery
-from syncd.collectors.errors import CollectorError
+from syncd.collectors.errors import CollectorError, Reason
 from syncd.collectors.oci import OciCollector
 from syncd.collectors.runner import run
 from syncd.config import OciCollectorConfig
@@ -324,3 +324,22 @@ def test_always_failing_compartment_costs_at_most_scope_timeout(
         assert 1 < len(failed) <= max_attempts
     else:  # a request the client gave up on is logged only when its answer is due
         assert "timeout" == caught.value.reason
+
+
+@pytest.mark.parametrize("auth", ["oke_workload_identity", "resource_principal"])
+def test_a_principal_the_environment_does_not_provide_fails_as_auth_naming_it(
+    auth: str, monkeypatch: pytest.MonkeyPatch
+):
+    # The real SDK's signers, outside a pod (no KUBERNETES_SERVICE_HOST, no service account
+    # token) or a function (no OCI_RESOURCE_PRINCIPAL_* variables): one clear auth failure.
+    # On OKE the signer fetches a session token from the cluster's proxymux on a fixed port
+    # (12250), which a test cannot serve on an ephemeral port; the config and this wiring are
+    # what is tested here (docs/collectors/oci.md).
+    for var in ("KUBERNETES_SERVICE_HOST", "OCI_RESOURCE_PRINCIPAL_VERSION"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = OciCollectorConfig(name="oke", auth=auth, compartments=("ocid1.c",), regions=("r",))
+    col = OciCollector(cfg, settings=SETTINGS)
+    with pytest.raises(CollectorError) as failed:
+        list(col.scopes())
+    assert Reason.AUTH == failed.value.reason
+    assert f"auth {auth} is not available in this environment" in str(failed.value)
