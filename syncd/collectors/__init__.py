@@ -1,9 +1,10 @@
 """Collectors: one module per vendor, the protocol in ``base``, the fan-out in ``runner``.
 
 ``collect()`` runs every configured collector once: the static entries here, and each cloud
-vendor's collectors in a child process of their own (``process``), one vendor after another, so
-this process never imports a cloud SDK and holds only one SDK's memory at a time. ``build()``
-turns the ``collectors`` config section into collector objects in this process (tests, tools).
+vendor's collectors in a child process of their own (``process``), the vendors side by side as
+they always ran, so this process never imports a cloud SDK: an SDK's memory, and a call hung
+in it, end with its child. ``build()`` turns the ``collectors`` config section into collector
+objects in this process (tests, tools).
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ def collect(settings: Settings) -> Inventory:
         with ThreadPoolExecutor(1, thread_name_prefix="syncd-scope") as pool:
             runner.stream([StaticCollector(s.static)], executor=pool, sink=gathered)
     levels = process.logger_levels()
-    for vendor in _CLOUDS:
-        if process.names(s, vendor):
-            job = process.Job(vendor=vendor, config=s, settings=found, levels=levels)
-            part = process.collect(job, concurrency=s.concurrency)
+    jobs = [
+        process.Job(vendor=v, config=s, settings=found, levels=levels)
+        for v in _CLOUDS
+        if process.names(s, v)
+    ]
+    with ThreadPoolExecutor(max(1, len(jobs)), thread_name_prefix="syncd-vendor") as pool:
+        for part in pool.map(lambda job: process.collect(job, concurrency=s.concurrency), jobs):
             gathered.addresses.extend(part.addresses)
             gathered.skips.extend(part.skips)
             gathered.scopes.extend(part.scopes)
