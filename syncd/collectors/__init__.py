@@ -1,34 +1,48 @@
 """Collectors: one module per vendor, the protocol in ``base``, the fan-out in ``runner``.
 
-``collect()`` runs every configured collector once; ``build()`` turns the ``collectors`` config
-section into collector objects. Vendor modules are imported only when configured, so a
-deployment that scans one cloud does not load the others.
+``collect()`` runs every configured collector once: the static entries here, and each cloud
+vendor's collectors in a child process of their own (``process``), the vendors side by side as
+they always ran, so this process never imports a cloud SDK: an SDK's memory, and a call hung
+in it, end with its child. ``build()`` turns the ``collectors`` config section into collector
+objects in this process (tests, tools).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from syncd.collectors import runner
+from syncd.collectors import process, runner
 from syncd.collectors.base import Collector, CollectorSettings
 from syncd.collectors.static import StaticCollector
 from syncd.config import CollectorsConfig, Settings
-from syncd.model import Inventory
+from syncd.model import Inventory, Vendor
+
+_CLOUDS = (Vendor.AWS, Vendor.GCP, Vendor.AZURE, Vendor.OCI)
 
 
 def collect(settings: Settings) -> Inventory:
     """Run every configured collector once (``syncd discover``, and the first half of a run)."""
     s = settings.collectors
-    found = build(
-        s,
-        settings=CollectorSettings(
-            scope_timeout=s.scope_timeout,
-            request_timeout=s.request_timeout,
-            max_attempts=s.attempts,
-        ),
+    found = CollectorSettings(
+        scope_timeout=s.scope_timeout, request_timeout=s.request_timeout, max_attempts=s.attempts
     )
-    with ThreadPoolExecutor(s.concurrency, thread_name_prefix="syncd-scope") as pool:
-        return runner.run(found, executor=pool)
+    gathered = runner.Gather()
+    if s.static:
+        with ThreadPoolExecutor(1, thread_name_prefix="syncd-scope") as pool:
+            runner.stream([StaticCollector(s.static)], executor=pool, sink=gathered)
+    levels = process.logger_levels()
+    jobs = [
+        process.Job(vendor=v, config=s, settings=found, levels=levels)
+        for v in _CLOUDS
+        if process.names(s, v)
+    ]
+    with ThreadPoolExecutor(max(1, len(jobs)), thread_name_prefix="syncd-vendor") as pool:
+        for part in pool.map(lambda job: process.collect(job, concurrency=s.concurrency), jobs):
+            gathered.addresses.extend(part.addresses)
+            gathered.skips.extend(part.skips)
+            gathered.scopes.extend(part.scopes)
+            gathered.collectors.extend(part.collectors)
+    return gathered.inventory()
 
 
 def build(cfg: CollectorsConfig, *, settings: CollectorSettings) -> list[Collector]:
@@ -36,20 +50,7 @@ def build(cfg: CollectorsConfig, *, settings: CollectorSettings) -> list[Collect
     collectors: list[Collector] = []
     if cfg.static:
         collectors.append(StaticCollector(cfg.static))
-    if cfg.aws:
-        from syncd.collectors.aws import AwsCollector
-
-        collectors += [AwsCollector(c, settings=settings) for c in cfg.aws]
-    if cfg.gcp:
-        from syncd.collectors.gcp import GcpCollector
-
-        collectors += [GcpCollector(c, settings=settings) for c in cfg.gcp]
-    if cfg.azure:
-        from syncd.collectors.azure import AzureCollector
-
-        collectors += [AzureCollector(c, settings=settings) for c in cfg.azure]
-    if cfg.oci:
-        from syncd.collectors.oci import OciCollector
-
-        collectors += [OciCollector(c, settings=settings) for c in cfg.oci]
+    for vendor in _CLOUDS:
+        if process.names(cfg, vendor):
+            collectors += process.vendor_collectors(cfg, vendor, settings=settings)
     return collectors

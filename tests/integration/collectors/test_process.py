@@ -1,0 +1,162 @@
+"""A vendor's collection in its own child process: the real google-cloud SDK in a ``spawn`` child
+against the GCP simulator, results streamed back, hung and crashed children failed, never
+trusted, and the SDK's log records logged by the parent."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import collectors, sync
+from syncd.collectors import process, runner
+from syncd.collectors.base import CollectorSettings
+from syncd.config import CollectorsConfig
+from syncd.model import Inventory, ScopeStatus, Vendor
+from syncd.simulators.base import Fault
+from syncd.simulators.cloudflare import CloudflareSimulator
+from syncd.simulators.gcp import GcpSimulator
+from tests.conftest import ZONE, eventually, settings_for
+from tests.integration.collectors.test_gcp import seed_estate
+
+SETTINGS = CollectorSettings(scope_timeout=30.0, request_timeout=10.0, max_attempts=2)
+# A body the simulator sends a byte every quarter second: 50 s, far past every deadline below.
+HANG = Fault(status=200, body=b"{" + b" " * 198 + b"}", trickle=0.25, times=99, method="GET")
+
+
+@pytest.fixture
+def sim(gcp_server: GcpSimulator) -> Iterator[GcpSimulator]:
+    gcp_server.reset()
+    yield gcp_server
+    gcp_server.clear_faults()
+
+
+def gcp_section(sim: GcpSimulator, tmp_path: Path, projects: list[str]) -> dict[str, Any]:
+    return {
+        "name": "gcp",
+        "projects": projects,
+        "credentials_file": str(sim.write_service_account(tmp_path / "key.json")),
+        "api_endpoint": sim.url,
+        "resource_manager_endpoint": sim.url,
+    }
+
+
+def shape(inventory: Inventory) -> dict[str, Any]:
+    """Everything the planner reads of an inventory, durations (which vary) left out."""
+    return {
+        "addresses": sorted(
+            (str(a.ip), a.region, a.resource, a.tags, str(a.scope_key), a.vendor, a.account)
+            for a in inventory.addresses
+        ),
+        "skips": sorted((s.subject, s.reason, s.detail, s.region) for s in inventory.skips),
+        "scopes": [
+            (str(o.scope.key), o.status, o.reason, o.retryable, o.error, o.addresses)
+            for o in inventory.scopes
+        ],
+        "collectors": [(c.collector, c.listed, c.reason) for c in inventory.collectors],
+    }
+
+
+def test_a_childs_inventory_is_the_in_process_one(sim: GcpSimulator, tmp_path: Path):
+    """Same addresses, skips and outcomes as the collectors give in this process, a failed
+    project's chunks (sent before it failed) dropped; chunks of three, so every scope sends
+    several."""
+    seed_estate(sim, "web-prod")
+    seed_estate(sim, "web-broken")
+    broken = "/projects/web-broken/global/forwardingRules$"
+    sim.inject(GcpSimulator.fault(500, path=broken, times=99))
+    cfg = CollectorsConfig.model_validate(
+        {"gcp": [gcp_section(sim, tmp_path, ["web-prod", "web-broken"])]}
+    )
+    job = process.Job(vendor=Vendor.GCP, config=cfg, settings=SETTINGS, chunk=3)
+    child = process.collect(job, concurrency=2)
+
+    with ThreadPoolExecutor(2) as pool:
+        here = runner.run(
+            process.vendor_collectors(cfg, Vendor.GCP, settings=SETTINGS), executor=pool
+        )
+    assert shape(here) == shape(child)
+    statuses = {str(o.scope.key): o.status for o in child.scopes}
+    assert {"gcp/web-prod": ScopeStatus.OK, "gcp/web-broken": ScopeStatus.FAILED} == statuses
+    assert len(child.addresses) == 9
+    assert {"gcp/web-prod"} == {str(a.scope_key) for a in child.addresses}
+
+
+def test_a_hung_sdk_call_is_killed_at_scope_timeout_and_deletes_nothing(
+    sim: GcpSimulator, cf: CloudflareSimulator, tmp_path: Path
+):
+    """A peer that trickles its answer defeats every per-read timeout: the child is killed at
+    ``scope_timeout``, the run ends, the scope is failed (timeout) and its mapping stays."""
+    sim.add_project("web-prod")
+    sim.add_instance("web-prod", "us-central1-a", "vm", nat_ips=["35.192.0.1"])
+    gcp = {"gcp": [gcp_section(sim, tmp_path, ["web-prod"])], "attempts": 1}
+    static = [{"ip": "192.0.2.1", "vendor": "aws", "region": "us-east-1"}]
+    first = sync.run_once(settings_for(cf, tmp_path, static=static, collectors=gcp))
+    assert first.result.value == "success"
+    assert {"35.192.0.1", "192.0.2.1"} == set(cf.mappings(ZONE))
+
+    sim.inject(HANG)
+    hung = {**gcp, "scope_timeout": "1s", "request_timeout": "30s"}
+    started = time.monotonic()
+    report = sync.run_once(settings_for(cf, tmp_path, static=static, collectors=hung))
+    took = time.monotonic() - started
+
+    (scope,) = [o for o in report.inventory.scopes if o.scope.vendor is Vendor.GCP]
+    assert (scope.status, scope.reason, scope.retryable) == (ScopeStatus.FAILED, "timeout", True)
+    assert "gcp/web-prod: not collected: the gcp collector process was killed" in scope.error
+    assert "collectors.scope_timeout (1s)" in scope.error
+    assert took < 30, f"the hung call was not cut off: the run took {took:.1f}s"
+    assert report.result.value == "partial"
+    assert {"35.192.0.1", "192.0.2.1"} == set(cf.mappings(ZONE))
+
+
+def test_a_child_that_dies_fails_its_vendors_scopes(sim: GcpSimulator, tmp_path: Path):
+    """An OOM kill, say: the scope is failed (error) naming the signal, never empty."""
+    sim.add_project("web-prod")
+    sim.inject(HANG)
+    cfg = CollectorsConfig.model_validate({"gcp": [gcp_section(sim, tmp_path, ["web-prod"])]})
+    job = process.Job(vendor=Vendor.GCP, config=cfg, settings=SETTINGS)
+    found: list[Inventory] = []
+    collecting = threading.Thread(target=lambda: found.append(process.collect(job, concurrency=1)))
+    collecting.start()
+    eventually(lambda: sim.requests_matching("GET", "/aggregated/"), "the scope's first call")
+    (child,) = [p for p in multiprocessing.active_children() if p.name == "syncd-collect-gcp"]
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    collecting.join(60)
+
+    (inventory,) = found
+    (scope,) = inventory.scopes
+    assert (scope.status, scope.reason, scope.retryable) == (ScopeStatus.FAILED, "error", False)
+    assert "the gcp collector process was killed by signal 9" in scope.error
+    assert not inventory.complete()
+
+
+def test_the_sdks_log_records_reach_this_processs_logging(
+    sim: GcpSimulator, cf: CloudflareSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """urllib3's debug lines from the child arrive here, marked with the child's name; the
+    service account's private key appears in none of them."""
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    sim.add_project("web-prod")
+    section = gcp_section(sim, tmp_path, ["web-prod"])
+    settings = settings_for(cf, tmp_path, collectors={"gcp": [section]})
+    inventory = collectors.collect(settings)
+    assert inventory.complete()
+    forwarded = [r for r in caplog.records if r.processName == "syncd-collect-gcp"]
+    assert any(
+        r.name.startswith("urllib3") and "/projects/web-prod/aggregated/addresses" in r.message
+        for r in forwarded
+    ), [r.message for r in forwarded]
+    key = Path(section["credentials_file"]).read_text()
+    private = key.split("-----BEGIN PRIVATE KEY-----")[1][:40]
+    assert not [r for r in caplog.records if private in r.getMessage()]
