@@ -10,6 +10,7 @@ and peak RSS are its own. Nothing here is imported by syncd.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import ipaddress
 import logging
@@ -781,8 +782,19 @@ def quiet_logs() -> None:
     logs.configure(LoggingConfig(level="warning"), stream=sys.stderr)
 
 
+def rss_mb() -> float:
+    """This process's resident set now, in MiB (VmRSS)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
 def fresh_sync(config_path: str, env: dict[str, str]) -> dict[str, Any]:
-    """One ``run_once`` in this (fresh) process; its peak RSS includes the SDKs' imports."""
+    """One ``run_once`` in this (fresh) process, as ``syncd run`` makes it: the peak RSS of this
+    process, of its largest collector child (the cloud SDKs live there), and this process's RSS
+    once the run is over and its report dropped (``syncd run`` idle between runs)."""
     os.environ.update(env)
     quiet_logs()
     from syncd import config, sync
@@ -790,12 +802,18 @@ def fresh_sync(config_path: str, env: dict[str, str]) -> dict[str, Any]:
     settings = config.load(Path(config_path))
     t0 = time.perf_counter()
     report = sync.run_once(settings)
-    return {
+    out = {
         "addresses": len(report.inventory.addresses),
         "result": report.result.value,
         "wall": time.perf_counter() - t0,
         "peak_rss_mb": peak_rss_mb(),
+        # ru_maxrss of children carries the parent's size at fork over exec: an upper bound.
+        "child_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
     }
+    del report
+    gc.collect()
+    out["idle_rss_mb"] = rss_mb()
+    return out
 
 
 def plan_cpu(addresses: int, zones: int) -> dict[str, Any]:
