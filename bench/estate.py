@@ -10,7 +10,6 @@ and peak RSS are its own. Nothing here is imported by syncd.
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import ipaddress
 import logging
@@ -793,25 +792,30 @@ def rss_mb() -> float:
 
 def fresh_sync(config_path: str, env: dict[str, str]) -> dict[str, Any]:
     """One ``run_once`` in this (fresh) process, as ``syncd run`` makes it: the peak RSS of this
-    process, of its largest collector child (the cloud SDKs live there), and this process's RSS
-    once the run is over and its report dropped (``syncd run`` idle between runs)."""
+    process and of its largest collector child (the cloud SDKs live there), and this process's
+    RSS once the run is over, its report dropped and ``release_memory`` called, as ``syncd run``
+    does between runs."""
     os.environ.update(env)
     quiet_logs()
     from syncd import config, sync
+    from syncd.daemon import release_memory
 
     settings = config.load(Path(config_path))
+    start = rss_mb()
     t0 = time.perf_counter()
     report = sync.run_once(settings)
     out = {
         "addresses": len(report.inventory.addresses),
         "result": report.result.value,
         "wall": time.perf_counter() - t0,
+        "start_rss_mb": start,
         "peak_rss_mb": peak_rss_mb(),
         # ru_maxrss of children carries the parent's size at fork over exec: an upper bound.
         "child_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
+        "allocator": os.environ.get("PYTHONMALLOC", "pymalloc"),
     }
     del report
-    gc.collect()
+    release_memory()
     out["idle_rss_mb"] = rss_mb()
     return out
 

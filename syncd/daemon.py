@@ -8,7 +8,9 @@ within ``schedule.shutdown_timeout``. The daemon must not compute anything the r
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import gc
 import os
 import signal
 import threading
@@ -172,17 +174,20 @@ class Service:
 
     def _tick(self, current: _InFlight) -> None:
         try:
-            report = self._run_guarded()
-            # /readyz first: whoever sees the run in /metrics then sees it in /readyz too.
-            with self._lock:
-                self._last_completed = report.finished
-                if report.result is RunResult.SUCCESS:
-                    self._last_success = report.finished
-            self._metrics.observe(report)
-            logs.log_report(report)
+            self._record(self._run_guarded())
+            release_memory()  # the run's report is gone: idle between runs at a small size
         finally:
             current.done.set()
             current.release.set()
+
+    def _record(self, report: RunReport) -> None:
+        # /readyz first: whoever sees the run in /metrics then sees it in /readyz too.
+        with self._lock:
+            self._last_completed = report.finished
+            if report.result is RunResult.SUCCESS:
+                self._last_success = report.finished
+        self._metrics.observe(report)
+        logs.log_report(report)
 
     def _run_guarded(self) -> RunReport:
         started = self._clock()
@@ -197,6 +202,23 @@ class Service:
                 inventory=Inventory(),
                 error=f"run crashed: {type(exc).__name__}: {exc}",
             )
+
+
+def release_memory() -> bool:
+    """Give what a run freed back to the system: a collection, then glibc's ``malloc_trim``.
+
+    Under ``PYTHONMALLOC=malloc`` (the container image sets it) every object lives in glibc's
+    heap, so the trim returns nearly all of a large run's memory; under pymalloc it returns
+    less (docs/benchmarks.md). False where there is no glibc (musl, macOS): only collected.
+    """
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
 
 
 def run_service(
