@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -120,6 +121,18 @@ def schedule(
     interval = settings.cloudflare.verify_interval
     waiting = waiting_zones(store, now=now, interval=interval, cap=cap)
     return Turn(ordered, waiting, RunBudget(run_limit, sent))
+
+
+def save_window(path: Path, window: RateWindow, *, dry_run: bool) -> None:
+    """A run that ends before its store is opened (Cloudflare failed it) still hands on the
+    requests it sent: the next process counts them."""
+    if dry_run:
+        return
+    try:
+        with StateStore(path) as store:
+            store.save_window(window)
+    except StateError as exc:
+        log.warning("run_state_not_saved", error=str(exc))
 
 
 def remember(

@@ -88,6 +88,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         zones = found.zones
         regions = api.supported_regions(cloudflare, [z.id for z in zones]) if zones else {}
     except CloudflareError as exc:
+        budget.save_window(settings.state.path, cloudflare.window(), dry_run=opts.dry_run)
         return report(collecting.result(), f"Cloudflare: {exc}")
     try:
         # Opened before the zones are read: it holds each zone's mirror of Cloudflare.

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from syncd import cli, config, metrics, sync
 from syncd.model import RunResult
+from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.state import StateStore, load_window
 from tests.conftest import TOKEN
@@ -137,3 +138,14 @@ def test_a_missing_or_unreadable_state_file_is_an_empty_window(tmp_path: Path):
     with StateStore(old) as store:
         store.save_window(load_window(garbage))
     assert () == load_window(old).taken
+
+
+def test_a_run_failed_by_cloudflare_still_hands_its_requests_on(small, tmp_path: Path):
+    """GET /zones answers 500 (retried once): the run fails before its store is opened, and
+    the next process still counts the two requests it sent."""
+    raw = raw_for(small, tmp_path, PER_RUN, "2s")
+    raw["cloudflare"]["retries"] = 1
+    small.inject(Fault(status=500, path="^/client/v4/zones$", times=2))
+    report = sync.run_once(config.validate(raw))
+    assert RunResult.FAILURE == report.result
+    assert 2 == len(small.requests) == len(load_window(tmp_path / "state.db").taken)
