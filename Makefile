@@ -47,6 +47,7 @@ unit: venv
 bench: venv
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.overhead
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
