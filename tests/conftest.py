@@ -46,6 +46,16 @@ def dns_sim() -> Iterator[DnsSimulator]:
         yield sim
 
 
+class Clock:
+    """A run's wall clock, moved by the test (verification is due by wall-clock time)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def settings_for(
     cf: CloudflareSimulator,
     tmp_path: Path,

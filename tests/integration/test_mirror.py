@@ -13,23 +13,13 @@ from syncd import cli, metrics, sync
 from syncd.config import Settings
 from syncd.model import RunResult
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
-from tests.conftest import TOKEN, ZONE, ZONE2, settings_for, write_config
+from tests.conftest import TOKEN, ZONE, ZONE2, Clock, settings_for, write_config
 
 STATIC = [
     {"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"},
     {"ip": "192.0.2.11", "vendor": "aws", "region": "us-west-2"},
 ]
 LISTS = r"/origin/cloud_regions$"
-
-
-class Clock:
-    """The run's wall clock, moved by the test (verification is due by wall-clock time)."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(cf: CloudflareSimulator, tmp_path: Path, **cloudflare: object) -> Settings:

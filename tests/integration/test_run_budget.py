@@ -17,19 +17,11 @@ from syncd.errors import ConfigError
 from syncd.model import RunResult
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.state import StateStore
-from tests.conftest import settings_for, write_config
+from tests.conftest import Clock, settings_for, write_config
 
 ZONES = [f"{n + 1:032x}" for n in range(5)]
 LISTS = r"/origin/cloud_regions$"
 WRITES = r"/origin/cloud_regions/batch$|/cache/origin_cloud_regions/batch$"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _static(n: int) -> list[dict[str, str]]:
