@@ -304,7 +304,10 @@ class CloudflareConfig(Section):
             "unreadable, and on `syncd sync --verify`. Drift found then is counted "
             "(`syncd_mapping_drift_total{zone}`) and repaired in the same run. A mapping changed "
             "by hand or by another tool is therefore seen within this interval; `0` lists every "
-            "zone at every run (the behaviour before the mirror)."
+            "zone at every run (the behaviour before the mirror). The zone's other reads are "
+            "kept the same way: its load balancers and pools (and details) are read again when "
+            "it is verified, its Tiered Cache settings (informational) every six intervals; "
+            "its DNS records at every run."
         ),
     )
     run_budget: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
