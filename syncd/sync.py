@@ -67,7 +67,7 @@ def run_once(
                 budget_source=left.source,
             )
 
-        collecting = coordinator.submit(collectors.collect, settings)
+        collecting = coordinator.submit(collectors.collect, settings, opts.stop)
         reading = zone.Reading(settings.cloudflare.verify_interval, opts.verify, clock())
         return _run(settings, opts, cloudflare, names, collecting, report, reading=reading)
 

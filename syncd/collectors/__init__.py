@@ -9,6 +9,7 @@ objects in this process (tests, tools).
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from syncd.collectors import process, runner
@@ -20,8 +21,9 @@ from syncd.model import Inventory, Vendor
 _CLOUDS = (Vendor.AWS, Vendor.GCP, Vendor.AZURE, Vendor.OCI)
 
 
-def collect(settings: Settings) -> Inventory:
-    """Run every configured collector once (``syncd discover``, and the first half of a run)."""
+def collect(settings: Settings, stop: threading.Event | None = None) -> Inventory:
+    """Run every configured collector once (``syncd discover``, and the first half of a run);
+    ``stop`` (shutdown) ends the vendors' processes at once, their scopes failed."""
     s = settings.collectors
     found = CollectorSettings(
         scope_timeout=s.scope_timeout, request_timeout=s.request_timeout, max_attempts=s.attempts
@@ -37,7 +39,9 @@ def collect(settings: Settings) -> Inventory:
         if process.names(s, v)
     ]
     with ThreadPoolExecutor(max(1, len(jobs)), thread_name_prefix="syncd-vendor") as pool:
-        for part in pool.map(lambda job: process.collect(job, concurrency=s.concurrency), jobs):
+        for part in pool.map(
+            lambda job: process.collect(job, concurrency=s.concurrency, stop=stop), jobs
+        ):
             gathered.addresses.extend(part.addresses)
             gathered.skips.extend(part.skips)
             gathered.scopes.extend(part.scopes)

@@ -44,6 +44,7 @@ from syncd.model import (
 CHUNK = 2_000  # addresses per message: ~100 KB pickled, so neither side holds a scope's worth
 _GRACE = 2.0  # seconds, plus 10% of scope_timeout: a scope's own deadline fires first
 _STARTUP = 120.0  # seconds for the child to start and import its SDK (a loaded host)
+_STOP_POLL = 0.25  # seconds between looks at the shutdown event while the child is quiet
 _EXIT = 10.0  # seconds for a child that said it is done to exit before it is killed
 
 # An address as it crosses the pipe: (packed IP, region, resource, tags); the rest is its scope's.
@@ -100,8 +101,10 @@ def logger_levels() -> tuple[tuple[str, int], ...]:
 # --- the parent's side --------------------------------------------------------------------
 
 
-def collect(job: Job, *, concurrency: int) -> Inventory:
-    """Run ``job`` in a child process; its inventory, with whatever did not finish failed."""
+def collect(job: Job, *, concurrency: int, stop: threading.Event | None = None) -> Inventory:
+    """Run ``job`` in a child process; its inventory, with whatever did not finish failed.
+
+    ``stop`` (shutdown) kills the child at once: nothing it had not finished is trusted."""
     ctx = multiprocessing.get_context("spawn")
     reader, writer = ctx.Pipe(duplex=False)
     child = ctx.Process(
@@ -114,7 +117,7 @@ def collect(job: Job, *, concurrency: int) -> Inventory:
     child.start()
     writer.close()
     try:
-        watch.follow(reader, child)
+        watch.follow(reader, child, stop or threading.Event())
     finally:
         reader.close()
         child.join(_EXIT if watch.ended else 0)
@@ -133,6 +136,8 @@ class _Death:
 
 
 def _death(job: Job, watch: _Watch, exitcode: int | None) -> _Death:
+    if watch.stopped:
+        return _Death(Reason.ERROR, "was stopped: syncd is shutting down")
     if watch.hung:
         return _Death(
             Reason.TIMEOUT,
@@ -153,6 +158,7 @@ class _Watch:
     process_name: str
     ended: bool = False
     hung: str = ""  # the task that ran out of time, once the child is killed for it
+    stopped: bool = False  # killed because syncd is shutting down
     running: dict[str, float] = field(default_factory=dict)  # task -> when it started
     listed: list[CollectorOutcome] = field(default_factory=list)
     scopes: dict[ScopeKey, Scope] = field(default_factory=dict)  # listed, no outcome yet
@@ -160,16 +166,18 @@ class _Watch:
     partial: dict[ScopeKey, runner.Gather] = field(default_factory=dict)
     kept: runner.Gather = field(default_factory=runner.Gather)
 
-    def follow(self, reader: Connection, child: Any) -> None:
-        """Take the child's messages until it ends, dies, or a task outlives its deadline."""
+    def follow(self, reader: Connection, child: Any, stop: threading.Event) -> None:
+        """Take the child's messages until it ends, dies, a task outlives its deadline or
+        ``stop`` is set."""
         self.running["start-up"] = time.monotonic()
         while not self.ended:
             wait = self._next_deadline() - time.monotonic()
-            if wait <= 0:
-                self.hung = self._overdue()
+            if wait <= 0 or stop.is_set():
+                self.stopped = stop.is_set()
+                self.hung = "" if self.stopped else self._overdue()
                 child.kill()
                 return
-            if reader.poll(min(wait, 1.0)):
+            if reader.poll(min(wait, _STOP_POLL)):
                 try:
                     message = reader.recv()
                 except EOFError:

@@ -160,3 +160,30 @@ def test_the_sdks_log_records_reach_this_processs_logging(
     key = Path(section["credentials_file"]).read_text()
     private = key.split("-----BEGIN PRIVATE KEY-----")[1][:40]
     assert not [r for r in caplog.records if private in r.getMessage()]
+
+
+def test_shutdown_ends_a_vendors_process_at_once(sim: GcpSimulator, tmp_path: Path):
+    """SIGTERM mid-collection: the child is killed now, not at scope_timeout (30 s here), and
+    what it had not finished is failed, never trusted."""
+    sim.add_project("web-prod")
+    sim.inject(HANG)
+    cfg = CollectorsConfig.model_validate({"gcp": [gcp_section(sim, tmp_path, ["web-prod"])]})
+    job = process.Job(vendor=Vendor.GCP, config=cfg, settings=SETTINGS)
+    stop = threading.Event()
+    found: list[Inventory] = []
+    collecting = threading.Thread(
+        target=lambda: found.append(process.collect(job, concurrency=1, stop=stop))
+    )
+    collecting.start()
+    eventually(lambda: sim.requests_matching("GET", "/aggregated/"), "the scope's first call")
+    asked = time.monotonic()
+    stop.set()
+    collecting.join(60)
+    took = time.monotonic() - asked
+
+    (inventory,) = found
+    (scope,) = inventory.scopes
+    assert (scope.status, scope.reason) == (ScopeStatus.FAILED, "error")
+    assert "the gcp collector process was stopped: syncd is shutting down" in scope.error
+    assert took < 10, f"the child outlived the shutdown by {took:.1f}s"
+    assert not inventory.complete()
