@@ -116,31 +116,26 @@ def _bare_gcp(info: Info) -> int:
     )
     request = resourcemanager_v3.SearchProjectsRequest(query="state:ACTIVE")
     projects = [p.project_id for p in projects_client.search_projects(request=request)]
-    clients = {
-        name: cls(credentials=creds, client_options=options)
-        for name, cls in (
-            ("addresses", compute_v1.AddressesClient),
-            ("global_addresses", compute_v1.GlobalAddressesClient),
-            ("instances", compute_v1.InstancesClient),
-            ("rules", compute_v1.ForwardingRulesClient),
-            ("global_rules", compute_v1.GlobalForwardingRulesClient),
-        )
-    }
+    addresses = compute_v1.AddressesClient(credentials=creds, client_options=options)
+    global_addresses = compute_v1.GlobalAddressesClient(credentials=creds, client_options=options)
+    instances = compute_v1.InstancesClient(credentials=creds, client_options=options)
+    rules = compute_v1.ForwardingRulesClient(credentials=creds, client_options=options)
+    global_rules = compute_v1.GlobalForwardingRulesClient(credentials=creds, client_options=options)
     found = 0
     for project in projects:
         agg = {"project": project, "max_results": 500}
-        for _, scoped in clients["addresses"].aggregated_list(request=agg):
+        for _, scoped in addresses.aggregated_list(request=agg):
             found += sum(1 for a in scoped.addresses if a.address)
-        for a in clients["global_addresses"].list(request=agg):
+        for a in global_addresses.list(request=agg):
             found += bool(a.address)
-        for _, scoped in clients["instances"].aggregated_list(request=agg):
+        for _, scoped in instances.aggregated_list(request=agg):
             for vm in scoped.instances:
                 for nic in vm.network_interfaces:
                     found += sum(1 for c in nic.access_configs if c.nat_i_p)
                     found += sum(1 for c in nic.ipv6_access_configs if c.external_ipv6)
-        for _, scoped in clients["rules"].aggregated_list(request=agg):
+        for _, scoped in rules.aggregated_list(request=agg):
             found += sum(1 for r in scoped.forwarding_rules if r.I_p_address)
-        for r in clients["global_rules"].list(request=agg):
+        for r in global_rules.list(request=agg):
             found += bool(r.I_p_address)
     return found
 
@@ -162,7 +157,9 @@ def _bare_azure(info: Info) -> int:
     subs = SubscriptionClient(credential, base_url=info.azure_url)
     found = 0
     for sub in subs.subscriptions.list():
-        network = NetworkManagementClient(credential, sub.subscription_id, base_url=info.azure_url)
+        network = NetworkManagementClient(
+            credential, str(sub.subscription_id), base_url=info.azure_url
+        )
         found += sum(1 for p in network.public_ip_addresses.list_all() if p.ip_address)
         found += sum(1 for p in network.public_ip_prefixes.list_all() if p.ip_prefix)
     return found

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from syncd import budget, cli, config, metrics, sync
+from syncd import budget, config, metrics, render, sync
 from syncd.errors import ConfigError
 from syncd.model import RunResult
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -56,7 +56,7 @@ def test_verification_takes_half_the_budget_most_overdue_first(cf, tmp_path: Pat
     verified = {z.zone_id for z in report.zones if z.listed == "due"}
     assert 3 == len(verified) == len(_listed(cf))
     assert 2 == report.verifications_waiting
-    assert "2 zone(s) due for verification wait for the next run" in cli.render.summary(report)
+    assert "2 zone(s) due for verification wait for the next run" in render.summary(report)
     cf.clear_requests()
     nxt = sync.run_once(s, clock=clock)
     second = {z.zone_id for z in nxt.zones if z.listed == "due"}
@@ -97,7 +97,7 @@ def test_a_zone_the_budget_cannot_finish_is_deferred_and_served_first_next_run(c
     metrics.Metrics(registry).observe(first)
     gauge = registry.get_sample_value("syncd_last_run_deferred_zones")
     assert float(len(deferred)) == gauge
-    assert "deferred to the next run" in cli.render.summary(first)
+    assert "deferred to the next run" in render.summary(first)
     runs = 1
     while any(len(cf.mappings(z)) < 250 for z in ZONES[:3]):
         runs += 1
@@ -110,7 +110,7 @@ def test_a_zone_the_budget_cannot_finish_is_deferred_and_served_first_next_run(c
 
 
 def test_run_budget_auto_is_the_rate_limit_over_the_schedule_interval(tmp_path: Path):
-    raw = {
+    raw: dict[str, Any] = {
         "cloudflare": {
             "api_token": "t",
             "zones": [{"id": ZONES[0]}],
