@@ -13,7 +13,8 @@ where they happen (each collector module, ``cloudflare/transport.py``) and never
     │   ├── ZoneFull         code 1164: the zone holds its maximum of mappings
     │   ├── RouteMissing     codes 7000/7003: this API generation is not routed; auto switches
     │   └── TransportError   timeouts, resets, malformed bodies: no usable answer at all
-    └── StateError           the ownership registry cannot be read or written
+    ├── StateError           the ownership registry cannot be read or written
+    └── BudgetSpent          the run's Cloudflare budget is spent: the zone is deferred, not failed
 """
 
 from __future__ import annotations
@@ -124,3 +125,8 @@ class TransportError(CloudflareError):
 
 class StateError(SyncdError):
     """The ownership registry is locked, corrupt or unwritable."""
+
+
+class BudgetSpent(SyncdError):
+    """The run's Cloudflare budget (``cloudflare.run_budget``) was spent before a zone was read:
+    the zone is deferred to the next run, which is not a failure."""

@@ -35,6 +35,7 @@ from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import (
     AuthError,
+    BudgetSpent,
     CloudflareError,
     RouteMissing,
     StateError,
@@ -116,10 +117,6 @@ class Run:
     budget: RunBudget | None = None  # spent: the zone's remaining batches are deferred
 
 
-class Deferred(Exception):
-    """The run's budget was spent before the zone was read: it waits for the next run."""
-
-
 def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
     """The zone's mappings, its Tiered Cache settings and, for ``origins: dns``, its origins.
 
@@ -128,7 +125,7 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     The settings and origin facts (all but the DNS records) are cached the same way.
     """
     if reading.budget is not None and reading.budget.spent():
-        raise Deferred(reading.budget.why())
+        raise BudgetSpent(reading.budget.why())
     api = reach.cloudflare
     mirror, why = _mirror(store, zone.id, reading)
     when = facts.Due(
@@ -206,7 +203,7 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
     try:
         state = held.result()
         zplan = _plan(zone, state, run)
-    except Deferred as exc:
+    except BudgetSpent as exc:
         return replace(
             _report(zone, ZonePlan(zone_id=zone.id, zone_name=zone.label)), deferred=str(exc)
         )
