@@ -13,7 +13,7 @@ No I/O of its own: the state store and the transport's count are handed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +56,12 @@ class RunBudget:
         )
 
 
-def waiting_zones(store: StateStore, *, now: float, interval: float, cap: int) -> frozenset[str]:
-    """The zones due for verification that wait for a later run: the most overdue are listed
-    first while the estimated requests of their lists and facts fit in ``cap`` (the first
-    always is, so verification never stalls behind one large zone)."""
+def waiting_zones(
+    store: StateStore, zone_ids: Collection[str], *, now: float, interval: float, cap: int
+) -> frozenset[str]:
+    """The run's zones due for verification that wait for a later run: the most overdue are
+    listed first while the estimated requests of their lists and facts fit in ``cap`` (the
+    first always is, so verification never stalls behind one large zone)."""
     if interval <= 0:  # verify_interval 0: every zone is listed every run, by choice
         return frozenset()
     try:
@@ -69,7 +71,7 @@ def waiting_zones(store: StateStore, *, now: float, interval: float, cap: int) -
     due = sorted(
         (verify_after, zone_id, max(1, math.ceil(size / PAGE)) + FACT_READS)
         for zone_id, (verify_after, size) in schedule.items()
-        if verify_after <= now
+        if verify_after <= now and zone_id in zone_ids  # a zone no longer synced costs nothing
     )
     used = 0
     left: set[str] = set()
@@ -87,9 +89,10 @@ def verify_cap(settings: Settings, run_limit: int) -> int:
 
 
 def order(zones: Sequence[ZoneConfig], deferred: Iterable[str]) -> tuple[ZoneConfig, ...]:
-    """The run's zones, those the last run deferred first (in their order), then the rest."""
-    first = set(deferred)
-    return (*[z for z in zones if z.id in first], *[z for z in zones if z.id not in first])
+    """The run's zones, those the last run deferred first (in its order), then the rest."""
+    rank = {zone_id: n for n, zone_id in enumerate(deferred)}
+    first = sorted((z for z in zones if z.id in rank), key=lambda z: rank[z.id])
+    return (*first, *[z for z in zones if z.id not in rank])
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,8 @@ def schedule(
         ordered = tuple(zones)
     cap = verify_cap(settings, run_limit)
     interval = settings.cloudflare.verify_interval
-    waiting = waiting_zones(store, now=now, interval=interval, cap=cap)
+    ids = {z.id for z in zones}
+    waiting = waiting_zones(store, ids, now=now, interval=interval, cap=cap)
     return Turn(ordered, waiting, RunBudget(run_limit, sent))
 
 

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from syncd import budget, config, metrics, render, sync
+from syncd.config import ZoneConfig
 from syncd.errors import ConfigError
 from syncd.model import RunResult
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -145,3 +146,22 @@ def test_unreadable_deferred_zones_do_not_stop_a_run(cf, tmp_path: Path):
         db.execute("CREATE TABLE deferred (zone_id TEXT)")  # no position column
     report = sync.run_once(s)
     assert RunResult.SUCCESS == report.result
+
+
+def test_deferred_zones_come_first_in_the_order_they_were_deferred():
+    zones = tuple(ZoneConfig(id=z) for z in ZONES)
+    served = budget.order(zones, [ZONES[3], ZONES[1]])
+    assert [ZONES[3], ZONES[1], ZONES[0], ZONES[2], ZONES[4]] == [z.id for z in served]
+
+
+def test_a_zone_no_longer_synced_takes_no_verification_share(cf, tmp_path: Path):
+    """Two zones leave the configuration: their old mirrors are due too, but only the three
+    zones still synced share the verification budget (room for three: none waits)."""
+    clock = Clock()
+    sync.run_once(_settings(cf, tmp_path, zones=5, static=0, run_budget=18), clock=clock)
+    clock.now += 2 * 3600
+    kept = [{"id": z, "name": f"z{z[-1]}.example", "origins": "all"} for z in ZONES[2:]]
+    three = settings_for(cf, tmp_path, zones=kept, cloudflare={"run_budget": 18})
+    report = sync.run_once(three, clock=clock)
+    assert ["due"] * 3 == [z.listed for z in report.zones]
+    assert 0 == report.verifications_waiting
