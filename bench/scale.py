@@ -152,7 +152,7 @@ def _child(config_path: str, virtual_start: float, verify: bool, conn: Any) -> N
             "writes": sum(n for e, n in calls.items() if "batch" in e),
             "listed_zones": sum(1 for z in report.zones if z.listed),
             "verified": sum(1 for z in report.zones if z.listed == "due"),
-            "deferred": len(report.deferred),
+            "deferred": len(report.deferred_zones),
             "waiting": report.verifications_waiting,
         }
     )

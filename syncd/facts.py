@@ -5,14 +5,14 @@ account) decide which origins the zone has, so they are read again whenever the 
 verified (listed in full, ``cloudflare.verify_interval``), and at the latest after two
 intervals (a zone whose verification keeps waiting). The Tiered Cache settings only inform:
 syncd never changes them and they change nothing syncd writes, so they are read again every
-``TIERED_EVERY`` intervals. ``syncd sync --verify`` reads everything. A read that may have
-failed by chance (not a missing permission) is not kept; a cached row that cannot be read is
-read again from Cloudflare.
+``TIERED_EVERY`` intervals, or next run when the read failed by chance (not a missing
+permission). ``syncd sync --verify`` reads everything. A cached row that cannot be read is read
+again from Cloudflare.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import structlog
 
@@ -39,25 +39,27 @@ class Due:
 def current(
     api: CloudflareAPI, store: StateStore, zone: ZoneConfig, due: Due, *, account: str = ""
 ) -> ZoneFacts:
-    """The zone's facts: each part from the state database unless due, then from Cloudflare."""
+    """The zone's facts: each part from the state database unless due, then from Cloudflare.
+
+    A Tiered Cache read that failed by chance (``transient``) is kept as never read, so the
+    next run reads it again; the other part is kept all the same."""
     dns = zone.origins == "dns"
     kept = store.facts(zone.id) if due.interval > 0 and not due.everything else None
     if kept is not None and (kept.sources is not None) != dns:
         kept = None  # the zone's origins setting changed
-    facts = kept or ZoneFacts(tiered_cache=api.tiered_cache(zone.id, label=zone.label))
     now, every = due.now, due.interval
-    if kept is None:
-        facts = replace(facts, tiered_read_at=now)
-    elif kept.tiered_read_at + TIERED_EVERY * every <= now:
+    tiered, tiered_at = (kept.tiered_cache, kept.tiered_read_at) if kept else (None, 0.0)
+    if tiered is None or tiered_at + TIERED_EVERY * every <= now:
         tiered = api.tiered_cache(zone.id, label=zone.label)
-        facts = replace(facts, tiered_cache=tiered, tiered_read_at=now)
-    stale = kept is None or due.verifying or kept.read_at + 2 * every <= now
-    if dns and stale:
+        tiered_at = 0.0 if tiered.transient else now
+    sources, read_at = (kept.sources, kept.read_at) if kept else (None, now)
+    if dns and (kept is None or due.verifying or read_at + 2 * every <= now):
         sources = api.origin_sources(zone.id, name=zone.name, label=zone.label, account=account)
-        facts = replace(facts, sources=sources, read_at=now)
-    elif not dns:
-        facts = replace(facts, read_at=now if kept is None else kept.read_at)
-    if facts != kept and facts.cacheable:
+        read_at = now
+    facts = ZoneFacts(
+        tiered_cache=tiered, sources=sources, read_at=read_at, tiered_read_at=tiered_at
+    )
+    if facts != kept:
         try:
             store.save_facts(zone.id, facts)
         except StateError as exc:

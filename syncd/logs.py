@@ -126,7 +126,7 @@ def log_report(report: RunReport) -> None:
         addresses=len(inventory.addresses),
         zones=len(report.zones),
         zones_failed=sum(1 for z in report.zones if z.error),
-        zones_deferred=len(report.deferred),
+        zones_deferred=len(report.deferred_zones),
         verifications_waiting=report.verifications_waiting,
         scopes=len(inventory.scopes),
         scopes_failed=sum(1 for s in inventory.scopes if s.status is ScopeStatus.FAILED),

@@ -269,7 +269,7 @@ class Metrics:
         for result in RunResult:
             self.last_result.labels(result=result.value).set(1 if result is report.result else 0)
         self.last_failed_zones.set(sum(1 for z in report.zones if z.error))
-        self.last_deferred_zones.set(len(report.deferred))
+        self.last_deferred_zones.set(len(report.deferred_zones))
         self.last_failed_items.clear()  # a zone gone from the configuration loses its series
         for zone in report.zones:
             self.last_failed_items.labels(zone=zone.zone_name).set(len(zone.failures))

@@ -427,7 +427,7 @@ class RunReport:
     verifications_waiting: int = 0
 
     @property
-    def deferred(self) -> tuple[ZoneReport, ...]:
+    def deferred_zones(self) -> tuple[ZoneReport, ...]:
         return tuple(z for z in self.zones if z.deferred)
 
     @property
@@ -649,9 +649,4 @@ class ZoneFacts:
     tiered_cache: TieredCache
     sources: OriginSources | None = None
     read_at: float = 0.0  # when ``sources`` were read
-    tiered_read_at: float = 0.0  # when ``tiered_cache`` was read
-
-    @property
-    def cacheable(self) -> bool:
-        """Whether the next runs may use these facts (not when a read may have failed by chance)."""
-        return not self.tiered_cache.transient
+    tiered_read_at: float = 0.0  # when ``tiered_cache`` was read (0: read it next run)

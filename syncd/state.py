@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -66,11 +66,7 @@ CREATE TABLE IF NOT EXISTS mirrored (
     listed_at REAL NOT NULL,
     verify_after REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS facts (
-    zone_id TEXT PRIMARY KEY,
-    read_at REAL NOT NULL,
-    data TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS facts (zone_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deferred (
     zone_id TEXT PRIMARY KEY,
     position INTEGER NOT NULL
@@ -382,15 +378,14 @@ class StateStore:
                 if not self._has("facts"):
                     return None
                 row = self._db.execute(
-                    "SELECT read_at, data FROM facts WHERE zone_id = ?", (zone_id,)
+                    "SELECT data FROM facts WHERE zone_id = ?", (zone_id,)
                 ).fetchone()
             except sqlite3.Error:
                 return None
         if row is None:
             return None
         try:
-            facts = _FACTS.validate_json(row[1])
-            return replace(facts, read_at=float(row[0]))
+            return _FACTS.validate_json(row[0])
         except (ValidationError, ValueError, TypeError):
             return None
 
@@ -398,11 +393,11 @@ class StateStore:
         """Keep the zone's facts for the next runs (until it is verified again)."""
         if self._read_only:
             return
-        row = (zone_id, facts.read_at, _FACTS.dump_json(facts).decode())
+        row = (zone_id, _FACTS.dump_json(facts).decode())
         with self._mutex:
             try:
                 with self._db:
-                    self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, ?)", row)
+                    self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)", row)
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 

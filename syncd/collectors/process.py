@@ -85,8 +85,14 @@ def vendor_collectors(
 
 
 def names(cfg: CollectorsConfig, vendor: Vendor) -> tuple[str, ...]:
-    entries = {Vendor.AWS: cfg.aws, Vendor.GCP: cfg.gcp, Vendor.AZURE: cfg.azure}
-    return tuple(c.name for c in entries.get(vendor, cfg.oci))
+    """The names of ``vendor``'s configured collectors (none: no child for it)."""
+    entries = {
+        Vendor.AWS: cfg.aws,
+        Vendor.GCP: cfg.gcp,
+        Vendor.AZURE: cfg.azure,
+        Vendor.OCI: cfg.oci,
+    }
+    return tuple(c.name for c in entries[vendor])
 
 
 def logger_levels() -> tuple[tuple[str, int], ...]:

@@ -75,6 +75,13 @@ def test_verify_flag_and_verify_interval_0_are_not_capped(cf, tmp_path: Path):
     clock.now += 2 * 3600
     report = sync.run_once(s, options=sync.Options(verify=True), clock=clock)
     assert ["verify"] * 5 == [z.listed for z in report.zones]
+    listed = [{"id": z, "name": f"z{z[-1]}.example", "origins": "all"} for z in ZONES]
+    every = settings_for(
+        cf, tmp_path, zones=listed, cloudflare={"run_budget": 24, "verify_interval": 0}
+    )
+    always = sync.run_once(every, clock=clock)
+    assert ["due"] * 5 == [z.listed for z in always.zones]
+    assert 0 == always.verifications_waiting
 
 
 def test_a_zone_the_budget_cannot_finish_is_deferred_and_served_first_next_run(cf, tmp_path: Path):
@@ -84,7 +91,7 @@ def test_a_zone_the_budget_cannot_finish_is_deferred_and_served_first_next_run(c
     s = _settings(cf, tmp_path, zones=3, static=250, run_budget=14)
     first = sync.run_once(s)
     assert RunResult.SUCCESS == first.result, "a deferred zone is not a failure"
-    deferred = list(first.deferred)
+    deferred = list(first.deferred_zones)
     assert deferred, "nine batches cannot fit in 14 requests"
     assert all("cloudflare.run_budget" in z.deferred for z in deferred)
     assert len(cf.requests) <= 14 + 2, "at most the zones already past the check overshoot"
