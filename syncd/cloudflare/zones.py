@@ -84,6 +84,20 @@ def _pages(transport: Transport, account: str | None) -> list[ListedZone]:
     return out
 
 
+def listed_account(transport: Transport, zone_id: str, name: str) -> str:
+    """The account of ``zone_id`` as the token's zone listing names it (``GET /zones?name=``):
+    "" when the listing does not name one. A token without Zone Read raises ``AuthError``."""
+    # A zone name is unique among the token's zones: one page holds the answer.
+    result = transport.request("GET", "zones", endpoint="zones", params={"name": name}).result
+    if not isinstance(result, list):
+        raise malformed("GET zones", "result is not an array of zones")
+    for raw in result:
+        zone = _zone(raw)
+        if zone is not None and zone.id == zone_id:
+            return zone.account_id
+    return ""
+
+
 def _in(account: str | None) -> str:
     return f" in account {account}" if account else ""
 
