@@ -18,7 +18,7 @@ from syncd.cloudflare.paging import pages
 from syncd.cloudflare.transport import Transport
 from syncd.cloudflare.wire import malformed
 from syncd.config import CloudflareConfig, ZoneConfig, ZoneDiscoveryConfig
-from syncd.errors import AuthError
+from syncd.errors import AuthError, CloudflareError
 
 PER_PAGE = 50  # the most GET /zones returns per page
 # 1,700 zones per account are reported in the field; 200 pages of 50 is ten thousand zones.
@@ -78,6 +78,18 @@ def _pages(transport: Transport, account: str | None) -> list[ListedZone]:
         raise AuthError(
             f"zone discovery: the token cannot list zones; it needs the Zone Read "
             f"permission (Zone > Zone > Read){_in(account)} ({exc})",
+            status=exc.status,
+            code=exc.code,
+        ) from exc
+    except CloudflareError as exc:
+        # Cloudflare refuses to list zones across too many accounts (500 today) without the
+        # account.id filter: a 400 to this plain listing can only be that (docs/simulators.md).
+        if account is not None or exc.status != 400:
+            raise
+        raise CloudflareError(
+            "zone discovery: Cloudflare refused to list the zones of every account the token "
+            "can reach (too many accounts for one listing); set "
+            f"cloudflare.zone_discovery.account_ids to the accounts to list ({exc})",
             status=exc.status,
             code=exc.code,
         ) from exc
