@@ -77,10 +77,11 @@ def records(transport: Transport, zone_id: str) -> list[DnsRecord]:
     )
     for raw in (raw for page in listed for raw in page):
         item = raw if isinstance(raw, dict) else {}  # not an object: a record without fields
-        kind, name, content = (_text(item.get(k)) for k in ("type", "name", "content"))
+        fields = {k: _text(item.get(k)) for k in ("type", "name", "content")}
+        kind, name, content = fields.values()
         if kind and kind not in _ORIGIN_TYPES:
             continue
-        missing = next((k for k in ("type", "name", "content") if not _text(item.get(k))), "")
+        missing = next((k for k, v in fields.items() if not v), "")
         if missing:
             record_id = _id(item)
             found.append(

@@ -1,5 +1,6 @@
 """A strict stand-in for the Cloudflare API calls syncd makes: origin cloud regions, DNS records,
-zone details, load balancers and pools, and the two Tiered Cache settings.
+zone details, load balancers (with rules and pool sets) and pools, and the two Tiered Cache
+settings. Its answers are checked against Cloudflare's official SDK (the oracle test).
 
 Both generations (v1 ``/cache/origin_cloud_regions``, v2 ``/origin/cloud_regions``) serve one
 store per zone with the documented envelopes, codes and limits; DNS record listing pages and
