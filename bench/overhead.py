@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import resource
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.estate import AWS_ROLE, Host, Info, Spec, quiet_logs, settings_yaml
+from bench.estate import AWS_ROLE, Host, Info, Spec, quiet_logs, settings_yaml, tree_cpu
 
 LIMIT = 0.30  # issue 17: at most 30% over the bare SDK
 VENDORS = ("aws", "gcp", "azure")
@@ -33,10 +32,9 @@ GCP_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and of its children (syncd's vendor processes)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    """CPU seconds of this process and of every process below it (syncd's fork server and its
+    vendor processes)."""
+    return sum(tree_cpu())
 
 
 # --- the two sides, each in a fresh process ---------------------------------------------------
