@@ -7,7 +7,8 @@ outcomes, and the SDKs' log records (which the parent logs through its own handl
 watches every listing and scope the child has started; one still running ``scope_timeout`` (plus
 a grace) after it started is hung in an SDK call, and the child is killed. Whatever the child had
 not finished then, or when it dies on its own, is failed (``timeout``, or ``error`` for a crash),
-so its mappings are protected from deletion like any failed scope's. The SDKs' memory goes with the child.
+so its mappings are protected from deletion like any failed scope's. The SDKs' memory goes with
+the child.
 
 This module knows the collectors' protocol and records only; it knows nothing of Cloudflare.
 """
