@@ -446,7 +446,8 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             _target(
                 "idle RSS under 120 MB after that sync (syncd run between runs, the image's "
-                f"allocator; pymalloc: {py['idle_rss_mb']:.0f} MB)",
+                f"allocator; pymalloc: {py['idle_rss_mb']:.0f} MB; beside it the collectors' fork "
+                f"server with the SDKs: {probe['fork_server_rss_mb']:.0f} MB)",
                 f"{probe['idle_rss_mb']:.0f} MB",
                 probe["idle_rss_mb"] < 120,
             )

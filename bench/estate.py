@@ -843,7 +843,24 @@ def fresh_sync(config_path: str, env: dict[str, str]) -> dict[str, Any]:
     del report
     release_memory()
     out["idle_rss_mb"] = rss_mb()
+    # The fork server stays between runs with the SDKs it imported: memory syncd run keeps.
+    out["fork_server_rss_mb"] = children_rss_mb()
     return out
+
+
+def children_rss_mb() -> float:
+    """RSS of this process's live children (/proc), in MB."""
+    me, total = str(os.getpid()), 0.0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == me and "VmRSS" in fields:
+            total += int(fields["VmRSS"].split()[0]) / 1024.0
+    return total
 
 
 # planning / calibration loop, best of 5 (plan_cpu), on 2026-12-08 after issue 26 (measured on a
