@@ -472,8 +472,8 @@ def _text(out: dict[str, Any]) -> str:
     lines = [
         f"estate: {spec['addresses']} addresses, {spec['zones']} zones x {spec['origins_per_zone']}"
         f" origins; latency {spec['latency_cloud'] * 1000:.0f} ms cloud, "
-        f"{spec['latency_cloudflare'] * 1000:.0f} ms Cloudflare; SDK imports "
-        f"{out['import_seconds']:.1f}s (not timed)",
+        f"{spec['latency_cloudflare'] * 1000:.0f} ms Cloudflare; collectors' fork "
+        f"server and its SDKs {out['import_seconds']:.1f}s (not timed)",
         "",
         f"{'phase':34} {'wall':>7} {'bound':>7} {'cpu/n':>6} {'ratio':>6} {'cpu':>6} "
         f"{'kids':>6} {'sims':>6} "
