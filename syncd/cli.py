@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from syncd import __version__, collectors, completion, config, daemon, logs, metrics, render, sync
 from syncd.cloudflare import api
+from syncd.collectors.errors import Reason
 from syncd.config import Settings
 from syncd.config.collectors import installed
 from syncd.errors import CloudflareError, ConfigError, ExitCode
@@ -186,7 +187,7 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
         report = sync.run_once(settings, options=options)
         logs.log_report(report)
         registry = CollectorRegistry()
-        metrics.Metrics(registry).observe(report)
+        metrics.Metrics(registry, error_reasons=tuple(Reason)).observe(report)
         if settings.metrics.pushgateway:
             metrics.push(settings.metrics, registry, report)
         if args.output == "json":
@@ -244,7 +245,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
     return daemon.run_service(
         settings,
         run=lambda: sync.run_once(settings, options=options),
-        metrics=metrics.Metrics(registry),
+        metrics=metrics.Metrics(registry, error_reasons=tuple(Reason)),
         registry=registry,
         stop=stop,
     )

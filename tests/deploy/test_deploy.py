@@ -61,6 +61,15 @@ CONTRACT = HISTOGRAMS | {
     "syncd_mapping_failures_total",
     "syncd_cloudflare_requests_total",
     "syncd_cloudflare_retries_total",
+    # Issue 27: the last run's gauges (right for the CronJob's pushed metrics too) and coverage.
+    "syncd_last_run_result",
+    "syncd_consecutive_failed_runs",
+    "syncd_cloudflare_budget_remaining",
+    "syncd_zone_origin_coverage_ratio",
+    "syncd_last_run_failed_items",
+    "syncd_last_run_failed_scopes",
+    "syncd_last_run_failed_zones",
+    "syncd_last_run_deferred_zones",
 }
 _HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
