@@ -8,6 +8,7 @@ least one series: no panel of a fresh install says "No data" before a first erro
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_every_dashboard_query_has_series_on_a_live_demo_run(tmp_path: Path):
                 first = "syncd_last_run_result"
                 eventually(lambda: prometheus.query(first), "the first run's scrape", 90)
                 for title, expr in queries():  # rate() needs two scrapes: poll each a while
-                    eventually(lambda e=expr: prometheus.query(e), f"{title!r}: {expr}", 30)
+                    eventually(partial(prometheus.query, expr), f"{title!r}: {expr}", 30)
             finally:
                 prometheus.stop()
         finally:
