@@ -21,6 +21,12 @@ STATIC = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output to a pipe keeps whole lines; an exported COLUMNS would fit the tables."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture
 def config(cf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
