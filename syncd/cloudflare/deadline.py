@@ -154,6 +154,9 @@ class _Body(httpx.SyncByteStream):
             close()
 
 
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
 class DeadlineTransport(httpx.BaseTransport):
     """httpcore's connection pool, its connections made through the deadline-keeping backend."""
 
@@ -161,6 +164,11 @@ class DeadlineTransport(httpx.BaseTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),  # certifi, or SSL_CERT_FILE / _DIR
             network_backend=_Backend(deadline),
+            # httpx's own limits (httpx.Limits()); httpcore's defaults would cap the zones'
+            # concurrent requests at 10 and keep idle connections for ever.
+            max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections,
+            keepalive_expiry=_LIMITS.keepalive_expiry,
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
