@@ -1,12 +1,16 @@
 """The command line: argv -> configuration -> one call into a stage -> exit code.
 
 The only module that prints. Exit codes: 0 everything applied, 1 any item, zone or collector
-failed (or deletions were refused), 2 a configuration or usage error.
+failed (or deletions were refused), 2 a configuration or usage error, 3 ``plan
+--detailed-exitcode`` with changes pending. Tables fit the terminal (``COLUMNS`` or the
+terminal's width; to a pipe or a file, lines stay whole; ``--wide`` keeps them whole anywhere).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -14,8 +18,9 @@ from collections.abc import Callable, Sequence
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import __version__, collectors, config, daemon, logs, metrics, render, sync
+from syncd import __version__, collectors, completion, config, daemon, logs, metrics, render, sync
 from syncd.cloudflare import api
+from syncd.collectors.errors import Reason
 from syncd.config import Settings
 from syncd.config.collectors import installed
 from syncd.errors import CloudflareError, ConfigError, ExitCode
@@ -54,6 +59,28 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _output(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    """``--output`` (JSON is the stable interface of docs/output.md) and ``--wide``."""
+    parser.add_argument(
+        "--output",
+        choices=formats,
+        default="table",
+        help="table for people; json: the stable, versioned interface (docs/output.md)",
+    )
+    parser.add_argument(
+        "--wide", action="store_true", help="one line per row, whatever the terminal's width"
+    )
+
+
+def _width(args: argparse.Namespace) -> int | None:
+    """The width tables fit: the terminal's (``COLUMNS`` first), none to a pipe or a file."""
+    if getattr(args, "wide", False):
+        return None
+    if "COLUMNS" in os.environ or sys.stdout.isatty():
+        return max(40, shutil.get_terminal_size().columns)
+    return None
+
+
 def _parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
@@ -64,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     s = verbs.add_parser("sync", parents=[common], help="one run: collect, plan, push")
+    _output(s, ["table", "json"])
     s.add_argument("--allow-mass-delete", action="store_true", help="pass the mass-delete guard")
     s.add_argument(
         "--verify",
@@ -71,18 +99,30 @@ def _parser() -> argparse.ArgumentParser:
         help="list every zone's mappings in full (ignore the mirror's cloudflare.verify_interval)",
     )
     p = verbs.add_parser("plan", parents=[common], help="what sync would do, without writes")
-    p.add_argument("--output", choices=["table", "json"], default="table")
+    _output(p, ["table", "json"])
     p.add_argument("--allow-mass-delete", action="store_true", help="plan past the guard")
+    p.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help=f"exit {ExitCode.CHANGES} when changes are pending, 0 when none (1 failure, 2 config)",
+    )
     verbs.add_parser("run", parents=[common], help="the long-running service (scheduled syncs)")
     d = verbs.add_parser("discover", parents=[common], help="list discovered addresses only")
-    d.add_argument("--output", choices=["table", "json", "csv"], default="table")
+    _output(d, ["table", "json", "csv"])
     o = verbs.add_parser(
         "origins", parents=[common], help="each zone's origins, how reached, mapped or not"
     )
     o.add_argument("--zone", metavar="NAME", help="only this zone (its name or id)")
-    o.add_argument("--output", choices=["table", "json"], default="table")
-    verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
+    _output(o, ["table", "json"])
+    r = verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
+    _output(r, ["table", "json"])
     c = verbs.add_parser("check-config", parents=[common], help="validate and print the config")
+    c.add_argument(
+        "--output",
+        choices=["yaml", "json"],
+        default="yaml",
+        help="the masked configuration (or --zones list) as YAML, or JSON (docs/output.md)",
+    )
     c.add_argument(
         "--zones",
         action="store_true",
@@ -93,12 +133,18 @@ def _parser() -> argparse.ArgumentParser:
     sim = verbs.add_parser("simulate", help="serve a simulator standalone (for local testing)")
     sim.add_argument("api", choices=["cloudflare"])
     sim.add_argument("args", nargs=argparse.REMAINDER, help="its options (see --help)")
+    comp = verbs.add_parser("completion", help="print the shell completion script")
+    comp.add_argument("shell", choices=completion.SHELLS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncd`` console script."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verb == "completion":
+        print(completion.script(parser, args.shell))
+        return ExitCode.OK
     if args.verb == "demo":
         return _demo(args)
     if args.verb == "simulate":
@@ -141,10 +187,13 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
         report = sync.run_once(settings, options=options)
         logs.log_report(report)
         registry = CollectorRegistry()
-        metrics.Metrics(registry).observe(report)
+        metrics.Metrics(registry, error_reasons=tuple(Reason)).observe(report)
         if settings.metrics.pushgateway:
             metrics.push(settings.metrics, registry, report)
-        print(render.summary(report))
+        if args.output == "json":
+            print(render.document("sync", render.report_json(report)))
+        else:
+            print(render.summary(report, _width(args)))
         if received:
             sig = received[0]
             print(
@@ -160,10 +209,13 @@ def _plan(settings: Settings, args: argparse.Namespace) -> int:
     options = sync.Options(dry_run=True, allow_mass_delete=args.allow_mass_delete)
     report = sync.run_once(settings, options=options)
     if args.output == "json":
-        print(render.dumps(render.report_json(report)))
+        print(render.document("plan", render.report_json(report)))
     else:
-        print(render.plan_table(report))
-    return ExitCode.OK if report.result is RunResult.SUCCESS else ExitCode.FAILED
+        print(render.plan_table(report, _width(args)))
+    if report.result is not RunResult.SUCCESS:
+        return ExitCode.FAILED
+    pending = any(z.plan.creates or z.plan.updates or z.plan.deletes for z in report.zones)
+    return ExitCode.CHANGES if args.detailed_exitcode and pending else ExitCode.OK
 
 
 def _origins(settings: Settings, args: argparse.Namespace) -> int:
@@ -180,7 +232,7 @@ def _origins(settings: Settings, args: argparse.Namespace) -> int:
         cf = settings.cloudflare.model_copy(update={"zones": tuple(zones)})
         settings = settings.model_copy(update={"cloudflare": cf})
     report = sync.run_once(settings, options=sync.Options(dry_run=True))
-    print(render.origins(report, args.output))
+    print(render.origins(report, args.output, _width(args)))
     failed = report.error or any(z.error or (z.origins and z.origins.failed) for z in report.zones)
     return ExitCode.FAILED if failed else ExitCode.OK
 
@@ -193,7 +245,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
     return daemon.run_service(
         settings,
         run=lambda: sync.run_once(settings, options=options),
-        metrics=metrics.Metrics(registry),
+        metrics=metrics.Metrics(registry, error_reasons=tuple(Reason)),
         registry=registry,
         stop=stop,
     )
@@ -201,7 +253,7 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
 
 def _discover(settings: Settings, args: argparse.Namespace) -> int:
     inventory = collectors.collect(settings)
-    print(render.discovery(inventory.addresses, args.output))
+    print(render.discovery(inventory.addresses, args.output, _width(args)))
     problems = [o for o in inventory.scopes if o.status.value == "failed"]
     for o in problems:
         print(f"scope {o.scope.key} failed ({o.reason}): {o.error}", file=sys.stderr)
@@ -211,7 +263,7 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
     return ExitCode.OK if inventory.complete() else ExitCode.FAILED
 
 
-def _regions(settings: Settings, _: argparse.Namespace) -> int:
+def _regions(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with sync.connect(settings) as cloudflare:
             zones = cloudflare.zones(settings.cloudflare).zones
@@ -219,13 +271,17 @@ def _regions(settings: Settings, _: argparse.Namespace) -> int:
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    print(render.regions(supported))
+    print(render.regions(supported, args.output, _width(args)))
     return ExitCode.OK
 
 
 def _check_config(settings: Settings, args: argparse.Namespace) -> int:
     if not args.zones:
-        print(yaml.safe_dump(config.masked(settings), sort_keys=False).rstrip())
+        masked = config.masked(settings)
+        if args.output == "json":
+            print(render.document("config", {"config": masked}))
+        else:
+            print(yaml.safe_dump(masked, sort_keys=False).rstrip())
         return ExitCode.OK
     try:
         with sync.connect(settings) as cloudflare:
@@ -238,8 +294,8 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         (z.id, z.name or "-", "explicit" if z.id in explicit else "discovered", z.policy, z.origins)
         for z in found.zones
     ]
-    if rows:
-        print(render.zones(rows))
+    if rows or args.output == "json":
+        print(render.zones(rows, "json" if args.output == "json" else "table"))
     if settings.cloudflare.zone_discovery is not None:
         print(
             f"zone discovery: {found.listed} active zones listed, {found.discovered} matched",

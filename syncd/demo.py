@@ -27,6 +27,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from syncd import config, daemon, logs, metrics, plan, render, sync
+from syncd.collectors.errors import Reason
 from syncd.config import Settings
 from syncd.errors import ExitCode
 from syncd.model import RunReport, parse_ip
@@ -180,7 +181,7 @@ def _serve(settings: Settings, out: TextIO) -> int:
     return daemon.run_service(
         settings,
         run=lambda: sync.run_once(settings),
-        metrics=metrics.Metrics(registry),
+        metrics=metrics.Metrics(registry, error_reasons=tuple(Reason)),
         registry=registry,
     )
 

@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     OK = 0  # everything applied (or, for a plan, would be)
     FAILED = 1  # an item, zone or collector failed, deletions were refused, a run was abandoned
     USAGE = 2  # a configuration or usage error: nothing was sent
+    CHANGES = 3  # `plan --detailed-exitcode`: the plan succeeded and has changes to make
 
 
 class SyncdError(Exception):

@@ -49,11 +49,19 @@ _ACTIONS = ("create", "update", "delete")
 _COLLECTOR_RESULTS = ("ok", "failed", "skipped")
 
 
+_ITEM = "item"  # ItemFailure's reason for an item Cloudflare refused
+_RETRIED = ("transport", "http_429")  # a retry's reason for no answer, and for the rate limit
+
+
 class Metrics:
     """Every metric syncd exports, on the registry given (the daemon's, or a one-shot run's)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, error_reasons: Iterable[str] = ()) -> None:
+        """``error_reasons``: every reason a collector can fail for (collectors/errors.py, a
+        layer this module may not import): each collector's errors start at zero for each, so
+        the dashboard's error panel has series before the first error."""
         self.registry = registry
+        self._error_reasons = tuple(error_reasons)
         self._skipped_keys: set[tuple[str, str]] = set()
         self._failed_in_a_row = 0
         self._declare_run(registry)
@@ -258,6 +266,8 @@ class Metrics:
         if report.budget_remaining is not None:
             self.budget_remaining.set(report.budget_remaining)
         for call in report.calls:
+            for reason in _RETRIED:  # at zero until one: what any endpoint may meet
+                self.retries.labels(endpoint=call.endpoint, reason=reason)
             self.requests.labels(endpoint=call.endpoint, method=call.method, code=call.code).inc()
             self.request_duration.labels(endpoint=call.endpoint, method=call.method).observe(
                 max(call.duration, 0.0)
@@ -294,6 +304,8 @@ class Metrics:
             for result in _COLLECTOR_RESULTS:  # every result exists from the first run on
                 self.collector_runs.labels(**labels, result=result)
             self.collector_runs.labels(**labels, result=_collector_result(outcome, scopes)).inc()
+            for reason in self._error_reasons:
+                self.collector_errors.labels(**labels, reason=reason)  # at zero until one
             for reason in _error_reasons(outcome, scopes):
                 self.collector_errors.labels(**labels, reason=reason).inc()
             if outcome.listed:
@@ -334,6 +346,7 @@ class Metrics:
         for action, count in zip(_ACTIONS, (zone.created, zone.updated, zone.deleted), strict=True):
             self.changes.labels(zone=name, action=action).inc(count)
         self.drift.labels(zone=name).inc(zone.drift)
+        self.failures.labels(zone=name, reason=_ITEM)  # at zero until Cloudflare refuses one
         for reason, count in Tally(f.reason for f in zone.failures).items():
             self.failures.labels(zone=name, reason=reason).inc(count)
         if (zone.error or zone.deferred) and not zone.mappings_after:

@@ -1,6 +1,12 @@
 """Human and machine views of a run report, a plan and a discovery, for the CLI to print.
 
 Pure formatting: no I/O. The report holds no secrets, so nothing here can leak one.
+
+Every table goes through ``table()``, and every free line through ``paragraph()``: given a
+``width`` (the CLI's terminal width; ``None`` to a pipe or with ``--wide``), long cells of the
+columns named ``wrap`` are wrapped in their cell, or, when even that does not fit, moved to
+indented detail lines under their row, so nothing is cut. JSON documents carry
+``schema_version`` (docs/output.md); a field is only ever added within a version.
 """
 
 from __future__ import annotations
@@ -8,7 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,18 +33,124 @@ from syncd.model import (
     coverage_counts,
 )
 
+SCHEMA_VERSION = 1  # of every JSON document the CLI prints (docs/output.md)
+_GAP = 2  # spaces between columns
+_NARROWEST = 12  # a wrapped column narrower than this moves to detail lines instead
+_WORD = 40  # a longer word (an Azure resource id) may be broken; a shorter one never
+_INDENT = "    "  # of a detail line, and of a wrapped free line's continuation
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A plain aligned text table."""
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    width: int | None = None,
+    wrap: Collection[str] = (),
+) -> str:
+    """An aligned text table; within ``width`` columns when given (see the module docstring):
+    the cells of the ``wrap`` columns (chains, sources, region lists) give way, the others never.
+    """
     body = [[str(c) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
+    if width is None or _GAP * (len(widths) - 1) + sum(widths) <= width:
+        return _aligned(headers, [[[c] for c in r] for r in body], widths)
+    flexible = [i for i, h in enumerate(headers) if h in wrap]
+    fixed = _GAP * (len(widths) - 1) + sum(w for i, w in enumerate(widths) if i not in flexible)
+    shares = _shares([widths[i] for i in flexible], width - fixed)
+    # A share narrower than the column's longest word (a host name) would break words: the
+    # cells move to detail lines then, where they have the whole width.
+    needed = [min(_WORD, max(len(w) for r in body for w in r[i].split() or [""])) for i in flexible]
+    if flexible and all(
+        share >= max(_NARROWEST, need) for share, need in zip(shares, needed, strict=True)
+    ):
+        for i, share in zip(flexible, shares, strict=True):
+            widths[i] = share
+        cells = [[_wrapped(c, w) for c, w in zip(r, widths, strict=True)] for r in body]
+        return _aligned(headers, cells, widths)
+    return _with_details(headers, body, set(flexible), width)
+
+
+def _shares(natural: list[int], room: int) -> list[int]:
+    """``room`` columns shared among the wrapped columns: none gets more than it needs, the
+    rest is split evenly."""
+    shares = [0] * len(natural)
+    left, open_ = room, sorted(range(len(natural)), key=lambda i: natural[i])
+    while open_:
+        even = left // len(open_)
+        i = open_.pop(0)
+        shares[i] = min(natural[i], even)
+        left -= shares[i]
+    return shares
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    if len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def _aligned(headers: Sequence[str], cells: list[list[list[str]]], widths: list[int]) -> str:
+    """Rows of cells that may hold several lines each; a row's later lines leave the other
+    columns blank."""
+
+    def line(parts: Sequence[str]) -> str:
+        return (" " * _GAP).join(p.ljust(w) for p, w in zip(parts, widths, strict=True)).rstrip()
+
+    lines = [line(headers), (" " * _GAP).join("-" * w for w in widths)]
+    for row in cells:
+        for n in range(max(len(c) for c in row)):
+            lines.append(line([c[n] if n < len(c) else "" for c in row]))
     return "\n".join(lines)
 
 
-def summary(report: RunReport) -> str:
+def _with_details(
+    headers: Sequence[str], body: list[list[str]], moved: set[int], width: int
+) -> str:
+    """The table without the ``moved`` columns, each row followed by its moved cells, one
+    ``header: text`` detail line each (wrapped to ``width``)."""
+    kept = [i for i in range(len(headers)) if i not in moved]
+    widths = [max([len(headers[i]), *(len(r[i]) for r in body)]) for i in kept]
+    cells: list[list[list[str]]] = []
+    for r in body:
+        row = [[r[i]] for i in kept]
+        details = [
+            line
+            for i in sorted(moved)
+            if r[i]
+            for line in paragraph(f"{_INDENT}{headers[i]}: {r[i]}", width).splitlines()
+        ]
+        row[0] += details  # the first column is the widest free space a detail line can take
+        cells.append(row)
+    return _aligned([headers[i] for i in kept], cells, widths)
+
+
+def paragraph(text: str, width: int | None) -> str:
+    """Each line of ``text`` wrapped to ``width`` (continued with an indent); whole if ``None``."""
+    if width is None:
+        return text
+    out: list[str] = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        lead = line[: len(line) - len(line.lstrip())]
+        out += textwrap.wrap(
+            line,
+            width,
+            initial_indent="",
+            subsequent_indent=lead + _INDENT,
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        )
+    return "\n".join(out)
+
+
+def document(kind: str, body: dict[str, Any]) -> str:
+    """A JSON document of the stable interface: ``schema_version``, ``kind``, then ``body``."""
+    return dumps({"schema_version": SCHEMA_VERSION, "kind": kind, **body})
+
+
+def summary(report: RunReport, width: int | None = None) -> str:
     """Per-zone result of a sync, then collectors and run-level errors."""
     headers = [
         "zone",
@@ -64,13 +177,13 @@ def summary(report: RunReport) -> str:
         ]
         for z in report.zones
     ]
-    parts = [table(headers, rows)] if report.zones else []
-    parts += _problems(report)
+    parts = [table(headers, rows, width=width)] if report.zones else []
+    parts += _problems(report, width)
     parts.append(f"result: {report.result.value} in {report.duration:.1f}s")
     return "\n\n".join(parts)
 
 
-def _problems(report: RunReport) -> list[str]:
+def _problems(report: RunReport, width: int | None) -> list[str]:
     lines = [*_collector_lines(report.inventory), *_discovery_lines(report)]
     for z in report.zones:
         lines += _zone_problems(z)
@@ -81,7 +194,7 @@ def _problems(report: RunReport) -> list[str]:
         )
     if report.error:
         lines.append(f"run failed: {report.error}")
-    return ["\n".join(lines)] if lines else []
+    return [paragraph("\n".join(lines), width)] if lines else []
 
 
 def _discovery_lines(report: RunReport) -> list[str]:
@@ -97,9 +210,15 @@ def _discovery_lines(report: RunReport) -> list[str]:
     return lines
 
 
-def zones(resolution_zones: Sequence[tuple[str, str, str, str, str]]) -> str:
+_ZONES = ["zone_id", "name", "source", "policy", "origins"]
+
+
+def zones(resolution_zones: Sequence[tuple[str, str, str, str, str]], fmt: str = "table") -> str:
     """``check-config --zones``: id, name, where the zone came from, policy, origins."""
-    return table(["zone_id", "name", "source", "policy", "origins"], resolution_zones)
+    if fmt == "json":
+        listed = [dict(zip(_ZONES, z, strict=True)) for z in resolution_zones]
+        return document("zones", {"zones": listed})
+    return table(_ZONES, resolution_zones)
 
 
 def _collector_lines(inventory: Inventory) -> list[str]:
@@ -165,18 +284,18 @@ def _zone_problems(z: ZoneReport) -> list[str]:
     return lines
 
 
-def plan_table(report: RunReport) -> str:
+def plan_table(report: RunReport, width: int | None = None) -> str:
     """Every change and skip of every zone, with reasons."""
     parts: list[str] = []
     for z in report.zones:
-        parts.append(_zone_plan(z))
+        parts.append(_zone_plan(z, width))
     if report.zones:
-        parts.append(_plan_summary(report))
-    parts += _problems(report)
+        parts.append(_plan_summary(report, width))
+    parts += _problems(report, width)
     return "\n\n".join(parts)
 
 
-def _plan_summary(report: RunReport) -> str:
+def _plan_summary(report: RunReport, width: int | None) -> str:
     """One line per zone; ``coverage``: origins mapped now, and once the plan is applied."""
     headers = ["zone", "create", "update", "delete", "unchanged", "skipped", "coverage"]
     rows = [
@@ -191,7 +310,7 @@ def _plan_summary(report: RunReport) -> str:
         ]
         for z in report.zones
     ]
-    return table(headers, rows)
+    return table(headers, rows, width=width)
 
 
 def _planned_coverage(z: ZoneReport) -> str:
@@ -206,7 +325,7 @@ def _planned_coverage(z: ZoneReport) -> str:
     return f"{coverage_text(z)} -> {counts[CoverageState.MAPPED]}/{total}" if total else "0/0"
 
 
-def _zone_plan(z: ZoneReport) -> str:
+def _zone_plan(z: ZoneReport, width: int | None) -> str:
     p = z.plan
     head = (
         f"zone {z.zone_name} ({z.zone_id}): {len(p.creates)} to create, {len(p.updates)} to "
@@ -215,7 +334,8 @@ def _zone_plan(z: ZoneReport) -> str:
     )
     rows = [_row(p, kind) for kind in ("create", "update", "delete", "skip")]
     flat = [r for group in rows for r in group]
-    return head + ("\n" + table(["action", "ip", "mapping", "detail"], flat) if flat else "")
+    changes = table(["action", "ip", "mapping", "detail"], flat, width=width, wrap=("detail",))
+    return paragraph(head, width) + ("\n" + changes if flat else "")
 
 
 def _row(p: ZonePlan, kind: str) -> list[list[str]]:
@@ -327,10 +447,12 @@ def _coverage_json(z: ZoneReport) -> dict[str, Any] | None:
     }
 
 
-_ORIGINS = ["zone", "source", "chain", "address", "discovered", "state", "reason"]
+# What a person scans first (zone, address, its mapping, its state) first; how Cloudflare
+# reaches the origin (source, chain), often long, last and wrapped.
+_ORIGINS = ["zone", "address", "mapping", "state", "reason", "source", "chain"]
 
 
-def origins(report: RunReport, fmt: str) -> str:
+def origins(report: RunReport, fmt: str, width: int | None = None) -> str:
     """``syncd origins``: every origin of every zone, how it is reached and whether it is mapped."""
     rows: list[dict[str, Any]] = []
     for z in report.zones:
@@ -360,22 +482,23 @@ def origins(report: RunReport, fmt: str) -> str:
             }
             for z in report.zones
         ]
-        return dumps({"result": report.result.value, "zones": zones})
+        return document("origins", {"result": report.result.value, "zones": zones})
     lines = [
         [
             r["zone"],
-            r["source"],
-            " -> ".join(r["chain"]),
             r["address"] or "-",
             r["discovered"] or "-",
             r["state"],
             r["reason"] or "",
+            r["source"],
+            " -> ".join(r["chain"]),
         ]
         for r in rows
     ]
-    parts = [table(_ORIGINS, lines)] if lines else ["no origins found"]
-    parts.append("\n".join(_coverage_line(z) for z in report.zones))
-    parts += _problems(report)
+    wrapped = ("source", "chain")
+    parts = [table(_ORIGINS, lines, width=width, wrap=wrapped)] if lines else ["no origins found"]
+    parts.append(paragraph("\n".join(_coverage_line(z) for z in report.zones), width))
+    parts += _problems(report, width)
     return "\n\n".join(parts)
 
 
@@ -386,23 +509,28 @@ def dumps(data: Any) -> str:
 _DISCOVERY = ["ip", "vendor", "region", "collector", "account", "resource"]
 
 
-def discovery(addresses: Iterable[Address], fmt: str) -> str:
+def discovery(addresses: Iterable[Address], fmt: str, width: int | None = None) -> str:
     """One line per discovered address, as a table, JSON or CSV."""
     rows = [
         [canonical(a.ip), a.vendor.value, a.region, a.collector, a.account, a.resource]
         for a in sorted(addresses, key=lambda a: (a.ip.version, int(a.ip), a.collector))
     ]
     if fmt == "json":
-        return dumps([dict(zip(_DISCOVERY, r, strict=True)) for r in rows])
+        found = [dict(zip(_DISCOVERY, r, strict=True)) for r in rows]
+        return document("discovery", {"addresses": found})
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(_DISCOVERY)
         writer.writerows(rows)
         return buf.getvalue().rstrip("\n")
-    return table(_DISCOVERY, rows)
+    return table(_DISCOVERY, rows, width=width, wrap=("resource",))
 
 
-def regions(supported: dict[Vendor, frozenset[str]]) -> str:
-    rows = [[v.value, ", ".join(sorted(names))] for v, names in sorted(supported.items())]
-    return table(["vendor", "regions"], rows)
+def regions(supported: dict[Vendor, frozenset[str]], fmt: str, width: int | None = None) -> str:
+    """Cloudflare's supported regions per vendor: a table (each list wrapped), or JSON."""
+    ordered = sorted(supported.items())
+    if fmt == "json":
+        return document("regions", {"regions": {v.value: sorted(names) for v, names in ordered}})
+    rows = [[v.value, ", ".join(sorted(names))] for v, names in ordered]
+    return table(["vendor", "regions"], rows, width=width, wrap=("regions",))

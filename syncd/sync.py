@@ -4,6 +4,8 @@
 run's zones, run the collectors while the zones are read, resolve the inventory once, and
 reconcile each zone on its own (``zone.py``) so that one zone's failure never stops another. It
 raises nothing but programming errors; logs, metrics and the CLI summary are views of the report.
+Credentials Cloudflare refuses end the run at once: the collection started beside the first
+requests is abandoned (its processes killed), not awaited for nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import structlog
 
 from syncd import budget, collectors, plan, zone
 from syncd.cloudflare import api
-from syncd.config import Settings
-from syncd.errors import CloudflareError, StateError
+from syncd.config import CloudflareConfig, Settings
+from syncd.errors import AuthError, CloudflareError, StateError
 from syncd.model import Inventory, RunReport
 from syncd.resolver import Resolver
 from syncd.state import StateStore, load_window
@@ -69,9 +71,36 @@ def run_once(
                 budget_source=left.source,
             )
 
-        collecting = coordinator.submit(collectors.collect, settings, opts.stop)
+        abandon = _Abandon(opts.stop)
+        collecting = coordinator.submit(collectors.collect, settings, abandon)
         reading = zone.Reading(settings.cloudflare.verify_interval, opts.verify, clock())
-        return _run(settings, opts, cloudflare, names, collecting, report, reading=reading)
+        return _run(
+            settings, opts, cloudflare, names, collecting, report, reading=reading, abandon=abandon
+        )
+
+
+class _Abandon(threading.Event):
+    """Set by the run when it cannot go on, or by shutdown (``outer``): either ends the
+    collection at once."""
+
+    def __init__(self, outer: threading.Event | None) -> None:
+        super().__init__()
+        self._outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._outer is not None and self._outer.is_set())
+
+
+def _refused(exc: AuthError, cf: CloudflareConfig) -> str:
+    """What to fix when Cloudflare refuses the run's first requests."""
+    if exc.for_every_zone:  # 401: the credentials themselves
+        source = "cloudflare.api_token (or api_token_file, or api_email and api_key)"
+        return f"Cloudflare refused the credentials: {exc}; check {source}"
+    zones = ", ".join(z.label for z in cf.zones) or "the discovered zones"
+    return (
+        f"Cloudflare refused the token: {exc}; give it Zone Settings: Read, Zone Settings: Edit, "
+        f"DNS: Read, Zone: Read and Load Balancing: Read on {zones} (docs/operations.md)"
+    )
 
 
 def _run(  # noqa: PLR0917 (private seam of run_once)
@@ -83,6 +112,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     report: Callable[[Inventory, str], RunReport],
     *,
     reading: zone.Reading,
+    abandon: threading.Event,
 ) -> RunReport:
     """The zones are read while the collectors finish, then each is planned and applied."""
     try:
@@ -91,6 +121,10 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         regions = api.supported_regions(cloudflare, [z.id for z in zones]) if zones else {}
     except CloudflareError as exc:
         budget.save_window(settings.state.path, cloudflare.window(), dry_run=opts.dry_run)
+        if isinstance(exc, AuthError):  # nothing can be done: the collection is not awaited
+            abandon.set()  # its processes are killed; what they found is dropped
+            collecting.result()
+            return report(Inventory(), _refused(exc, settings.cloudflare))
         return report(collecting.result(), f"Cloudflare: {exc}")
     try:
         # Opened before the zones are read: it holds each zone's mirror of Cloudflare.

@@ -6,8 +6,10 @@ write and read) is given at most what is left of the request's deadline, and non
 passed, so ``cloudflare.timeout`` bounds the whole request: connect, send, headers and body.
 
 The deadline is per thread (zones are pushed concurrently, one request per thread at a time):
-``Deadline.running(seconds)`` opens it around one request. The clients' network backend is
-httpcore's own, wrapped; the pool's backend is set after httpx built it (httpx pinned < 0.29).
+``Deadline.running(seconds)`` opens it around one request. The client's transport is a small
+``httpx.BaseTransport`` over httpcore's ``ConnectionPool``, whose public ``network_backend``
+argument takes httpcore's own backend, wrapped: public APIs only, so no httpx release is pinned
+out (httpx's own transport offers no way to pass a backend).
 """
 
 from __future__ import annotations
@@ -105,8 +107,95 @@ class _Backend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def transport(deadline: Deadline) -> httpx.HTTPTransport:
-    """httpx's own transport, its connections made through the deadline-keeping backend."""
-    out = httpx.HTTPTransport()
-    out._pool._network_backend = _Backend(deadline)  # the module docstring says why
-    return out
+# httpcore's errors as httpx's, most specific first: the transport above (``transport.py``)
+# translates httpx's alone, as it would from httpx's own transport.
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for core, ours in _ERRORS:
+            if isinstance(exc, core):
+                raise ours(str(exc)) from exc
+        raise
+
+
+class _Body(httpx.SyncByteStream):
+    """The response body as httpcore streams it, its errors translated as it is read."""
+
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _translated():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """httpcore's connection pool, its connections made through the deadline-keeping backend."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),  # certifi, or SSL_CERT_FILE / _DIR
+            network_backend=_Backend(deadline),
+            # httpx's own limits (httpx.Limits()); httpcore's defaults would cap the zones'
+            # concurrent requests at 10 and keep idle connections for ever.
+            max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections,
+            keepalive_expiry=_LIMITS.keepalive_expiry,
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _translated():
+            answer = self._pool.handle_request(core)
+        assert isinstance(answer.stream, Iterable)  # noqa: S101 (the sync pool's, never async)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.stream),
+            extensions=answer.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def transport(deadline: Deadline) -> httpx.BaseTransport:
+    """The run's transport: every connection keeps the current request's deadline."""
+    return DeadlineTransport(deadline)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import oci
-from oci._vendor.requests.exceptions import Timeout as RequestsTimeout
 
 from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
 from syncd.collectors.errors import CollectorError, Reason, from_status
@@ -365,9 +364,10 @@ def _translated(where: str) -> Iterator[None]:
             f"{where}: timed out connecting to OCI", reason=Reason.TIMEOUT
         ) from exc
     except oci.exceptions.RequestException as exc:
-        # The SDK wraps the requests exception it caught as the first argument.
+        # The SDK wraps the exception of its vendored (private) requests as the first argument;
+        # a timeout is told by the socket's own TimeoutError down the chain, not by that class.
         cause = exc.args[0] if exc.args else None
-        reason = Reason.TIMEOUT if isinstance(cause, RequestsTimeout) else Reason.UNREACHABLE
+        reason = Reason.TIMEOUT if _timed_out(exc) else Reason.UNREACHABLE
         raise CollectorError(
             f"{where}: no answer from OCI ({type(cause).__name__})", reason=reason
         ) from exc
@@ -379,6 +379,21 @@ def _translated(where: str) -> Iterator[None]:
         raise CollectorError(
             f"{where}: cannot read the OCI key file {exc.filename}", reason=Reason.AUTH
         ) from exc
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a socket timeout is anywhere in the chain of causes and contexts."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, TimeoutError):
+            return True
+        todo += [e.__cause__, e.__context__, *(a for a in e.args if isinstance(a, BaseException))]
+    return False
 
 
 def _service_error(exc: Any, where: str) -> CollectorError:

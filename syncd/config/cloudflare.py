@@ -17,6 +17,7 @@ from syncd.config.values import (
     DEFAULT_BASE_URL,
     Backoff,
     FilePath,
+    HexId,
     RatePeriod,
     RequestTimeout,
     Section,
@@ -98,7 +99,7 @@ class ZoneSettings(Section):
 
 
 class ZoneConfig(ZoneSettings):
-    id: str = Field(
+    id: HexId = Field(
         description=(
             "The zone id: 32 hexadecimal characters (the zone's Overview page); upper case is "
             "read as lower case."
@@ -137,7 +138,7 @@ def check_glob(pattern: str) -> str:
 class ZoneDiscoveryConfig(Section):
     """Every active zone the token can list, filtered by account and name, kept in step."""
 
-    account_ids: tuple[str, ...] = Field(
+    account_ids: tuple[HexId, ...] = Field(
         (),
         description=(
             "Only zones of these accounts (32 hex characters each), one listing per account "

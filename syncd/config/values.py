@@ -19,8 +19,10 @@ from pydantic import (
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
+_COMPOUND = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}  # largest first
 SHOWN_CHARS = 80  # an echoed value is cut to this many characters (a 100 KB value stays out)
 
 
@@ -33,14 +35,24 @@ def shown(value: object) -> str:
 
 
 def parse_duration(value: object) -> float:
-    """``15m``, ``30s``, ``1.5h``, ``250ms`` or a plain number of seconds, as seconds."""
+    """``15m``, ``30s``, ``1.5h``, ``250ms``, a compound ``1h30m`` (units largest first, as
+    Prometheus writes them) or a plain number of seconds, as seconds."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")  # noqa: TRY004 (pydantic wants ValueError)
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ValueError(f"not a duration (use e.g. 30s, 15m, 1h): {shown(value)}")
+    if isinstance(value, str) and (m := _NUMBER.match(value)):
+        return float(m.group(1))
+    text = value.strip().replace(" ", "") if isinstance(value, str) else ""
+    if not _COMPOUND.match(text):
+        raise ValueError(f"not a duration (use e.g. 30s, 15m, 1h30m, 1d): {shown(value)}")
+    parts = [(float(n), unit) for n, unit in _PART.findall(text)]
+    order = [list(_UNITS).index(unit) for _, unit in parts]
+    if order != sorted(set(order)):
+        raise ValueError(
+            f"not a duration: units go largest first, each once (e.g. 1h30m): {shown(value)}"
+        )
+    return sum(n * _UNITS[unit] for n, unit in parts)
 
 
 def format_duration(seconds: float) -> str:
@@ -74,6 +86,20 @@ ShutdownTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.0,
 StaleAfter = Annotated[float, BeforeValidator(parse_duration), _within(1.0, 30 * 86400.0)]
 VerifyInterval = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 30 * 86400.0)]
 ResolveTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.01, 300.0)]
+
+
+def quoted_id(value: object) -> object:
+    """A hex id written unquoted is read by YAML as a number when it holds only digits
+    (``0123...`` even as an octal one): say to quote it rather than echo a mangled number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(  # noqa: TRY004 (pydantic wants ValueError)
+            "YAML read this unquoted id as a number (digits only, a leading 0 even as octal): "
+            'write it in quotes, e.g. "0123456789abcdef0123456789abcdef"'
+        )
+    return value
+
+
+HexId = Annotated[str, BeforeValidator(quoted_id)]
 
 
 def _path(value: object) -> object:

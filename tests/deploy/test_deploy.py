@@ -32,7 +32,12 @@ DASHBOARD = DEPLOY / "grafana/syncd.json"
 ALERTS = DEPLOY / "prometheus/alerts.yaml"
 CONFIGMAP_CONFIG = K8S / "common/syncd.yaml"
 SECRET_EXAMPLE = K8S / "secret.example.yaml"
-VARIANTS = {"service": K8S, "cronjob": K8S / "cronjob"}
+VARIANTS = {
+    "service": K8S,
+    "cronjob": K8S / "cronjob",
+    "without-operator": K8S / "without-operator",
+}
+OPERATOR = K8S / "components/prometheus-operator"
 
 # The metric contract of issue 7: the only names a dashboard or alert may rely on.
 HISTOGRAMS = frozenset(
@@ -56,6 +61,15 @@ CONTRACT = HISTOGRAMS | {
     "syncd_mapping_failures_total",
     "syncd_cloudflare_requests_total",
     "syncd_cloudflare_retries_total",
+    # Issue 27: the last run's gauges (right for the CronJob's pushed metrics too) and coverage.
+    "syncd_last_run_result",
+    "syncd_consecutive_failed_runs",
+    "syncd_cloudflare_budget_remaining",
+    "syncd_zone_origin_coverage_ratio",
+    "syncd_last_run_failed_items",
+    "syncd_last_run_failed_scopes",
+    "syncd_last_run_failed_zones",
+    "syncd_last_run_deferred_zones",
 }
 _HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
@@ -103,8 +117,10 @@ def _kustomization(directory: Path) -> dict[str, Any]:
 
 
 def _resource_files(directory: Path) -> Iterator[Path]:
-    """The manifest files a kustomization pulls in, following directory resources."""
-    for entry in _kustomization(directory).get("resources", []):
+    """The manifest files a kustomization pulls in, following directory resources and
+    components."""
+    doc = _kustomization(directory)
+    for entry in [*doc.get("resources", []), *doc.get("components", [])]:
         path = (directory / entry).resolve()
         if path.is_dir():
             yield from _resource_files(path)
@@ -161,9 +177,13 @@ def _kustomize(directory: Path) -> list[dict[str, Any]]:
 def test_kustomize_builds_each_variant_into_valid_objects(variant: str):
     kv = pytest.importorskip("kubernetes_validate.utils", reason="pip install kubernetes-validate")
     built = _kustomize(VARIANTS[variant])
-    workload = {"service": "Deployment", "cronjob": "CronJob"}[variant]
-    extra = {"service": {"Service", "ServiceMonitor", "NetworkPolicy"}, "cronjob": set()}[variant]
-    common = {"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "PrometheusRule"}
+    workload = "CronJob" if variant == "cronjob" else "Deployment"
+    extra = {
+        "service": {"Service", "ServiceMonitor", "NetworkPolicy", "PrometheusRule"},
+        "cronjob": {"PrometheusRule"},
+        "without-operator": {"Service", "NetworkPolicy"},
+    }[variant]
+    common = {"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim"}
     assert common | extra | {workload} == {o["kind"] for o in built}
     for obj in built:
         if obj["kind"] != "Namespace":
@@ -312,6 +332,39 @@ def test_image_tag_in_each_kustomization_is_the_package_version():
 # --- Prometheus Operator (no offline schema for these CRDs: checked structurally) -----------
 
 
+def test_without_operator_variant_needs_no_crd_and_carries_scrape_annotations():
+    """A cluster without the Prometheus Operator: only built-in kinds, every one valid, and the
+    pod announces its metrics port to annotation-based scraping."""
+    kv = pytest.importorskip("kubernetes_validate.utils", reason="pip install kubernetes-validate")
+    built = _kustomize(VARIANTS["without-operator"])
+    assert [] == [o["kind"] for o in built if "coreos" in o["apiVersion"]]
+    for obj in built:
+        for version in ("1.29.0", "1.37.0"):
+            kv.validate(obj, version, strict=True)
+    [deployment] = [o for o in built if o["kind"] == "Deployment"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    [port] = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port["containerPort"]),
+        "prometheus.io/path": "/metrics",
+    } == annotations
+
+
+def test_operator_objects_come_only_from_the_component():
+    """Both variants get them from components/prometheus-operator, the only place they live."""
+    component = set(_resource_files(OPERATOR))
+    operator_files = {
+        p.resolve()
+        for p in K8S.rglob("*.yaml")
+        if p.name != "kustomization.yaml" and "monitoring.coreos.com/" in p.read_text()
+    }
+    assert operator_files == component
+    for variant in ("service", "cronjob"):
+        assert component <= set(_resource_files(VARIANTS[variant]))
+    assert not component & set(_resource_files(VARIANTS["without-operator"]))
+
+
 def test_networkpolicy_admits_only_the_monitoring_namespace_to_the_metrics_port():
     built = _kustomize(VARIANTS["service"])
     [policy] = [o for o in built if o["kind"] == "NetworkPolicy"]
@@ -358,7 +411,7 @@ def test_prometheusrule_carries_the_groups_of_deploy_prometheus_alerts():
     rule = _kind(OBJECTS, "PrometheusRule")
     assert ("monitoring.coreos.com/v1", "syncd") == (rule["apiVersion"], rule["metadata"]["name"])
     assert _alert_groups() == rule["spec"]["groups"], (
-        "common/prometheusrule.yaml is out of date: copy the groups of "
+        "components/prometheus-operator/prometheusrule.yaml is out of date: copy the groups of "
         "deploy/prometheus/alerts.yaml under its spec:"
     )
     for group in rule["spec"]["groups"]:
@@ -786,13 +839,13 @@ def test_the_version_has_one_source_and_the_changelog_covers_it():
     assert "(../CHANGELOG.md)" in (ROOT / "docs/operations.md").read_text()
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", ["service", "cronjob"])
 def test_runbook_urls_are_absolute_from_one_base_set_in_the_kustomization(
     variant: str, tmp_path: Path
 ):
     copy = tmp_path / "deploy"
     shutil.copytree(ROOT / "deploy", copy)
-    common = copy / "kubernetes/common/kustomization.yaml"
+    common = copy / OPERATOR.relative_to(DEPLOY) / "kustomization.yaml"
     default = "base=https://syncd.example/docs/operations.md"
     assert default in common.read_text()
     common.write_text(common.read_text().replace(default, "base=https://wiki.corp/syncd"))

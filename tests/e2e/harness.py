@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -124,3 +125,51 @@ class Syncd:
             self.proc.stdout.close()
         if self.proc.stderr is not None:
             self.proc.stderr.close()
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+class Prometheus:
+    """A real Prometheus on loopback scraping one target every second."""
+
+    def __init__(self, tmp: Path, target: str) -> None:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [
+                {"job_name": "syncd", "static_configs": [{"targets": [target]}]},
+            ],
+        }
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = (tmp / "prometheus.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address={self.url.removeprefix('http://')}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        try:
+            answer = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
+        except httpx.TransportError:
+            return []
+        if answer.status_code == 503:  # still starting (not ready yet)
+            return []
+        body = answer.json()
+        assert "success" == body["status"], body
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def values(self, promql: str, label: str) -> dict[str, float]:
+        return {r["metric"].get(label, ""): float(r["value"][1]) for r in self.query(promql)}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()

@@ -21,6 +21,12 @@ STATIC = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output to a pipe keeps whole lines; an exported COLUMNS would fit the tables."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture
 def config(cf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
@@ -92,7 +98,49 @@ def test_discover_formats(capsys, config: Path):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert ["10.0.0.5", "192.0.2.10", "2001:db8::10"] == [r["ip"] for r in rows]
     _, out, _ = run(capsys, "discover", "--config", str(config), "--output", "json")
-    assert {"ip", "vendor", "region", "collector", "account", "resource"} == set(json.loads(out)[0])
+    doc = json.loads(out)
+    assert (1, "discovery") == (doc["schema_version"], doc["kind"])
+    assert {"ip", "vendor", "region", "collector", "account", "resource"} == set(
+        doc["addresses"][0]
+    )
+
+
+def test_plan_detailed_exitcode_tells_drift_from_none(capsys, cf, config: Path):
+    """As Terraform's: 3 while changes are pending, 0 once applied; without the flag, 0."""
+    assert 0 == run(capsys, "plan", "--config", str(config))[0]
+    code, out, _ = run(capsys, "plan", "--config", str(config), "--detailed-exitcode")
+    assert (3, True) == (code, "2 to create" in out)
+    assert 0 == run(capsys, "sync", "--config", str(config))[0]
+    code, out, _ = run(capsys, "plan", "--config", str(config), "--detailed-exitcode")
+    assert (0, True) == (code, "0 to create" in out)
+    cf.inject(cf_error(500, 1140, "Internal error.", times=50))
+    code, _, _ = run(capsys, "plan", "--config", str(config), "--detailed-exitcode")
+    assert 1 == code, "a failure is 1, never taken for drift or its absence"
+
+
+def test_every_result_has_a_versioned_json_document(capsys, cf, config: Path):
+    docs = {}
+    for argv in (
+        ["sync", "--output", "json"],
+        ["plan", "--output", "json"],
+        ["regions", "--output", "json"],
+        ["origins", "--output", "json"],
+        ["discover", "--output", "json"],
+        ["check-config", "--output", "json"],
+        ["check-config", "--zones", "--output", "json"],
+    ):
+        code, out, _ = run(capsys, *argv, "--config", str(config))
+        assert 0 == code, argv
+        doc = json.loads(out)
+        assert 1 == doc["schema_version"], argv
+        docs[" ".join(argv[:2] if argv[1] == "--zones" else argv[:1])] = doc
+    assert ["192.0.2.10", "2001:db8::10"] == sorted(
+        m["ip"] for m in docs["sync"]["zones"][0]["create"]
+    )
+    assert "us-east-1" in docs["regions"]["regions"]["aws"]
+    assert "***" == docs["check-config"]["config"]["cloudflare"]["api_token"]
+    assert [ZONE] == [z["zone_id"] for z in docs["check-config --zones"]["zones"]]
+    assert TOKEN not in json.dumps(docs)
 
 
 def test_regions_and_check_config(capsys, cf, config: Path):

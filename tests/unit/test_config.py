@@ -155,6 +155,36 @@ def test_durations():
         config.parse_duration("fortnight")
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1h30m", 5400), ("90s", 90), ("1d", 86400), ("1d2h3m4s", 93784), ("1m500ms", 60.5)],
+)
+def test_compound_durations_as_prometheus_writes_them(text: str, seconds: float):
+    assert seconds == config.parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["30m1h", "1h1h", "1h 30", "h", "1w"])
+def test_a_compound_duration_out_of_order_or_unknown_is_refused(text: str):
+    with pytest.raises(ValueError, match="not a duration"):
+        config.parse_duration(text)
+
+
+def test_schedule_interval_takes_a_compound_duration():
+    settings = config.parse(MINIMAL + "schedule: {interval: 1h30m}\n", {"TOKEN": "t"})
+    assert 5400 == settings.schedule.interval
+
+
+@pytest.mark.parametrize(
+    "zone_id", ["01234567012345670123456701234567", "12345678901234567890123456789012"]
+)
+def test_an_unquoted_numeric_zone_id_is_told_to_be_quoted(zone_id: str):
+    text = MINIMAL.replace("id: 0123456789abcdef0123456789abcdef", f"id: {zone_id}")
+    assert text != MINIMAL
+    ((path, msg),) = problems(text)
+    assert "cloudflare.zones.0.id" == path
+    assert "write it in quotes" in msg
+
+
 def test_load_reports_unreadable_file_and_bad_yaml(tmp_path: Path):
     with pytest.raises(ConfigError, match="cannot read"):
         config.load(tmp_path / "absent.yaml", {})
