@@ -219,7 +219,7 @@ def _regions(settings: Settings, _: argparse.Namespace) -> int:
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    print(render.regions(supported))
+    print(render.regions(supported.regions))
     return ExitCode.OK
 
 

@@ -20,7 +20,7 @@ from syncd import budget, collectors, plan, zone
 from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, StateError
-from syncd.model import Inventory, RunReport
+from syncd.model import Inventory, RunReport, SupportedRegions
 from syncd.resolver import Resolver
 from syncd.state import StateStore, load_window
 
@@ -86,7 +86,11 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     try:
         found = cloudflare.zones(settings.cloudflare)
         zones = found.zones
-        regions = api.supported_regions(cloudflare, [z.id for z in zones]) if zones else {}
+        regions = (
+            api.supported_regions(cloudflare, [z.id for z in zones])
+            if zones
+            else SupportedRegions({})
+        )
     except CloudflareError as exc:
         budget.save_window(settings.state.path, cloudflare.window(), dry_run=opts.dry_run)
         return report(collecting.result(), f"Cloudflare: {exc}")
@@ -104,7 +108,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         run = zone.Run(
             api=cloudflare,
             store=store,
-            resolved=plan.resolve(inventory, plan.RegionMatcher(regions)),
+            resolved=plan.resolve(inventory, plan.RegionMatcher(regions.regions)),
             health=plan.Health.of(inventory),
             settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
             dry_run=opts.dry_run,
