@@ -775,3 +775,15 @@ class ZoneTraffic:
     def counts(self) -> dict[CoverageState, int]:
         """Observed addresses per state."""
         return {s: sum(1 for o in self.origins if o.state is s) for s in CoverageState}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedFacts:
+    """A zone's traffic readings, kept in the state database (``syncd/observe.py`` says when
+    each is read again)."""
+
+    access: DatasetAccess | None = None  # the settings node; None: never read
+    access_read_at: float = 0.0
+    latest: ZoneObservation | None = None  # the last reading that did not fail
+    good: ZoneObservation | None = None  # the last reading with figures (``observed``)
+    next_at: float = 0.0  # when the zone's traffic is read again

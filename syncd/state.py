@@ -12,6 +12,7 @@ writes anything, so a broken store can never lead to deletions.
 from __future__ import annotations
 
 import fcntl
+import json
 import sqlite3
 import threading
 import time
@@ -25,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from syncd.errors import StateError
 from syncd.model import (
     IPAddress,
+    ObservedFacts,
     Owned,
     RateWindow,
     RegionMapping,
@@ -67,6 +69,7 @@ CREATE TABLE IF NOT EXISTS mirrored (
     verify_after REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS facts (zone_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS observed (zone_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deferred (
     zone_id TEXT PRIMARY KEY,
     position INTEGER NOT NULL
@@ -85,6 +88,7 @@ CREATE TABLE IF NOT EXISTS pending (
 
 _DISCOVERED = "SELECT zone_id, name FROM discovered"
 _FACTS = TypeAdapter(ZoneFacts)  # a zone's facts as JSON, validated when read back
+_OBSERVED = TypeAdapter(ObservedFacts)  # a zone's traffic readings, the same way
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +239,10 @@ class StateStore:
                     self._db.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('paused_until', ?)",
                         (repr(window.paused_until),),
+                    )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('graphql_taken', ?)",
+                        (json.dumps(list(window.graphql)),),
                     )
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
@@ -401,6 +409,56 @@ class StateStore:
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 
+    # --- the zone's traffic readings (cloudflare.observe) ------------------------------------
+
+    def observed(self, zone_id: str) -> ObservedFacts | None:
+        """The zone's kept traffic readings; None when there are none or they cannot be
+        trusted (the caller reads them from Cloudflare again)."""
+        with self._mutex:
+            try:
+                if not self._has("observed"):
+                    return None
+                row = self._db.execute(
+                    "SELECT data FROM observed WHERE zone_id = ?", (zone_id,)
+                ).fetchone()
+            except sqlite3.Error:
+                return None
+        if row is None:
+            return None
+        try:
+            return _OBSERVED.validate_json(row[0])
+        except (ValidationError, ValueError, TypeError):
+            return None
+
+    def save_observed(self, zone_id: str, observed: ObservedFacts) -> None:
+        """Keep the zone's traffic readings for the next runs."""
+        if self._read_only:
+            return
+        row = (zone_id, _OBSERVED.dump_json(observed).decode())
+        with self._mutex:
+            try:
+                with self._db:
+                    self._db.execute("INSERT OR REPLACE INTO observed VALUES (?, ?)", row)
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+    def hints_written(self, zone_id: str) -> dict[IPAddress, float]:
+        """When syncd last wrote (or adopted) each mapping it owns in the zone."""
+        with self._mutex:
+            try:
+                rows = self._db.execute(
+                    "SELECT ip, updated_at FROM owned WHERE zone_id = ?", (zone_id,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be read: {exc}") from exc
+        out: dict[IPAddress, float] = {}
+        for ip, at in rows:
+            try:
+                out[parse_ip(str(ip))] = float(at)
+            except (ValueError, TypeError) as exc:
+                raise StateError(f"state file {self._path} is corrupt: {exc}") from exc
+        return out
+
     def begin(self, zone_id: str, upserts: Iterable[Upsert]) -> None:
         """Note a batch as pending just before it is sent."""
         rows = [_row(zone_id, u.mapping, u.scope_key, self._clock()) for u in upserts]
@@ -473,12 +531,18 @@ def load_window(path: Path) -> RateWindow:
         taken = tuple(t for (t,) in db.execute("SELECT sent_at FROM budget ORDER BY sent_at"))
         row = db.execute("SELECT value FROM meta WHERE key = 'paused_until'").fetchone()
         paused = float(row[0]) if row is not None else 0.0
+        row = db.execute("SELECT value FROM meta WHERE key = 'graphql_taken'").fetchone()
+        graphql = json.loads(row[0]) if row is not None else []
     except (sqlite3.Error, ValueError, TypeError):
         return RateWindow(taken=())
     finally:
         db.close()
     return RateWindow(
-        taken=tuple(float(t) for t in taken if isinstance(t, int | float)), paused_until=paused
+        taken=tuple(float(t) for t in taken if isinstance(t, int | float)),
+        paused_until=paused,
+        graphql=tuple(float(t) for t in graphql if isinstance(t, int | float))
+        if isinstance(graphql, list)
+        else (),
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from syncd import budget, collectors, plan, zone
+from syncd import budget, collectors, observe, plan, zone
 from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, StateError
@@ -38,6 +38,7 @@ class Options:
     stop: threading.Event | None = None  # set on shutdown: the batch in flight finishes
     limiter: api.RateLimiter | None = None  # the daemon's, for its whole life (runs share it)
     verify: bool = False  # sync --verify: list every zone in full, whatever its mirror says
+    observe_now: bool = False  # origins --observed: read every zone's traffic now
 
 
 def run_once(
@@ -103,6 +104,15 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     with store, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
         turn = budget.schedule(settings, store, zones, now=reading.now, sent=cloudflare.sent)
         zones, reading = turn.zones, replace(reading, waiting=turn.waiting, budget=turn.budget)
+        observing = pool.submit(
+            observe.current,
+            cloudflare,
+            store,
+            zones,
+            settings.cloudflare.observe,
+            observe.Due(now=reading.now, now_all=opts.verify or opts.observe_now),
+            stop=lambda: turn.budget.why() if turn.budget.spent() else "",
+        )
         held = {z.id: pool.submit(zone.read, reach, z, store, reading) for z in zones}
         inventory = collecting.result()
         run = zone.Run(
@@ -114,6 +124,8 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
             dry_run=opts.dry_run,
             stop=opts.stop,
             budget=reading.budget,
+            observed=observing.result(),
+            upper_tiers=regions.upper_tiers,
         )
         work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
         reports = tuple(f.result() for f in work)

@@ -49,8 +49,8 @@ _SETTINGS = (
 _FETCHES = (
     "query OriginFetches($zones: [string!], $since: Time!, $until: Time!, $limit: uint64!) {"
     " viewer { zones(filter: {zoneTag_in: $zones}) { zoneTag httpRequestsAdaptiveGroups("
-    'filter: {{datetime_geq: $since, datetime_lt: $until, originIP_neq: ""}}, limit: $limit,'
-    " orderBy: [count_DESC]) {{ count dimensions {{ {fields} }} }} }} }} }}"
+    'filter: {datetime_geq: $since, datetime_lt: $until, originIP_neq: ""}, limit: $limit,'
+    " orderBy: [count_DESC]) { count dimensions { FIELDS } } } } }"
 )
 
 Stop = Callable[[], str]  # why no further query may go ("" while they may): the run's budget
@@ -113,7 +113,7 @@ class Reader:
     ) -> dict[str, ZoneObservation]:
         """Origin fetches per (origin IP, upper tier) over ``[since, until)``, ``MAX_ZONES``
         zones per query; a zone the answer refuses on its own is left out of a second query."""
-        query = _FETCHES.format(fields=" ".join(fields))
+        query = _FETCHES.replace("FIELDS", " ".join(fields))
         window = {"since": _rfc3339(since), "until": _rfc3339(until), "limit": limit}
         out: dict[str, ZoneObservation] = {}
         for first in _chunks(zone_ids):
