@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         "origins", parents=[common], help="each zone's origins, how reached, mapped or not"
     )
     o.add_argument("--zone", metavar="NAME", help="only this zone (its name or id)")
+    o.add_argument(
+        "--observed",
+        action="store_true",
+        help="what Cloudflare really fetched (read now): each address, its share, mapped or "
+        "not and why, the upper tiers, the hints' effect",
+    )
     o.add_argument("--output", choices=["table", "json"], default="table")
     verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
     c = verbs.add_parser("check-config", parents=[common], help="validate and print the config")
@@ -179,8 +185,13 @@ def _origins(settings: Settings, args: argparse.Namespace) -> int:
             return ExitCode.USAGE
         cf = settings.cloudflare.model_copy(update={"zones": tuple(zones)})
         settings = settings.model_copy(update={"cloudflare": cf})
-    report = sync.run_once(settings, options=sync.Options(dry_run=True))
-    print(render.origins(report, args.output))
+    options = sync.Options(dry_run=True, observe_now=args.observed)
+    report = sync.run_once(settings, options=options)
+    print(
+        render.observed(report, args.output)
+        if args.observed
+        else render.origins(report, args.output)
+    )
     failed = report.error or any(z.error or (z.origins and z.origins.failed) for z in report.zones)
     return ExitCode.FAILED if failed else ExitCode.OK
 

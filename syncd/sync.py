@@ -109,7 +109,10 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
             cloudflare,
             store,
             zones,
-            settings.cloudflare.observe,
+            # origins --observed asks for the traffic: read it even where observation is off.
+            settings.cloudflare.observe.model_copy(update={"enabled": True})
+            if opts.observe_now
+            else settings.cloudflare.observe,
             observe.Due(now=reading.now, now_all=opts.verify or opts.observe_now),
             stop=lambda: turn.budget.why() if turn.budget.spent() else "",
         )
