@@ -212,28 +212,23 @@ def _rounded(ratio: float | None) -> float | None:
 def _log_unobserved(report: RunReport) -> None:
     """A zone whose traffic could not be read this run: one event each; a token without
     Analytics Read: one event for all the zones it denies."""
-    denied: list[ZoneReport] = []
-    for zone in report.zones:
-        seen = zone.traffic
-        if seen is None or seen.available:
-            continue
-        if seen.observation.state is ObservationState.DENIED:
-            denied.append(zone)
-            continue
-        log.warning(
-            "observation_unavailable",
-            zone=zone.zone_name,
-            state=seen.observation.state.value,
-            detail=seen.observation.detail,
-        )
+    unobserved = report.unobserved()
+    denied = [(z, o) for z, o in unobserved if o.state is ObservationState.DENIED]
+    for zone, observation in unobserved:
+        if observation.state is not ObservationState.DENIED:
+            log.warning(
+                "observation_unavailable",
+                zone=zone.zone_name,
+                state=observation.state.value,
+                detail=observation.detail,
+            )
     if denied:
-        first = denied[0].traffic
         log.warning(
             "observation_denied",
             zones=len(denied),
-            first=denied[0].zone_name,
+            first=denied[0][0].zone_name,
             permission="Analytics: Read",
-            detail=first.observation.detail if first else "",
+            detail=denied[0][1].detail,
         )
 
 

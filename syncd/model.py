@@ -442,6 +442,14 @@ class RunReport:
     def deferred_zones(self) -> tuple[ZoneReport, ...]:
         return tuple(z for z in self.zones if z.deferred)
 
+    def unobserved(self) -> tuple[tuple[ZoneReport, ZoneObservation], ...]:
+        """The zones whose traffic has no figures this run, each with why (its observation)."""
+        return tuple(
+            (z, z.traffic.observation)
+            for z in self.zones
+            if z.traffic is not None and not z.traffic.available
+        )
+
     @property
     def duration(self) -> float:
         return self.finished - self.started

@@ -395,23 +395,18 @@ def observed_text(z: ZoneReport) -> str:
 
 def _observation_lines(report: RunReport) -> list[str]:
     """A zone whose traffic could not be read, once; a token without Analytics Read, once."""
-    lines: list[str] = []
-    denied: list[ZoneReport] = []
-    for z in report.zones:
-        seen = z.traffic
-        if seen is None or seen.available:
-            continue
-        if seen.observation.state is ObservationState.DENIED:
-            denied.append(z)
-        else:
-            state = seen.observation.state.value
-            lines.append(f"zone {z.zone_name}: traffic {state}: {seen.observation.detail}")
+    unobserved = report.unobserved()
+    denied = [(z, o) for z, o in unobserved if o.state is ObservationState.DENIED]
+    lines = [
+        f"zone {z.zone_name}: traffic {o.state.value}: {o.detail}"
+        for z, o in unobserved
+        if o.state is not ObservationState.DENIED
+    ]
     if denied:
-        names = ", ".join(z.zone_name for z in denied[:3]) + (", ..." if len(denied) > 3 else "")
+        names = ", ".join(z.zone_name for z, _ in denied[:3]) + (", ..." if len(denied) > 3 else "")
         lines.append(
-            f"traffic not observed in {len(denied)} zone(s) ({names}): "
-            f"{denied[0].traffic.observation.detail if denied[0].traffic else ''}; give the "
-            "token Analytics: Read (Zone > Analytics > Read)"
+            f"traffic not observed in {len(denied)} zone(s) ({names}): {denied[0][1].detail}; "
+            "give the token Analytics: Read (Zone > Analytics > Read)"
         )
     return lines
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS pending (
 _DISCOVERED = "SELECT zone_id, name FROM discovered"
 _FACTS = TypeAdapter(ZoneFacts)  # a zone's facts as JSON, validated when read back
 _OBSERVED = TypeAdapter(ObservedFacts)  # a zone's traffic readings, the same way
+_D = TypeVar("_D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,64 +382,53 @@ class StateStore:
     def facts(self, zone_id: str) -> ZoneFacts | None:
         """The zone's cached facts; None when there are none or they cannot be trusted (the
         caller reads them from Cloudflare again)."""
-        with self._mutex:
-            try:
-                if not self._has("facts"):
-                    return None
-                row = self._db.execute(
-                    "SELECT data FROM facts WHERE zone_id = ?", (zone_id,)
-                ).fetchone()
-            except sqlite3.Error:
-                return None
-        if row is None:
-            return None
-        try:
-            return _FACTS.validate_json(row[0])
-        except (ValidationError, ValueError, TypeError):
-            return None
+        return self._document("facts", zone_id, _FACTS)
 
     def save_facts(self, zone_id: str, facts: ZoneFacts) -> None:
         """Keep the zone's facts for the next runs (until it is verified again)."""
-        if self._read_only:
-            return
-        row = (zone_id, _FACTS.dump_json(facts).decode())
-        with self._mutex:
-            try:
-                with self._db:
-                    self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)", row)
-            except sqlite3.Error as exc:
-                raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+        self._save_document("facts", zone_id, _FACTS.dump_json(facts))
 
     # --- the zone's traffic readings (cloudflare.observe) ------------------------------------
 
     def observed(self, zone_id: str) -> ObservedFacts | None:
         """The zone's kept traffic readings; None when there are none or they cannot be
         trusted (the caller reads them from Cloudflare again)."""
+        return self._document("observed", zone_id, _OBSERVED)
+
+    def save_observed(self, zone_id: str, observed: ObservedFacts) -> None:
+        """Keep the zone's traffic readings for the next runs."""
+        self._save_document("observed", zone_id, _OBSERVED.dump_json(observed))
+
+    def _document(self, table: str, zone_id: str, kind: TypeAdapter[_D]) -> _D | None:
+        """A zone's JSON row of ``table`` (facts, observed), validated; None when missing or
+        unreadable."""
         with self._mutex:
             try:
-                if not self._has("observed"):
+                if not self._has(table):
                     return None
                 row = self._db.execute(
-                    "SELECT data FROM observed WHERE zone_id = ?", (zone_id,)
+                    f"SELECT data FROM {table} WHERE zone_id = ?",  # noqa: S608 (table is one of two literals)
+                    (zone_id,),
                 ).fetchone()
             except sqlite3.Error:
                 return None
         if row is None:
             return None
         try:
-            return _OBSERVED.validate_json(row[0])
+            return kind.validate_json(row[0])
         except (ValidationError, ValueError, TypeError):
             return None
 
-    def save_observed(self, zone_id: str, observed: ObservedFacts) -> None:
-        """Keep the zone's traffic readings for the next runs."""
+    def _save_document(self, table: str, zone_id: str, data: bytes) -> None:
         if self._read_only:
             return
-        row = (zone_id, _OBSERVED.dump_json(observed).decode())
         with self._mutex:
             try:
                 with self._db:
-                    self._db.execute("INSERT OR REPLACE INTO observed VALUES (?, ?)", row)
+                    self._db.execute(
+                        f"INSERT OR REPLACE INTO {table} VALUES (?, ?)",  # noqa: S608 (a literal)
+                        (zone_id, data.decode()),
+                    )
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 

@@ -342,24 +342,32 @@ def _maybe_applied(exc: CloudflareError) -> bool:
     return exc.status is not None and exc.status >= 500
 
 
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _errors(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The REST envelope's ``errors`` that are objects."""
+    raw = data.get("errors")
+    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+
+
 def _parse(response: httpx.Response, method: str, path: str) -> Envelope:
     where = f"{method} {path}"
     status = response.status_code
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
+    data = _json(response)
     if not isinstance(data, dict) or "success" not in data:
         # A cut or garbled success (a proxy, a reset) is worth another try: batches are
         # idempotent. A 4xx page (a WAF, say) will not change by asking again.
         kind = "retryable" if status >= 500 or status == 429 or status < 300 else "final"
         raise _raw_error(response, where, kind)
-    raw = data.get("errors")
-    errors = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
     if status < 400 and data.get("success") is True:
         info = data.get("result_info")
         return Envelope(data.get("result"), info if isinstance(info, dict) else {})
-    raise _api_error(response, where, errors)
+    raise _api_error(response, where, _errors(data))
 
 
 def parse_graphql(response: httpx.Response, method: str, path: str) -> Envelope:
@@ -369,19 +377,14 @@ def parse_graphql(response: httpx.Response, method: str, path: str) -> Envelope:
     pauses the REST requests nor is retried (the reading waits for the next run)."""
     where = f"{method} {path}"
     status = response.status_code
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
+    data = _json(response)
     graphql = isinstance(data, dict) and ("data" in data or "errors" in data)
     if graphql and status in (200, 400):
         return Envelope(data, {})
     if status == 429:
         raise CloudflareError(f"{where}: HTTP 429: the GraphQL quota is used", status=status)
     if isinstance(data, dict) and "success" in data:
-        raw = data.get("errors")
-        errors = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
-        raise _api_error(response, where, errors)
+        raise _api_error(response, where, _errors(data))
     kind = "retryable" if status >= 500 else "final"
     raise _raw_error(response, where, kind)
 
