@@ -191,7 +191,11 @@ class Reader:
                 parse=parse_graphql,
             )
         except AuthError as exc:
-            return [_Refused(ObservationState.DENIED, _lacks(str(exc)))]
+            # 403: this token may not read analytics; credentials refused (401) are the
+            # run's own trouble, reported by its other requests.
+            denied = exc.status == 403
+            state = ObservationState.DENIED if denied else ObservationState.FAILED
+            return [_Refused(state, _lacks(f"Cloudflare: {exc}") if denied else str(exc))]
         except CloudflareError as exc:
             return [_Refused(ObservationState.FAILED, str(exc))]
         body = envelope.result
@@ -211,7 +215,7 @@ def _rfc3339(epoch: float) -> str:
 
 
 def _lacks(cause: str) -> str:
-    return f"the token lacks {PERMISSION}, so the traffic is not observed (Cloudflare: {cause})"
+    return f"the token lacks {PERMISSION}, so the traffic is not observed ({cause})"
 
 
 def _error(error: Any) -> _Refused:

@@ -28,7 +28,7 @@ from syncd.model import (
 )
 from syncd.simulators import analytics as simulated
 from syncd.simulators.base import Fault
-from syncd.simulators.cloudflare import CloudflareSimulator
+from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
 from syncd.state import StateStore
 from tests.conftest import TOKEN, ZONE, ZONE2, Clock, settings_for
 
@@ -223,6 +223,16 @@ def test_a_token_without_analytics_read_gets_one_warning_naming_the_permission(e
     assert ("Analytics: Read", 2) == (warning["permission"], warning["zones"])
     assert "Analytics: Read" in warning["detail"]
     assert {"198.51.100.10"} == set(estate.mappings(ZONE)), "the sync itself went on"
+
+
+def test_a_403_envelope_from_the_graphql_endpoint_names_the_permission(estate, tmp_path):
+    estate.inject(cf_error(403, 10000, "Authentication error", times=5, path=r"/graphql$"))
+    report = sync.run_once(_settings(estate, tmp_path))
+    assert RunResult.SUCCESS == report.result
+    seen = _traffic(report.zones[0])
+    assert ObservationState.DENIED is seen.observation.state
+    assert "Analytics: Read" in seen.observation.detail
+    assert "HTTP 403" in render.summary(report)
 
 
 def test_the_graphql_quota_leaves_zones_unobserved_with_a_warning(estate, tmp_path):
