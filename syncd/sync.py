@@ -20,7 +20,7 @@ from syncd import budget, collectors, observe, plan, zone
 from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.errors import CloudflareError, StateError
-from syncd.model import Inventory, RunReport, SupportedRegions
+from syncd.model import Inventory, RunReport, SupportedRegions, ZoneObservation
 from syncd.resolver import Resolver
 from syncd.state import StateStore, load_window
 
@@ -127,7 +127,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
             dry_run=opts.dry_run,
             stop=opts.stop,
             budget=reading.budget,
-            observed=observing.result(),
+            observed=_observations(observing),
             upper_tiers=regions.upper_tiers,
         )
         work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
@@ -141,6 +141,15 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         discovery=discovery,
         verifications_waiting=len(reading.waiting),
     )
+
+
+def _observations(observing: Future[dict[str, ZoneObservation]]) -> dict[str, ZoneObservation]:
+    """The zones' traffic; advisory, so even a bug in reading it never fails the run."""
+    try:
+        return observing.result()
+    except Exception:  # advisory boundary: logged with its traceback, the run goes on unobserved
+        log.exception("observation_crashed")
+        return {}
 
 
 def connect(settings: Settings, opts: Options | None = None) -> api.Cloudflare:
