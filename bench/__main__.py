@@ -32,6 +32,7 @@ import yaml
 
 from bench import model
 from bench.estate import (
+    PLAN_RATIO_RECORDED,
     Churn,
     Host,
     Info,
@@ -42,13 +43,18 @@ from bench.estate import (
     plan_cpu,
     quiet_logs,
     settings_yaml,
+    tree_cpu,
 )
 
+# 2026-12-08 (issue 26): 39.7 s of process-tree CPU for a steady run of 50,000 addresses.
+STEADY_CPU_PER_ADDRESS = 39.7 / 50_000
 ZONE_WORKERS = 32  # syncd.sync pushes up to 32 zones at once (its _ZONE_WORKERS)
 NAIVE_BUDGET = 600.0  # seconds: a longer naive run is done on a smaller estate, extrapolated
 RSS_ADDRESSES = 100_000
 PLAN_ADDRESSES = 100_000  # whatever --scale: the planner's CPU target is for 100,000
 PLAN_ZONES = 10
+CORES = len(os.sched_getaffinity(0))  # what syncd's processes can use on this machine
+SIMULATOR_SHARE = 0.10  # issue 26: the simulators' CPU under 10% of syncd's in a timed phase
 
 
 @dataclass
@@ -58,7 +64,7 @@ class Phase:
     name: str
     concurrency: int
     wall: float
-    cpu: float
+    cpu: float  # syncd's whole CPU: this process and its collector child processes
     simulator_cpu: float
     result: str
     addresses: int
@@ -75,6 +81,8 @@ class Phase:
     server_peak_in_window: int  # the same by the simulator's arrival times (see _Stamped)
     bound: model.Bound
     ratio: float
+    children_cpu: float = 0.0  # of ``cpu``: the vendors' collector processes
+    cpu_bound: float = 0.0  # syncd's CPU over the cores it can use: a floor as real as latency
     expected_writes: int | None = None
     notes: list[str] = field(default_factory=list)
     # Kept for the baseline's estimate and the cross-run window; left out of the output.
@@ -277,16 +285,23 @@ def _timed(
     before = host.drain()
     _say(f"{name}: running")
     stamped = _Stamped()
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, t0 = tree_cpu([host.pid]), time.perf_counter()
     options = sync.Options(http_transport=stamped, limiter=limiter)
     report = sync.run_once(settings, options=options)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    wall = time.perf_counter() - t0
+    own, children = (
+        after - before for after, before in zip(tree_cpu([host.pid]), cpu0, strict=True)
+    )
+    cpu = own + children
     log = host.drain()
     limit = (settings.cloudflare.rate_limit.requests, settings.cloudflare.rate_limit.period)
     phase = _phase(name, concurrency, (wall, cpu), report, log, host.spec, limit)
     phase.cloudflare_times = tuple(stamped.sent)
     phase.peak_in_window = model.peak_in_window(stamped.sent, limit[1])
     phase.simulator_cpu = log.simulator_cpu - before.simulator_cpu
+    phase.children_cpu = children
+    phase.cpu_bound = cpu / CORES
+    phase.ratio = wall / max(phase.bound.total, phase.cpu_bound, 1e-9)
     if churn is not None:
         expected = churn.expected_writes(settings.cloudflare.batch_size)
         phase.notes.append(
@@ -364,7 +379,27 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 10's targets, each with the measured value and whether it is met."""
     first, steady, churned = out["phases"][:3]
     rows = [
-        _target("first sync within 1.5x of the bound", f"{first.ratio:.2f}x", first.ratio <= 1.5),
+        _target(
+            f"first sync within 1.5x of the larger bound (latency or syncd's CPU / {CORES} cores)",
+            f"{first.ratio:.2f}x ({first.wall:.1f}s against max({first.bound.total:.1f}, "
+            f"{first.cpu_bound:.1f}))",
+            first.ratio <= 1.5,
+        ),
+        *(
+            _target(
+                f"{p.name}: the simulators' CPU under 10% of syncd's",
+                f"{p.simulator_cpu:.1f}s of {p.cpu:.1f}s ({_share(p):.0%})",
+                _share(p) < SIMULATOR_SHARE,
+            )
+            for p in out["phases"]
+        ),
+        _target(
+            "steady state: syncd's process-tree CPU at most half of 2026-12-08's "
+            f"({STEADY_CPU_PER_ADDRESS * 1e6:.0f} us an address, so "
+            f"{STEADY_CPU_PER_ADDRESS * steady.addresses / 2:.1f}s here)",
+            f"{steady.cpu:.1f}s",
+            steady.cpu <= STEADY_CPU_PER_ADDRESS * steady.addresses / 2,
+        ),
         _target("steady state: zero Cloudflare writes", steady.writes, steady.writes == 0),
         _target(
             "after churn: writes = ceil(changes / 100) per zone",
@@ -388,9 +423,12 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
     planning = out["planning"]
     rows.append(
         _target(
-            f"planning {planning['addresses']} addresses under 1 s CPU",
-            f"{planning['cpu']:.2f}s",
-            planning["cpu"] < 1.0,
+            f"planning {planning['addresses']} addresses, {planning['zones']} zones, under 0.5 s "
+            f"CPU (best of {planning['repeats']})",
+            f"{planning['cpu']:.2f}s (median {planning['median_cpu']:.2f}s; "
+            f"{planning['cpu'] / planning['calibration_cpu']:.1f}x the calibration loop, "
+            f"recorded best {PLAN_RATIO_RECORDED}x)",
+            planning["cpu"] < 0.5,
         )
     )
     if "rss_probe" in out:
@@ -408,7 +446,8 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             _target(
                 "idle RSS under 120 MB after that sync (syncd run between runs, the image's "
-                f"allocator; pymalloc: {py['idle_rss_mb']:.0f} MB)",
+                f"allocator; pymalloc: {py['idle_rss_mb']:.0f} MB; beside it the collectors' fork "
+                f"server with the SDKs: {probe['fork_server_rss_mb']:.0f} MB)",
                 f"{probe['idle_rss_mb']:.0f} MB",
                 probe["idle_rss_mb"] < 120,
             )
@@ -416,10 +455,12 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
     if "naive" in out:
         naive = out["naive"]
         speed = f"{naive['speedup']:.1f}x" + (" (extrapolated)" if naive["extrapolated"] else "")
-        rows.append(
-            _target("at least 10x faster than concurrency 1", speed, naive["speedup"] >= 10)
-        )
+        rows.append(_target("at least 5x faster than concurrency 1", speed, naive["speedup"] >= 5))
     return rows
+
+
+def _share(p: Phase) -> float:
+    return p.simulator_cpu / p.cpu if p.cpu else math.inf
 
 
 def _target(name: str, measured: Any, met: bool) -> dict[str, Any]:
@@ -431,10 +472,11 @@ def _text(out: dict[str, Any]) -> str:
     lines = [
         f"estate: {spec['addresses']} addresses, {spec['zones']} zones x {spec['origins_per_zone']}"
         f" origins; latency {spec['latency_cloud'] * 1000:.0f} ms cloud, "
-        f"{spec['latency_cloudflare'] * 1000:.0f} ms Cloudflare; SDK imports "
-        f"{out['import_seconds']:.1f}s (not timed)",
+        f"{spec['latency_cloudflare'] * 1000:.0f} ms Cloudflare; collectors' fork "
+        f"server and its SDKs {out['import_seconds']:.1f}s (not timed)",
         "",
-        f"{'phase':34} {'wall':>7} {'bound':>7} {'ratio':>6} {'cpu':>6} {'sims':>6} "
+        f"{'phase':34} {'wall':>7} {'bound':>7} {'cpu/n':>6} {'ratio':>6} {'cpu':>6} "
+        f"{'kids':>6} {'sims':>6} "
         f"{'cloud':>6} {'cf':>5} {'writes':>9} {'window':>10} result",
     ]
     phases = list(out["phases"])
@@ -471,8 +513,9 @@ def _text(out: dict[str, Any]) -> str:
 def _phase_line(p: Phase) -> str:
     expected = "" if p.expected_writes is None else f"/{p.expected_writes}"
     return (
-        f"{p.name:34} {p.wall:7.2f} {p.bound.total:7.2f} {p.ratio:6.2f} {p.cpu:6.2f} "
-        f"{p.simulator_cpu:6.2f} {sum(p.cloud_requests.values()):6d} "
+        f"{p.name:34} {p.wall:7.2f} {p.bound.total:7.2f} {p.cpu_bound:6.2f} {p.ratio:6.2f} "
+        f"{p.cpu:6.2f} {p.children_cpu:6.2f} {p.simulator_cpu:6.2f} "
+        f"{sum(p.cloud_requests.values()):6d} "
         f"{sum(p.cloudflare.values()):5d} {str(p.writes) + expected:>9} "
         f"{p.peak_in_window:>4}/{p.rate_limit[0]:<5} {p.result}"
     )
@@ -534,14 +577,17 @@ def _settings(
 
 
 def _import_collectors() -> float:
-    """Import the SDKs before timing (a process pays it once); return how long it took."""
-    t0 = time.perf_counter()
-    import syncd.collectors.aws
-    import syncd.collectors.azure
-    import syncd.collectors.gcp
-    import syncd.collectors.oci
+    """Start the collectors' fork server with every vendor's SDK before timing (``syncd run``
+    pays that once, at its first run); return how long it took."""
     import syncd.sync  # noqa: F401 (imported for its cost)
+    from syncd.collectors import process
+    from syncd.model import Vendor
 
+    t0 = time.perf_counter()
+    process.preload(Vendor)
+    child = multiprocessing.get_context("forkserver").Process(target=time.sleep, args=(0,))
+    child.start()
+    child.join()
     return time.perf_counter() - t0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import resource
 import statistics
 import sys
 import tempfile
@@ -25,25 +24,27 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.estate import AWS_ROLE, Host, Info, Spec, quiet_logs, settings_yaml
+from bench.estate import AWS_ROLE, Host, Info, Spec, quiet_logs, settings_yaml, tree_cpu
 
-LIMIT = 0.30  # issue 17: at most 30% over the bare SDK
+LIMIT = 0.20  # issue 26: each vendor at most 20% over the bare SDK
+LIMIT_ALL = 0.0  # issue 26: the three together at most the bare SDK's CPU
 VENDORS = ("aws", "gcp", "azure")
 GCP_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and of its children (syncd's vendor processes)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    """CPU seconds of this process and of every process below it (syncd's fork server and its
+    vendor processes)."""
+    return sum(tree_cpu())
 
 
 # --- the two sides, each in a fresh process ---------------------------------------------------
 
 
-def syncd_side(info: Info, vendor: str) -> tuple[float, int]:
-    """syncd's collection of one vendor: (CPU seconds, addresses found)."""
+def syncd_side(info: Info, vendor: str, warm: bool = False) -> tuple[float, int]:
+    """syncd's collection of one vendor: (CPU seconds, addresses found). ``warm``: the second
+    collection of the process, as every run of ``syncd run`` after its first (the fork server
+    has imported the SDK)."""
     import os
 
     os.environ.update(info.env)
@@ -53,18 +54,24 @@ def syncd_side(info: Info, vendor: str) -> tuple[float, int]:
     raw = settings_yaml(info, concurrency=8, state=Path(tempfile.mkdtemp()) / "s.db")
     raw["collectors"] = {k: v for k, v in raw["collectors"].items() if k in (vendor, "concurrency")}
     settings = config.validate(json.loads(os.path.expandvars(json.dumps(raw))))
+    if warm:
+        collectors.collect(settings)
     start = _cpu()
     inventory = collectors.collect(settings)
     assert inventory.complete(), f"{vendor}: the collection failed"
     return _cpu() - start, len(inventory.addresses)
 
 
-def bare_side(info: Info, vendor: str) -> tuple[float, int]:
-    """The same SDK calls in a plain loop, reading only the IPs: (CPU seconds, IPs seen)."""
+def bare_side(info: Info, vendor: str, warm: bool = False) -> tuple[float, int]:
+    """The same SDK calls in a plain loop, reading only the IPs: (CPU seconds, IPs seen).
+    ``warm``: the loop's second pass in the process (the SDK imported), like for like with
+    syncd's."""
     import os
 
     os.environ.update(info.env)
     loop = {"aws": _bare_aws, "gcp": _bare_gcp, "azure": _bare_azure}[vendor]
+    if warm:
+        loop(info)
     start = _cpu()
     found = loop(info)
     return _cpu() - start, found
@@ -189,11 +196,21 @@ def _in_child(func: Callable[..., Any], *args: Any) -> Any:
 def measure(host: Host, vendor: str, repeat: int) -> dict[str, Any]:
     assert host.info is not None
     host.drain()
-    sides: dict[str, list[tuple[float, int, int]]] = {"syncd": [], "bare": []}
+    sides: dict[str, list[tuple[float, int, int]]] = {
+        "syncd": [],
+        "run": [],
+        "bare": [],
+        "bare_warm": [],
+    }
     for _ in range(repeat):
-        for side, func in (("syncd", syncd_side), ("bare", bare_side)):
-            cpu, found = _in_child(func, host.info, vendor)
-            requests = host.drain().cloud_requests.get(vendor, 0)
+        for side, func, more in (
+            ("syncd", syncd_side, ()),
+            ("run", syncd_side, (True,)),
+            ("bare", bare_side, ()),
+            ("bare_warm", bare_side, (True,)),
+        ):
+            cpu, found = _in_child(func, host.info, vendor, *more)
+            requests = host.drain().cloud_requests.get(vendor, 0) // (2 if more else 1)
             sides[side].append((cpu, found, requests))
     row: dict[str, Any] = {"vendor": vendor}
     for side, runs in sides.items():
@@ -204,35 +221,49 @@ def measure(host: Host, vendor: str, repeat: int) -> dict[str, Any]:
             "requests": runs[0][2],
             "cpu_per_request_ms": per * 1000,
         }
-    row["overhead"] = row["syncd"]["cpu_per_request_ms"] / row["bare"]["cpu_per_request_ms"] - 1
+    for side, bare in (("syncd", "bare"), ("run", "bare_warm")):
+        row[f"{side}_overhead"] = (
+            row[side]["cpu_per_request_ms"] / row[bare]["cpu_per_request_ms"] - 1
+        )
     return row
 
 
 def report(rows: list[dict[str, Any]], spec: Spec, seconds: float) -> str:
     lines = [
-        f"bench.overhead: {spec.addresses:,} addresses, no latency; median of the repeats",
+        f"bench.overhead: {spec.addresses:,} addresses, no latency; median of the repeats;",
+        "CPU of each side's whole process tree. 'sync': a fresh process's one collection (syncd",
+        "sync, the SDK imported by the fork server) against the bare loop's first pass; 'run':",
+        "the second collection of a process (each run of syncd run after its first) against the",
+        "bare loop's second pass.",
         "",
-        "| vendor | syncd CPU (s) | requests | addresses | CPU per request (ms) | bare SDK CPU (s) "
-        "| requests | IPs | CPU per request (ms) | syncd over bare |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| vendor | sync CPU (s) | run CPU (s) | requests | addresses | bare CPU (s) | bare, "
+        "second pass (s) | requests | IPs | sync over bare | run over bare |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        s, b = r["syncd"], r["bare"]
+        s, w, b, bw = r["syncd"], r["run"], r["bare"], r["bare_warm"]
         lines.append(
-            f"| {r['vendor']} | {s['cpu']:.2f} | {s['requests']:,} | {s['found']:,} | "
-            f"{s['cpu_per_request_ms']:.1f} | {b['cpu']:.2f} | {b['requests']:,} | "
-            f"{b['found']:,} | {b['cpu_per_request_ms']:.1f} | {r['overhead']:+.0%} |"
+            f"| {r['vendor']} | {s['cpu']:.2f} | {w['cpu']:.2f} | {w['requests']:,} | "
+            f"{w['found']:,} | {b['cpu']:.2f} | {bw['cpu']:.2f} | {b['requests']:,} | "
+            f"{b['found']:,} | {r['syncd_overhead']:+.0%} | {r['run_overhead']:+.0%} |"
         )
-    syncd = sum(r["syncd"]["cpu"] for r in rows) / sum(r["syncd"]["requests"] for r in rows)
-    bare = sum(r["bare"]["cpu"] for r in rows) / sum(r["bare"]["requests"] for r in rows)
-    total = syncd / bare - 1
-    verdict = "met" if total <= LIMIT else f"missed by {total - LIMIT:.0%}"
-    lines += [
-        "",
-        f"syncd CPU overhead over the bare SDK, all three: {total:+.0%} (limit +{LIMIT:.0%}): "
-        f"{verdict}",
-        f"({seconds:.0f} s in all)",
-    ]
+    lines.append("")
+    for r in rows:
+        over = r["run_overhead"]
+        lines.append(
+            f"  [{'met' if over <= LIMIT else 'MISSED'}] {r['vendor']}: syncd run within "
+            f"+{LIMIT:.0%} of the bare SDK's CPU per request: {over:+.0%} "
+            f"(one-shot syncd sync: {r['syncd_overhead']:+.0%})"
+        )
+    for side, base, what in (("run", "bare_warm", "syncd run"), ("syncd", "bare", "syncd sync")):
+        ours = sum(r[side]["cpu"] for r in rows) / sum(r[side]["requests"] for r in rows)
+        bare = sum(r[base]["cpu"] for r in rows) / sum(r[base]["requests"] for r in rows)
+        total = ours / bare - 1
+        lines.append(
+            f"  [{'met' if total <= LIMIT_ALL else 'MISSED'}] the three together, {what}: "
+            f"{total:+.0%} over the bare SDK (target {LIMIT_ALL:+.0%})"
+        )
+    lines.append(f"({seconds:.0f} s in all)")
     return "\n".join(lines)
 
 

@@ -41,15 +41,18 @@ class SyncdError(Exception):
 
 
 class ConfigError(SyncdError):
-    """The configuration is invalid; ``problems`` lists ``(key_path, message)`` pairs."""
+    """The configuration is invalid; ``problems`` lists ``(key_path, message)`` pairs, and
+    ``source`` names the file they came from ("" for settings built in code)."""
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, problems: list[tuple[str, str]], *, source: str = "") -> None:
         self.problems = problems
+        self.source = source
         lines = [f"{path}: {msg}" if path else msg for path, msg in problems]
+        head = f"invalid configuration in {source}" if source else "invalid configuration"
         if len(lines) == 1:  # one line for one problem, a list for several
-            super().__init__(f"invalid configuration: {lines[0]}")
+            super().__init__(f"{head}: {lines[0]}")
         else:
-            super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+            super().__init__(f"{head}:\n  " + "\n  ".join(lines))
 
 
 class CloudflareError(SyncdError):

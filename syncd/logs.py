@@ -240,6 +240,8 @@ def _log_origins(zone: ZoneReport) -> None:
             log.warning("origin_failed", zone=name, source=origin.source, error=origin.detail)
         elif origin.problem is OriginProblem.UNRESOLVED:
             log.info("origin_unresolved", zone=name, source=origin.source, detail=origin.detail)
+        elif origin.problem is not None:  # malformed_record, _load_balancer, _pool_origin
+            log.warning(origin.problem.value, zone=name, source=origin.source, skip=origin.detail)
     for warning in zone.origins.warnings if zone.origins else ():
         log.warning("origins_incomplete", zone=name, warning=warning)
     tiered = zone.tiered_cache

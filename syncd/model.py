@@ -49,6 +49,7 @@ class SkipReason(enum.StrEnum):
     UNRESOLVED_ORIGIN = "unresolved_origin"  # a record or pool origin whose name has no address
     ORIGINS_INCOMPLETE = "origins_incomplete"  # part of the origin set unknown: no deletion
     UNKNOWN_VENDOR = "unknown_vendor"  # Cloudflare holds a vendor syncd does not know: left alone
+    MALFORMED_ORIGIN = "malformed_origin"  # listed without a field syncd needs: no deletion
 
 
 class ScopeStatus(enum.StrEnum):
@@ -491,12 +492,18 @@ class NameResolution:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsRecord:
-    """One DNS record of a zone, as far as origins go (A, AAAA, CNAME)."""
+    """One DNS record of a zone, as far as origins go (A, AAAA, CNAME).
+
+    ``malformed``: Cloudflare listed the record without a field syncd needs (the schema makes
+    every field optional); it names the record's id and the field. Such a record is an origin
+    syncd cannot read, so it cannot be ruled out either: deletions in the zone wait.
+    """
 
     name: str
     type: str
     content: str
     proxied: bool
+    malformed: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -504,6 +511,7 @@ class PoolOrigin:
     name: str
     address: str  # an IP or a hostname, as Cloudflare holds it
     enabled: bool = True
+    malformed: str = ""  # the origin had no address (see ``DnsRecord.malformed``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -516,15 +524,52 @@ class Pool:
     origins: tuple[PoolOrigin, ...] = ()
 
 
+class RouteKind(enum.StrEnum):
+    """Where a load balancer names pools besides its top-level keys."""
+
+    RULE = "rule"  # rules[].overrides: a custom load balancing rule
+    POOL_SET = "pool set"  # pool_sets[].overrides
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolRoute:
+    """A rule or pool set of a load balancer and the pools its ``overrides`` name.
+
+    A disabled one counts all the same: it can be enabled at any time, and its origins must
+    not lose their mappings meanwhile.
+    """
+
+    kind: RouteKind
+    name: str  # "" when Cloudflare gave it none
+    position: int  # 1 for the first of ``rules`` (or ``pool_sets``)
+    enabled: bool = True
+    pool_ids: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``rule 'eu traffic'`` (or ``rule #2`` without a name), ``(disabled)`` when it is."""
+        which = repr(self.name) if self.name else f"#{self.position}"
+        named = f"{self.kind.value} {which}"
+        return named if self.enabled else f"{named} (disabled)"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadBalancer:
-    """A zone's load balancer; ``pool_ids`` is every pool it may send traffic to, in order."""
+    """A zone's load balancer. ``pool_ids``: the pools its top-level keys name, in order;
+    ``routes``: its rules and pool sets with the pools each names.
+
+    ``routes`` has no default on purpose: facts cached by a syncd that did not read rules fail
+    to load and are read again, rather than hide the origins only a rule reaches.
+    ``malformed``: the load balancer had no name (see ``DnsRecord.malformed``).
+    """
 
     id: str
     name: str
     enabled: bool = True
     proxied: bool = True
     pool_ids: tuple[str, ...] = ()
+    routes: tuple[PoolRoute, ...]
+    malformed: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -541,10 +586,19 @@ class OriginSources:
 
 
 class OriginProblem(enum.StrEnum):
-    """Why an origin yielded no address. ``failed`` holds deletions back; ``unresolved`` not."""
+    """Why an origin yielded no address. All but ``unresolved`` hold deletions back; only
+    ``failed`` fails the zone (a malformed item is a skip: Cloudflare's data, every run)."""
 
     UNRESOLVED = "unresolved_origin"
     FAILED = "failed"
+    # Cloudflare listed the item without a field syncd needs (the schema makes all optional).
+    MALFORMED_RECORD = "malformed_record"
+    MALFORMED_LOAD_BALANCER = "malformed_load_balancer"
+    MALFORMED_POOL_ORIGIN = "malformed_pool_origin"
+
+    @property
+    def malformed(self) -> bool:
+        return self.value.startswith("malformed_")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -586,6 +640,11 @@ class ZoneOrigins:
     @property
     def failed(self) -> tuple[Origin, ...]:
         return tuple(o for o in self.origins if o.problem is OriginProblem.FAILED)
+
+    @property
+    def malformed(self) -> tuple[Origin, ...]:
+        """Items Cloudflare listed without a field syncd needs: skipped, deletions held."""
+        return tuple(o for o in self.origins if o.problem is not None and o.problem.malformed)
 
     @property
     def unresolved(self) -> tuple[Origin, ...]:

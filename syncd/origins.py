@@ -74,12 +74,17 @@ def trace(data: OriginSources, *, proxied_only: bool) -> Traced:
     by_name: dict[str, list[DnsRecord]] = {}
     for r in data.records:
         by_name.setdefault(dns_name(r.name), []).append(r)
-    balancers = {dns_name(lb.name): lb for lb in data.load_balancers or () if lb.enabled}
+    enabled = [lb for lb in data.load_balancers or () if lb.enabled]
+    balancers = {dns_name(lb.name): lb for lb in enabled if lb.name}
     complete = data.load_balancers is not None and not data.unreadable_pools
     out = Traced(warnings=list(data.warnings), complete=complete)
     walker = _Walker(zone, by_name, balancers, data, out)
     for record in data.records:
         name = dns_name(record.name)
+        if record.malformed:  # proxied or not, it may be an origin: it cannot be ruled out
+            source = f"{record.type} {name}"
+            walker.malformed(source, (name,), OriginProblem.MALFORMED_RECORD, record.malformed)
+            continue
         if (proxied_only and not record.proxied) or name in balancers:
             continue  # a load balancer of the same name takes precedence over the record
         source = f"{record.type} {name}"
@@ -87,8 +92,15 @@ def trace(data: OriginSources, *, proxied_only: bool) -> Traced:
             walker.address(source, (name,), record.content)
         else:
             walker.follow(source, (name,), dns_name(record.content))
-    for lb in balancers.values():
-        if not proxied_only or lb.proxied:
+    for lb in enabled:
+        if lb.malformed:  # its pools are followed all the same: they may get traffic
+            label = dns_name(lb.name) if lb.name else lb.id
+            kind = OriginProblem.MALFORMED_LOAD_BALANCER
+            walker.malformed(f"load balancer {label}", (label,), kind, lb.malformed)
+            if not lb.name:
+                walker.balancer(f"load balancer {lb.id}", (lb.id,), lb)
+                continue
+        if lb.name and (not proxied_only or lb.proxied):
             walker.balancer(f"load balancer {dns_name(lb.name)}", (dns_name(lb.name),), lb)
     return out
 
@@ -114,8 +126,13 @@ class _Walker:
 
     def _problem(self, source: str, chain: tuple[str, ...], kind: OriginProblem, why: str) -> None:
         self._out.origins.append(Origin(source=source, chain=chain, problem=kind, detail=why))
-        if kind is OriginProblem.FAILED:
+        if kind is not OriginProblem.UNRESOLVED:
             self._out.complete = False
+
+    def malformed(self, source: str, chain: tuple[str, ...], kind: OriginProblem, why: str) -> None:
+        """An item Cloudflare listed without a field syncd needs: unmapped, and it holds
+        deletions (an origin syncd could not read is one it cannot rule out)."""
+        self._problem(source, chain, kind, why)
 
     def address(self, source: str, chain: tuple[str, ...], content: str) -> None:
         try:
@@ -152,22 +169,32 @@ class _Walker:
                 self.address(source, chain, r.content)
 
     def balancer(self, source: str, chain: tuple[str, ...], lb: LoadBalancer) -> None:
-        for pool_id in lb.pool_ids:
+        """Every pool the load balancer names: at the top level, then in each rule and pool
+        set (disabled ones too: they can be enabled at any time), each named in ``source``."""
+        self._pools_of(source, chain, lb, lb.pool_ids)
+        for route in lb.routes:
+            self._pools_of(f"{source}, {route.label}", chain, lb, route.pool_ids)
+
+    def _pools_of(
+        self, source: str, chain: tuple[str, ...], lb: LoadBalancer, pool_ids: Iterable[str]
+    ) -> None:
+        for pool_id in pool_ids:
             if pool_id in self._unreadable:
                 continue  # the token may not read it: a warning, and no deletion in the zone
             pool = self._pools.get(pool_id, "not read")
             where = f"{source}, pool {pool_id}"
             if isinstance(pool, str):
-                why = f"load balancer {lb.name} references pool {pool_id}: {pool}"
+                why = f"load balancer {lb.name or lb.id} references pool {pool_id}: {pool}"
                 self._problem(where, chain, OriginProblem.FAILED, why)
                 continue
             if not pool.enabled:
                 continue
             for o in pool.origins:
-                if o.enabled:
-                    self.pool_origin(
-                        f"{source}, pool {pool.name}, origin {o.name}", chain, o.address
-                    )
+                at = f"{source}, pool {pool.name}, origin {o.name}"
+                if o.malformed:
+                    self.malformed(at, chain, OriginProblem.MALFORMED_POOL_ORIGIN, o.malformed)
+                elif o.enabled:
+                    self.pool_origin(at, chain, o.address)
 
     def pool_origin(self, source: str, chain: tuple[str, ...], address: str) -> None:
         try:

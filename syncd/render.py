@@ -136,6 +136,10 @@ def _origin_problems(z: ZoneReport) -> list[str]:
         f"zone {name}: origin {o.source} failed: {o.detail}"
         for o in (z.origins.failed if z.origins else ())
     ]
+    lines += [
+        f"zone {name}: origin {o.source} skipped ({o.problem}): {o.detail}"
+        for o in (z.origins.malformed if z.origins else ())
+    ]
     lines += [f"{w}" for w in (z.origins.warnings if z.origins else ())]
     tiered = z.tiered_cache
     if tiered is not None and tiered.warning:

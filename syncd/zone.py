@@ -263,7 +263,7 @@ def _plan(zone: ZoneConfig, state: Held, run: Run) -> ZonePlan:
         settings=replace(run.settings, hold_deletions=_hold(found)),
         fetched=observation.by_address() if observation is not None else None,
     )
-    return replace(zplan, skips=zplan.skips + _unresolved(found))
+    return replace(zplan, skips=zplan.skips + _origin_skips(found))
 
 
 def _applied(
@@ -306,11 +306,17 @@ def _hold(found: ZoneOrigins | None) -> str:
     return "part of the zone's origins could not be read this run; deletion deferred"
 
 
-def _unresolved(found: ZoneOrigins | None) -> tuple[Skip, ...]:
-    """Each dangling record as a skip naming the record and its target."""
+def _origin_skips(found: ZoneOrigins | None) -> tuple[Skip, ...]:
+    """Each dangling record, and each item Cloudflare listed without a field syncd needs, as a
+    skip naming the record (or load balancer, pool origin) and its target or missing field."""
+    if found is None:
+        return ()
     return tuple(
         Skip(subject=o.source, reason=SkipReason.UNRESOLVED_ORIGIN, detail=o.detail)
-        for o in (found.unresolved if found is not None else ())
+        for o in found.unresolved
+    ) + tuple(
+        Skip(subject=o.source, reason=SkipReason.MALFORMED_ORIGIN, detail=o.detail)
+        for o in found.malformed
     )
 
 

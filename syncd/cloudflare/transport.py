@@ -37,6 +37,9 @@ ZONE_FULL = 1164
 SERVER_SIDE = frozenset({1140, 1156})
 FEATURE_UNAVAILABLE = 1135  # e.g. supported_regions while the zone has Tiered Cache off
 NO_ROUTE = frozenset({7000, 7003})
+# Retried as Cloudflare's SDK retries them (``_should_retry``): 408, a request timeout (the write
+# may have been applied: outcome unknown), and 409, a lock timeout (refused: ask again).
+REQUEST_TIMEOUT, LOCK_TIMEOUT = 408, 409
 _MAX_BACKOFF = 30.0
 _MAX_RETRY_AFTER = 300.0  # Cloudflare blocks for five minutes at most after a 429
 
@@ -337,9 +340,10 @@ class Transport:
 
 
 def _maybe_applied(exc: CloudflareError) -> bool:
-    """A 5xx may come after the write was applied (a proxy or an overloaded origin answering in
-    Cloudflare's place); a 4xx and a 429 say the request was refused."""
-    return exc.status is not None and exc.status >= 500
+    """A 5xx or a 408 may come after the write was applied (a proxy or an overloaded origin
+    answering in Cloudflare's place, a request that timed out); any other 4xx and a 429 say the
+    request was refused."""
+    return exc.status is not None and (exc.status >= 500 or exc.status == REQUEST_TIMEOUT)
 
 
 def _json(response: httpx.Response) -> Any:
@@ -362,7 +366,7 @@ def _parse(response: httpx.Response, method: str, path: str) -> Envelope:
     if not isinstance(data, dict) or "success" not in data:
         # A cut or garbled success (a proxy, a reset) is worth another try: batches are
         # idempotent. A 4xx page (a WAF, say) will not change by asking again.
-        kind = "retryable" if status >= 500 or status == 429 or status < 300 else "final"
+        kind = "retryable" if _retried(status) or status == 429 or status < 300 else "final"
         raise _raw_error(response, where, kind)
     if status < 400 and data.get("success") is True:
         info = data.get("result_info")
@@ -417,8 +421,13 @@ def _api_error(
         return RouteMissing(message, status=status, code=code)
     if status in (401, 403) and code != FEATURE_UNAVAILABLE:
         return AuthError(message, status=status, code=code)
-    retryable = status >= 500 or bool(SERVER_SIDE & set(codes))
+    retryable = _retried(status) or bool(SERVER_SIDE & set(codes))
     return CloudflareError(message, status=status, code=code, retryable=retryable)
+
+
+def _retried(status: int) -> bool:
+    """Statuses asked again (besides 429): a 5xx, a request timeout, a lock timeout."""
+    return status >= 500 or status in (REQUEST_TIMEOUT, LOCK_TIMEOUT)
 
 
 def server_quota(headers: httpx.Headers) -> ServerQuota | None:

@@ -18,7 +18,7 @@ from syncd.cloudflare.paging import pages
 from syncd.cloudflare.transport import Transport
 from syncd.cloudflare.wire import malformed
 from syncd.config import CloudflareConfig, ZoneConfig, ZoneDiscoveryConfig
-from syncd.errors import AuthError
+from syncd.errors import AuthError, CloudflareError
 
 PER_PAGE = 50  # the most GET /zones returns per page
 # 1,700 zones per account are reported in the field; 200 pages of 50 is ten thousand zones.
@@ -81,7 +81,33 @@ def _pages(transport: Transport, account: str | None) -> list[ListedZone]:
             status=exc.status,
             code=exc.code,
         ) from exc
+    except CloudflareError as exc:
+        # Cloudflare refuses to list zones across too many accounts (500 today) without the
+        # account.id filter: a 400 to this plain listing can only be that (docs/simulators.md).
+        if account is not None or exc.status != 400:
+            raise
+        raise CloudflareError(
+            "zone discovery: Cloudflare refused to list the zones of every account the token "
+            "can reach (too many accounts for one listing); set "
+            f"cloudflare.zone_discovery.account_ids to the accounts to list ({exc})",
+            status=exc.status,
+            code=exc.code,
+        ) from exc
     return out
+
+
+def listed_account(transport: Transport, zone_id: str, name: str) -> str:
+    """The account of ``zone_id`` as the token's zone listing names it (``GET /zones?name=``):
+    "" when the listing does not name one. A token without Zone Read raises ``AuthError``."""
+    # A zone name is unique among the token's zones: one page holds the answer.
+    result = transport.request("GET", "zones", endpoint="zones", params={"name": name}).result
+    if not isinstance(result, list):
+        raise malformed("GET zones", "result is not an array of zones")
+    for raw in result:
+        zone = _zone(raw)
+        if zone is not None and zone.id == zone_id:
+            return zone.account_id
+    return ""
 
 
 def _in(account: str | None) -> str:

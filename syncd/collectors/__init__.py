@@ -33,6 +33,7 @@ def collect(settings: Settings, stop: threading.Event | None = None) -> Inventor
         with ThreadPoolExecutor(1, thread_name_prefix="syncd-scope") as pool:
             runner.stream([StaticCollector(s.static)], executor=pool, sink=gathered)
     levels = process.logger_levels()
+    process.preload(v for v in _CLOUDS if process.names(s, v))
     jobs = [
         process.Job(vendor=v, config=s, settings=found, levels=levels)
         for v in _CLOUDS

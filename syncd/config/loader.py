@@ -79,7 +79,7 @@ def load(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError([("", f"cannot read {path}: {exc.strerror}")]) from None
+        raise ConfigError([("", f"cannot read it: {exc.strerror}")], source=str(path)) from None
     return parse(data, env, source=str(path), flags=flags)
 
 
@@ -90,14 +90,15 @@ def parse(
     source: str = "<config>",
     flags: Mapping[str, Flag] | None = None,
 ) -> Settings:
-    """Validate configuration text (bytes must be UTF-8). Raises ``ConfigError``."""
+    """Validate configuration text (bytes must be UTF-8). Raises ``ConfigError`` naming
+    ``source``, the file the text came from, whatever the problem (YAML, limits, keys)."""
     origins: dict[str, str] = {}
     try:
-        raw = read_yaml(text, source=source)
+        raw = read_yaml(text)
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise file_problem(f"{source} must be a mapping at the top level")
+            raise file_problem("the file must be a mapping at the top level")
         raw = _apply_env_defaults(expand_tree(raw, env), env)
         overrides = {k: (env[v], v) for k, v in ENV_OVERRIDES.items() if env.get(v)}
         overrides |= dict(flags or {})
@@ -105,7 +106,9 @@ def parse(
         return validate(_override(raw, overrides))
     except ConfigError as exc:
         problems = [(_from(p, origins), m) for p, m in exc.problems]
-        raise ConfigError([(_one_line(p), _one_line(m)) for p, m in problems]) from None
+        raise ConfigError(
+            [(_one_line(p), _one_line(m)) for p, m in problems], source=_one_line(source)
+        ) from None
 
 
 def _override(raw: dict[str, Any], overrides: Mapping[str, Flag]) -> dict[str, Any]:

@@ -16,27 +16,28 @@ MAX_DEPTH = 50  # nesting levels; the deepest key of the model is 5 levels down
 MAX_NODES = 200_000  # nodes aliases may add; a file's own nodes are not limited
 
 
-def read_yaml(text: str | bytes, *, source: str = "<config>") -> Any:
+def read_yaml(text: str | bytes) -> Any:
     """Parse one YAML document safely; every failure is a ``ConfigError`` with line and column,
-    never the text of the line (it may hold a secret)."""
+    never the text of the line (it may hold a secret). The caller names the file (``source``
+    of the error: ``loader.parse``)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             line, column = _position(text, exc.start)
             raise file_problem(
-                f"{source} is not UTF-8 text: byte 0x{text[exc.start]:02x} at {line}, {column}"
+                f"the file is not UTF-8 text: byte 0x{text[exc.start]:02x} at {line}, {column}"
             ) from None
     try:
         return _construct(text)
     except yaml.MarkedYAMLError as exc:
-        raise file_problem(f"{source} is not valid YAML: {_yamlfile_problem(exc)}") from None
+        raise file_problem(f"the file is not valid YAML: {_yamlfile_problem(exc)}") from None
     except yaml.reader.ReaderError as exc:
         line, column = _position(text, exc.position)
         problem = f"character #x{exc.character:04x} is not allowed in YAML at {line}, {column}"
-        raise file_problem(f"{source} is not valid YAML: {problem}") from None
+        raise file_problem(f"the file is not valid YAML: {problem}") from None
     except yaml.YAMLError:  # pragma: no cover (every error PyYAML raises is one of the above)
-        raise file_problem(f"{source} is not valid YAML") from None
+        raise file_problem("the file is not valid YAML") from None
 
 
 def file_problem(message: str) -> ConfigError:

@@ -1,5 +1,6 @@
 """A strict stand-in for the Cloudflare API calls syncd makes: origin cloud regions, DNS records,
-zone details, load balancers and pools, and the two Tiered Cache settings.
+zone details, load balancers (with rules and pool sets) and pools, and the two Tiered Cache
+settings. Its answers are checked against Cloudflare's official SDK (the oracle test).
 
 Both generations (v1 ``/cache/origin_cloud_regions``, v2 ``/origin/cloud_regions``) serve one
 store per zone with the documented envelopes, codes and limits; DNS record listing pages and
@@ -41,6 +42,7 @@ V2_PER_PAGE = (1, 100, 20)  # min, max, default
 DNS_PER_PAGE = (1, 5_000_000, 100)
 ZONES_PER_PAGE = (5, 50, 20)  # GET /zones (shared/reference, "Zones")
 ZONE_STATUSES = ("initializing", "pending", "active", "moved")
+ZONE_LISTING_ACCOUNTS = 500  # GET /zones across more accounts needs account.id (docs/simulators.md)
 DEFAULT_ACCOUNT = "0" * 31 + "1"  # the account of zones added without one
 SETTING_ID = "origin_public_cloud_region"
 RATE_LIMIT = (1200, 300)  # requests per window of seconds, per user (LIM)
@@ -134,7 +136,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ZONE_PATH = re.compile(r"/client/v4/zones/(?P<zone>[^/]+)(?P<rest>/.*)?")
 _ZONES_PATH = "/client/v4/zones"
 _POOL_PATH = re.compile(
-    r"/client/v4/accounts/(?P<account>[^/]+)/load_balancers/pools/(?P<pool>[^/]+)"
+    r"/client/v4/accounts/(?P<account>[^/]+)/load_balancers/pools(?:/(?P<pool>[^/]+))?/?"
 )
 # What a token may lack, and the routes each permission guards (``deny()``).
 PERMISSIONS = ("load_balancing", "pools", "zone_settings", "analytics")
@@ -301,25 +303,29 @@ class _Record:
     content: str
     proxied: bool
     created_on: str
+    omit: tuple[str, ...] = ()  # fields the answer leaves out (the schema makes them optional)
 
     def json(self, zone_id: str, zone_name: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "zone_id": zone_id,
-            "zone_name": zone_name,
-            "name": self.name,
-            "type": self.type,
-            "content": self.content,
-            "proxiable": self.type in _PROXIABLE,
-            "proxied": self.proxied,
-            "ttl": 1,
-            "settings": {},
-            "meta": {},
-            "comment": None,
-            "tags": [],
-            "created_on": self.created_on,
-            "modified_on": self.created_on,
-        }
+        return _without(
+            self.omit,
+            {
+                "id": self.id,
+                "zone_id": zone_id,
+                "zone_name": zone_name,
+                "name": self.name,
+                "type": self.type,
+                "content": self.content,
+                "proxiable": self.type in _PROXIABLE,
+                "proxied": self.proxied,
+                "ttl": 1,
+                "settings": {},
+                "meta": {},
+                "comment": None,
+                "tags": [],
+                "created_on": self.created_on,
+                "modified_on": self.created_on,
+            },
+        )
 
 
 @dataclass(slots=True)
@@ -358,25 +364,33 @@ class _LoadBalancer:
     country_pools: dict[str, list[str]]
     pop_pools: dict[str, list[str]]
     created_on: str
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    pool_sets: list[dict[str, Any]] = field(default_factory=list)
+    omit: tuple[str, ...] = ()
 
     def json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": "",
-            "enabled": self.enabled,
-            "proxied": self.proxied,
-            "ttl": 30,
-            "default_pools": self.default_pools,
-            "fallback_pool": self.fallback_pool,
-            "region_pools": self.region_pools,
-            "country_pools": self.country_pools,
-            "pop_pools": self.pop_pools,
-            "steering_policy": "",
-            "session_affinity": "none",
-            "created_on": self.created_on,
-            "modified_on": self.created_on,
-        }
+        return _without(
+            self.omit,
+            {
+                "id": self.id,
+                "name": self.name,
+                "description": "",
+                "enabled": self.enabled,
+                "proxied": self.proxied,
+                "ttl": 30,
+                "default_pools": self.default_pools,
+                "fallback_pool": self.fallback_pool,
+                "region_pools": self.region_pools,
+                "country_pools": self.country_pools,
+                "pop_pools": self.pop_pools,
+                "rules": self.rules,
+                "pool_sets": self.pool_sets,
+                "steering_policy": "",
+                "session_affinity": "none",
+                "created_on": self.created_on,
+                "modified_on": self.created_on,
+            },
+        )
 
 
 @dataclass(slots=True)
@@ -391,6 +405,7 @@ class _Zone:
     mappings: dict[str, _Mapping] = field(default_factory=dict)
     modified_on: str | None = None  # of the whole set; None when the zone holds no mapping
     records: dict[str, _Record] = field(default_factory=dict)
+    account_in_details: bool = True  # False: GET /zones/{id} leaves account.id out
 
     def entry(self, gen: _Gen, ip: str) -> dict[str, Any]:
         m = self.mappings[ip]
@@ -405,15 +420,24 @@ class _Zone:
         return [self.entry(gen, ip) for ip in sorted(self.mappings, key=_ip_order)]
 
     def json(self) -> dict[str, Any]:
-        """The zone as ``GET /zones`` lists it (the fields syncd may read, and a few more)."""
+        """The zone as ``GET /zones`` lists it and ``GET /zones/{id}`` shows it: every field
+        the published schema requires (the SDK's ``Zone`` model), and a few more."""
         return {
             "id": self.id,
             "name": self.name,
             "status": self.status,
             "paused": False,
             "type": "full",
-            "account": {"id": self.account_id, "name": f"account {self.account_id[-4:]}"},
+            "development_mode": 0,
             "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+            "original_name_servers": None,
+            "account": {"id": self.account_id, "name": f"account {self.account_id[-4:]}"},
+            "owner": {"id": None, "type": "user", "name": None},
+            "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website"},
+            "meta": {"phishing_detected": False},
+            "created_on": "2024-01-01T00:00:00Z",
+            "modified_on": "2024-01-01T00:00:00Z",
+            "activated_on": "2024-01-01T00:00:00Z",
         }
 
     def touch(self) -> str:
@@ -485,6 +509,8 @@ class CloudflareSimulator(SimulatorServer):
         self._pools: dict[tuple[str, str], _Pool] = {}  # (account, pool id) -> pool
         # False: the token lacks Zone Read, and GET /zones answers 403 (9109).
         self.zone_read = True
+        # GET /zones without ``account.id`` is refused when the token's zones span more accounts.
+        self.zone_listing_accounts = ZONE_LISTING_ACCOUNTS
         # False: answers carry no Ratelimit/Ratelimit-Policy (as through a proxy that strips
         # them); the limit is still enforced.
         self.rate_limit_headers = True
@@ -571,9 +597,17 @@ class CloudflareSimulator(SimulatorServer):
             return {ip: (m.vendor, m.region) for ip, m in self._zone(zone_id).mappings.items()}
 
     def add_dns_record(
-        self, zone_id: str, type: str, name: str, content: str, *, proxied: bool = True
+        self,
+        zone_id: str,
+        type: str,
+        name: str,
+        content: str,
+        *,
+        proxied: bool = True,
+        omit: Sequence[str] = (),
     ) -> str:
-        """Add a record as given (AAAA content is kept as written); return its id."""
+        """Add a record as given (AAAA content is kept as written); return its id. ``omit``:
+        fields the answer leaves out (the schema makes ``content``, ``name``... optional)."""
         if type not in DNS_TYPES:
             raise ValueError(f"unknown DNS record type {type!r}")
         family = {"A": 4, "AAAA": 6}.get(type)
@@ -586,6 +620,7 @@ class CloudflareSimulator(SimulatorServer):
             content=content,
             proxied=proxied and type in _PROXIABLE,
             created_on=_now(micro=True),
+            omit=tuple(omit),
         )
         with self._lock:
             self._zone(zone_id).records[record.id] = record
@@ -612,6 +647,12 @@ class CloudflareSimulator(SimulatorServer):
         with self._lock:
             self._zone(zone_id).tiered_cache = enabled
 
+    def hide_account(self, zone_id: str) -> None:
+        """``GET /zones/{id}`` leaves out ``account.id`` (optional in the schema); ``GET /zones``
+        still names it."""
+        with self._lock:
+            self._zone(zone_id).account_in_details = False
+
     def set_smart_topology(self, zone_id: str, enabled: bool) -> None:
         """``tiered_cache_smart_topology_enable``: on (Smart) or off (Generic topology)."""
         with self._lock:
@@ -630,17 +671,16 @@ class CloudflareSimulator(SimulatorServer):
             raise ValueError(f"a pool name is letters, digits, '-' and '_': {name!r}")
         full = []
         for n, o in enumerate(origins):
-            if not isinstance(o.get("address"), str):
-                raise TypeError(f"origin {n} of pool {name} needs an address")
-            full.append(
-                {
-                    "name": o.get("name", f"origin-{n}"),
-                    "address": o["address"],
-                    "enabled": o.get("enabled", True),
-                    "weight": o.get("weight", 1),
-                    "header": {},
-                }
-            )
+            if not isinstance(o.get("address"), str) and "address" not in o:
+                raise TypeError(f"origin {n} of pool {name} needs an address (None: left out)")
+            origin = {
+                "name": o.get("name", f"origin-{n}"),
+                "address": o["address"],
+                "enabled": o.get("enabled", True),
+                "weight": o.get("weight", 1),
+                "header": {},
+            }
+            full.append(_without(("address",) if o["address"] is None else (), origin))
         pool = _Pool(uuid.uuid4().hex, name, enabled, full, _now(micro=True))
         with self._lock:
             self._pools[(account, pool.id)] = pool
@@ -671,8 +711,15 @@ class CloudflareSimulator(SimulatorServer):
         pop_pools: dict[str, list[str]] | None = None,
         enabled: bool = True,
         proxied: bool = True,
+        rules: Sequence[dict[str, Any]] = (),
+        pool_sets: Sequence[dict[str, Any]] = (),
+        omit: Sequence[str] = (),
     ) -> str:
-        """A load balancer on hostname ``name``; pool ids are not checked (as a stale LB)."""
+        """A load balancer on hostname ``name``; pool ids are not checked (as a stale LB).
+
+        ``rules`` and ``pool_sets`` in the schema's shapes (``{name, condition, disabled,
+        overrides: {default_pools, fallback_pool, region_pools, ..., pools}}``); ``omit``: fields
+        the answer leaves out (the schema makes every field optional)."""
         if not default_pools:
             raise ValueError("default_pools needs at least one pool id")
         lb = _LoadBalancer(
@@ -686,6 +733,9 @@ class CloudflareSimulator(SimulatorServer):
             country_pools=dict(country_pools or {}),
             pop_pools=dict(pop_pools or {}),
             created_on=_now(micro=True),
+            rules=[_rule(n, r) for n, r in enumerate(rules)],
+            pool_sets=[_pool_set(p) for p in pool_sets],
+            omit=tuple(omit),
         )
         with self._lock:
             self._zone(zone_id).load_balancers[lb.id] = lb
@@ -1020,6 +1070,14 @@ class CloudflareSimulator(SimulatorServer):
         if account is not None and not _ZONE_ID.fullmatch(account):
             raise _ApiError(400, 7003, "Could not route to /zones, invalid account identifier")
         name = request.param("name")
+        spanned = len({z.account_id for z in self._zones.values()})
+        if account is None and spanned > self.zone_listing_accounts:
+            raise _ApiError(
+                400,
+                1001,
+                f"Listing zones across more than {self.zone_listing_accounts} accounts is "
+                "currently not allowed, please apply the 'account.id' filter",
+            )
         zones = [
             z
             for z in sorted(self._zones.values(), key=lambda z: (z.name, z.id))
@@ -1053,37 +1111,26 @@ class CloudflareSimulator(SimulatorServer):
     # --- zone details, load balancers, pools, tiered cache (read-only) -------------------
 
     def _zone_details(self, call: _Call) -> Response:
-        zone = call.zone
-        result = {
-            "id": zone.id,
-            "name": zone.name,
-            "status": "active",
-            "paused": False,
-            "type": "full",
-            "development_mode": 0,
-            "name_servers": ["ns1.example.net", "ns2.example.net"],
-            "original_name_servers": None,
-            "account": {"id": zone.account_id, "name": "Simulated account"},
-            "owner": {"id": None, "type": "user", "email": None},
-            "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website"},
-            "meta": {"phishing_detected": False},
-            "created_on": "2024-01-01T00:00:00Z",
-            "modified_on": "2024-01-01T00:00:00Z",
-            "activated_on": "2024-01-01T00:00:00Z",
-        }
+        result = call.zone.json()
+        if not call.zone.account_in_details:
+            result["account"] = {"name": result["account"]["name"]}
         return self._ok(ZONE, result)
 
     def _list_load_balancers(self, call: _Call) -> Response:
         result = [lb.json() for lb in call.zone.load_balancers.values()]
         return self._ok(ZONE, result)
 
-    def _get_pool(self, request: Request, account: str, pool_id: str) -> Response:
+    def _get_pool(self, request: Request, account: str, pool_id: str | None) -> Response:
+        """One pool, or (``pool_id`` None) every pool of the account: one page, no paging."""
         if request.method != "GET" or not _ZONE_ID.fullmatch(account):
             raise _no_route(request.path)
         self._authenticate(request)
         self._check_permission("pool")
         if account not in {z.account_id for z in self._zones.values()}:
             raise _bare(403, 10000, "Authentication error")
+        if pool_id is None:
+            listed = [p.json() for (a, _), p in self._pools.items() if a == account]
+            return self._ok(ZONE, listed)
         pool = self._pools.get((account, pool_id))
         if pool is None:
             raise _ApiError(404, 1003, "Pool not found")
@@ -1143,6 +1190,30 @@ def _ip_error(raw: dict[str, Any], gen: _Gen) -> str:
     wrong = [k for k in ("ip", "origin_ip", "origin-ip") if k in raw]
     hint = f" ({wrong[0]!r} is not this API's name for it)" if wrong else ""
     return f"missing required field {gen.ip_in!r}{hint}"
+
+
+def _without(omit: Sequence[str], item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` less the fields named in ``omit`` (each optional in the published schema)."""
+    return {k: v for k, v in item.items() if k not in omit}
+
+
+def _rule(n: int, rule: dict[str, Any]) -> dict[str, Any]:
+    """A load balancing rule as the API returns it: every schema field, defaults filled in."""
+    return {
+        "name": f"rule-{n + 1}",
+        "condition": "",
+        "disabled": False,
+        "priority": n,
+        "terminates": False,
+        "fixed_response": None,
+        "overrides": {},
+        **rule,
+    }
+
+
+def _pool_set(pool_set: dict[str, Any]) -> dict[str, Any]:
+    """A pool set as the API returns it: ``{name, disabled, match, overrides}``."""
+    return {"disabled": False, "match": {"default": True}, "overrides": {}, **pool_set}
 
 
 def _delete_item(zone: _Zone, raw: Any) -> _Item:

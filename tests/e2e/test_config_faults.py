@@ -84,7 +84,7 @@ def test_a_bad_file_exits_2_with_one_line(tmp_path: Path, data: str | bytes, nee
     code, out, err = check_config(tmp_path, data)
     assert (2, "") == (code, out)
     assert 1 == len(err.splitlines()), err
-    assert err.startswith("syncd: invalid configuration: ")
+    assert err.startswith(f"syncd: invalid configuration in {tmp_path / 'syncd.yaml'}: ")
     assert needle in err
     assert len(err) < 500
     assert "Traceback" not in err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd import sync
+from syncd import render, sync
 from syncd.model import (
     CoverageState,
     OriginProblem,
@@ -318,3 +318,125 @@ def test_tiered_cache_settings_are_read_again_every_six_intervals(cf, dns_sim, t
     assert True is _tiered(verified.zones[0]).smart_on
     now[0] += 5 * 3600  # seven hours since they were read: past six verify_intervals
     assert False is _tiered(sync.run_once(settings, clock=lambda: now[0]).zones[0]).smart_on
+
+
+RULE_ONLY = {"ip": "192.0.2.50", "vendor": "gcp", "region": "europe-west1"}
+SET_ONLY = {"ip": "192.0.2.60", "vendor": "aws", "region": "ap-southeast-1"}
+
+
+def _rules_and_pool_sets(cf: CloudflareSimulator) -> None:
+    """A load balancer whose default pool is the hostname pool, a disabled rule naming a pool
+    of its own (as a rule's fallback) and a pool set naming another: each origin only there."""
+    default = cf.add_pool("default", [{"address": "203.0.113.41"}])
+    rule_pool = cf.add_pool("rule-eu", [{"address": RULE_ONLY["ip"], "name": "eu-1"}])
+    set_pool = cf.add_pool("set-apac", [{"address": SET_ONLY["ip"], "name": "sg-1"}])
+    cf.add_load_balancer(
+        ZONE,
+        "rules.example.com",
+        default_pools=[default],
+        fallback_pool=default,
+        rules=[
+            {
+                "name": "eu traffic",
+                "condition": 'ip.src.country eq "DE"',
+                "disabled": True,
+                "overrides": {"fallback_pool": rule_pool},
+            }
+        ],
+        pool_sets=[{"name": "apac", "overrides": {"pools": [set_pool]}}],
+    )
+
+
+def test_origins_only_a_rule_or_a_pool_set_reaches_are_mapped_shown_and_kept(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    _rules_and_pool_sets(cf)
+    zones = [{"id": ZONE, "name": "example.com", "origins": "dns", "policy": "sync"}]
+    resolver = {"nameservers": [dns_sim.nameserver], "timeout": "1s"}
+    settings = settings_for(
+        cf, tmp_path, static=[*STATIC, RULE_ONLY, SET_ONLY], zones=zones, resolver=resolver
+    )
+    first = sync.run_once(settings)
+    assert RunResult.SUCCESS == first.result
+    held = cf.mappings(ZONE)
+    assert ("gcp", "europe-west1") == held[RULE_ONLY["ip"]]
+    assert ("aws", "ap-southeast-1") == held[SET_ONLY["ip"]]
+    shown = render.origins(first, "table")
+    assert (
+        "load balancer rules.example.com, rule 'eu traffic' (disabled), pool rule-eu, origin eu-1"
+        in shown
+    )
+    assert "load balancer rules.example.com, pool set 'apac', pool set-apac, origin sg-1" in shown
+    # The ALB moves: its old address is deleted (deletions are not held), the rule's and the
+    # pool set's origins stay mapped while they name them.
+    dns_sim.set_addresses("dualstack.my-alb-123.us-east-1.elb.amazonaws.com", "198.51.100.11")
+    second = sync.run_once(settings, options=sync.Options(verify=True))
+    assert RunResult.SUCCESS == second.result
+    held = cf.mappings(ZONE)
+    assert "198.51.100.10" not in held
+    assert {RULE_ONLY["ip"], SET_ONLY["ip"]} <= set(held)
+    assert 1 == second.zones[0].deleted
+
+
+def test_a_record_without_content_is_a_skip_that_holds_the_zones_deletions(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    settings = _settings(cf, dns_sim, tmp_path, policy="sync")
+    assert RunResult.SUCCESS == sync.run_once(settings).result
+    record = cf.add_dns_record(ZONE, "A", "odd.example.com", "192.0.2.99", omit=["content"])
+    dns_sim.set_addresses("dualstack.my-alb-123.us-east-1.elb.amazonaws.com", "198.51.100.11")
+    report = sync.run_once(settings)
+    (zone,) = report.zones
+    assert RunResult.SUCCESS == report.result, "a skip, not a failed zone"
+    assert not zone.error
+    skips = {
+        s.subject: s.detail for s in zone.plan.skips if s.reason is SkipReason.MALFORMED_ORIGIN
+    }
+    assert {"A odd.example.com": f"record {record} has no content"} == skips
+    unmapped = {c.origin.key: c.reason for c in zone.coverage if c.state is CoverageState.UNMAPPED}
+    assert "malformed_record" == unmapped["odd.example.com"]
+    held = cf.mappings(ZONE)
+    assert "198.51.100.11" in held, "what is known is still mapped"
+    assert "198.51.100.10" in held, "no deletion while an origin could not be read"
+    assert 0 == zone.deleted
+
+
+def test_a_load_balancer_without_a_name_and_a_pool_origin_without_an_address_are_skips(
+    cf, dns_sim, tmp_path
+):
+    pool = cf.add_pool("p", [{"address": None, "name": "blank"}, {"address": "203.0.113.41"}])
+    lb = cf.add_load_balancer(
+        ZONE, "lb.example.com", default_pools=[pool], fallback_pool=pool, omit=["name"]
+    )
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    (zone,) = report.zones
+    assert RunResult.SUCCESS == report.result
+    skips = {
+        s.subject: s.detail for s in zone.plan.skips if s.reason is SkipReason.MALFORMED_ORIGIN
+    }
+    assert f"load balancer {lb} has no valid name" == skips[f"load balancer {lb}"]
+    assert (
+        f"pool {pool} origin blank has no address"
+        == skips[f"load balancer {lb}, pool p, origin blank"]
+    )
+    assert "203.0.113.41" in cf.mappings(ZONE), "its pools are followed all the same"
+
+
+def test_a_zone_whose_details_name_no_account_reads_its_pools_through_the_listing(
+    cf, dns_sim, tmp_path
+):
+    _estate(cf, dns_sim)
+    cf.hide_account(ZONE)
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path))
+    assert RunResult.SUCCESS == report.result
+    assert "203.0.113.41" in cf.mappings(ZONE)
+    assert [] == list(_origins(report.zones[0]).warnings)
+    assert cf.requests_matching("GET", "/zones$")[0].param("name") == "example.com"
+
+
+def test_without_an_account_anywhere_the_warning_names_the_field(cf, dns_sim, tmp_path):
+    _estate(cf, dns_sim)
+    cf.hide_account(ZONE)
+    cf.zone_read = False  # the listing refuses too
+    report = sync.run_once(_settings(cf, dns_sim, tmp_path, policy="sync"))
+    (warning,) = _origins(report.zones[0]).warnings
+    assert "Zone: Read" in warning
+    assert "account.id" in warning

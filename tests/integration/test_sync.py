@@ -153,6 +153,9 @@ FAULTS = {
     "dropped": lambda: Fault(drop=True, times=1, path=WRITES),
     "429-no-retry-after": lambda: cf_error(429, 971, "rate limited", times=1, path=WRITES),
     "503": lambda: Fault(status=503, body=b"", times=2, path=WRITES),
+    # Retried as Cloudflare's SDK retries them: a request timeout, a lock timeout.
+    "408": lambda: Fault(status=408, body=b"", times=1, path=WRITES),
+    "409": lambda: cf_error(409, 1000, "lock timeout", times=1, path=WRITES),
     "read-timeout": lambda: Fault(status=200, body=b"{}", delay=1.5, times=1, path=WRITES),
     "malformed-json": lambda: Fault(status=200, body=b'{"success": tru', times=1, path=WRITES),
 }

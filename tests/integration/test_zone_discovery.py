@@ -124,6 +124,16 @@ def test_a_token_without_zone_read_fails_the_run_naming_the_permission(
     assert "Zone Read" in err
 
 
+def test_too_many_accounts_for_one_listing_tells_the_user_to_set_account_ids(many, tmp_path: Path):
+    many.zone_listing_accounts = 1  # the token's zones span two accounts (three with pending)
+    report = sync.run_once(discovering(many, tmp_path))
+    assert RunResult.FAILURE == report.result
+    assert "set cloudflare.zone_discovery.account_ids" in report.error
+    listed = sync.run_once(discovering(many, tmp_path, account_ids=[ACCOUNT_B]))
+    assert RunResult.SUCCESS == listed.result
+    assert 10 == len(listed.zones)
+
+
 def test_no_match_is_a_warning_and_nothing_to_do(many, tmp_path: Path, capsys):
     path = tmp_path / "syncd.yaml"
     raw = raw_for(many, tmp_path, zone_discovery={"include": ["nothing-*.example"]})

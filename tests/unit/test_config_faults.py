@@ -93,7 +93,9 @@ def test_a_file_that_is_not_utf8_is_named_with_its_position(tmp_path: Path, data
     path.write_bytes(data)
     with pytest.raises(ConfigError) as info:
         config.load(path, ENV)
-    assert f"invalid configuration: {path} is not UTF-8 text: {where}" == str(info.value)
+    assert f"invalid configuration in {path}: the file is not UTF-8 text: {where}" == str(
+        info.value
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,6 +119,30 @@ def test_an_alias_bomb_is_refused_within_a_second():
     assert (
         f"aliases expand to more than {config.MAX_NODES:,} nodes at line 11" in message
     )  # l6: 9**6 nodes
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (alias_bomb(), f"aliases expand to more than {config.MAX_NODES:,} nodes at line 11"),
+        ("a: " + "[" * 60 + "]" * 60, f"nesting deeper than {config.MAX_DEPTH} levels at line 1"),
+        (MINIMAL + "x: &a [*a]\n", "contains an alias of itself"),
+        (MINIMAL + "cloudflare: {}\n", "duplicate key 'cloudflare'"),
+        (MINIMAL + "x: !!int 0xZ\n", "is not a valid int"),
+        ("- a\n", "the file must be a mapping at the top level"),
+        (MINIMAL.replace("  zones:", "  api: v3\n  zones:"), "cloudflare.api: "),
+    ],
+)
+def test_every_configuration_error_names_the_file(tmp_path: Path, text: str, said: str):
+    """The YAML reader's limits too: a deployment with several files must know which one."""
+    path = tmp_path / "prod.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path, ENV)
+    assert str(info.value).startswith(f"invalid configuration in {path}: ")
+    assert said in str(info.value)
+    with pytest.raises(ConfigError, match=f"in {tmp_path / 'missing.yaml'}: cannot read it"):
+        config.load(tmp_path / "missing.yaml", ENV)
 
 
 def test_aliases_nested_past_the_depth_limit_and_self_reference_are_refused():
@@ -277,7 +303,7 @@ def test_an_email_with_a_newline_is_refused():
 )
 def test_a_yaml_error_points_at_line_and_column_only(text: str):
     _, message = problem(text)
-    assert message.startswith("<config> is not valid YAML: ")
+    assert message.startswith("the file is not valid YAML: ")
     assert " at line " in message
     assert TOKEN not in message
     assert "Zq8s" not in message

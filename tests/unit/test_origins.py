@@ -48,7 +48,7 @@ def resolved(name: str, *ips: str, chain: tuple[str, ...] = ()) -> NameResolutio
 
 def test_a_load_balancer_takes_precedence_over_a_record_of_the_same_name():
     pool = Pool(id="p1", name="p", origins=(PoolOrigin(name="o", address="192.0.2.7"),))
-    lb = LoadBalancer(id="l", name="app.example.com", pool_ids=("p1",))
+    lb = LoadBalancer(id="l", name="app.example.com", pool_ids=("p1",), routes=())
     traced = origins.trace(
         data(rec("A", "app.example.com", "192.0.2.1"), lbs=(lb,), pools={"p1": pool}),
         proxied_only=False,
@@ -76,9 +76,9 @@ def test_disabled_load_balancers_pools_and_origins_get_no_traffic():
         ),
     }
     lbs = (
-        LoadBalancer(id="1", name="lb.example.com", pool_ids=("on", "off")),
-        LoadBalancer(id="2", name="old.example.com", enabled=False, pool_ids=("on",)),
-        LoadBalancer(id="3", name="grey.example.com", proxied=False, pool_ids=("on",)),
+        LoadBalancer(id="1", name="lb.example.com", pool_ids=("on", "off"), routes=()),
+        LoadBalancer(id="2", name="old.example.com", enabled=False, pool_ids=("on",), routes=()),
+        LoadBalancer(id="3", name="grey.example.com", proxied=False, pool_ids=("on",), routes=()),
     )
     traced = origins.trace(data(lbs=lbs, pools=pools), proxied_only=True)
     assert {"192.0.2.1"} == {str(o.ip) for o in traced.origins}
@@ -117,7 +117,7 @@ def test_in_zone_targets_follow_records_then_dns_and_chains_add_up():
 
 def test_a_pool_hostname_inside_the_zone_follows_the_zone_records():
     pool = Pool(id="p", name="p", origins=(PoolOrigin(name="o", address="origin.example.com"),))
-    lb = LoadBalancer(id="l", name="lb.example.com", pool_ids=("p",))
+    lb = LoadBalancer(id="l", name="lb.example.com", pool_ids=("p",), routes=())
     traced = origins.trace(
         data(
             rec("A", "origin.example.com", "192.0.2.5", proxied=False), lbs=(lb,), pools={"p": pool}

@@ -114,6 +114,8 @@ def test_any_http_answer_is_a_result_or_a_typed_error(status, body):
         (503, 1156, "CloudflareError", True),
         (400, 1157, "CloudflareError", False),
         (429, 971, "RateLimited", True),
+        (408, 1000, "CloudflareError", True),  # as the SDK's _should_retry
+        (409, 1000, "CloudflareError", True),
     ],
 )
 def test_errors_are_classified_by_status_and_code(status, code, kind, retryable):
