@@ -10,8 +10,11 @@ Time is compressed for the rate limit only: the window is ``--window`` seconds (
 standing for Cloudflare's 300, with the same 1,200 requests in it, so a 5-minute limit can be
 hit within a benchmark of a few minutes. Verification is scheduled on a virtual clock: the
 first sync and the steady run start at the same instant, the verification cycle's runs 15
-minutes (the schedule's interval) apart from it. It changes
-nothing outside its temporary directory.
+minutes (the schedule's interval) apart from it. The zones' traffic (issue 25) is read through
+the simulator's GraphQL Analytics API on the same clock: every zone at the first sync, then each
+once per ``cloudflare.observe.interval`` (1 h, the cycle), spread over it, ten zones a query;
+the GraphQL queries are counted apart from the REST requests. It changes nothing outside its
+temporary directory.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ VERIFICATION = frozenset(
     {"v2_list", "v1_list", "tiered_caching", "smart_tiered_cache", "load_balancers"}
     | {"load_balancer_pool", "zone_details"}
 )
+GRAPHQL = frozenset({"graphql_settings", "graphql_fetches"})  # the traffic's queries (issue 25)
+OBSERVE_PER_QUERY = 10  # zones one GraphQL query names
 
 
 class _StampedSimulator(CloudflareSimulator):
@@ -79,10 +84,16 @@ class Run:
     verified: int  # zones listed because their verification was due
     deferred: int  # zones the run's budget could not finish
     waiting: int  # zones due for verification left on their mirror (verification's share used)
+    graphql: int  # GraphQL Analytics queries (the settings node and the origin fetches)
 
     @property
     def per_zone(self) -> float:
         return self.requests / max(1, self.zones)
+
+    @property
+    def rest_per_zone(self) -> float:
+        """REST requests per zone: the GraphQL queries have their own quota and schedule."""
+        return (self.requests - self.graphql) / max(1, self.zones)
 
 
 def _origin(zone: int, n: int) -> str:
@@ -106,6 +117,8 @@ def _seed(sim: CloudflareSimulator, sizes: list[int]) -> list[dict[str, str]]:
             ip = _origin(z, n)
             sim.add_dns_record(zone_id, "A", f"o{n}.zone-{z:04d}.example", ip)
             static.append({"ip": ip, "vendor": "aws", "region": regions[(z + n) % len(regions)]})
+            if n < 3:  # a little traffic per zone for the GraphQL reads to carry
+                sim.analytics.add_fetches(zone_id, ip, 100 * (n + 1), upper_tier="IAD")
     return static
 
 
@@ -194,6 +207,7 @@ def _run(sim: _StampedSimulator, name: str, config_path: Path, start: float, win
         verified=out["verified"],
         deferred=out["deferred"],
         waiting=out["waiting"],
+        graphql=sum(n for e, n in out["by_endpoint"].items() if e in GRAPHQL),
     )
 
 
@@ -224,7 +238,11 @@ def scenario(args: argparse.Namespace) -> dict[str, Any]:
         "addresses": sum(sizes),
         "window": args.window,
         "latency": args.latency,
-        "runs": [asdict(r) | {"per_zone": round(r.per_zone, 3)} for r in runs],
+        "runs": [
+            asdict(r)
+            | {"per_zone": round(r.per_zone, 3), "rest_per_zone": round(r.rest_per_zone, 3)}
+            for r in runs
+        ],
         "peak_in_any_window": whole_peak,
         "targets": _targets(runs[first:], whole_peak, len(sizes), runs[:first]),
     }
@@ -238,11 +256,23 @@ def _targets(
     verified = sum(r.verified for r in cycle)
     worst = max(cycle, key=lambda r: r.verification)
     half = QUOTA * VERIFY_MAX_SHARE
+    queries = -(-zones // OBSERVE_PER_QUERY)
     return [
         _target(
-            "steady state: Cloudflare requests per zone per run",
-            steady.per_zone,
+            "steady state: Cloudflare REST requests per zone per run",
+            steady.rest_per_zone,
             STEADY_MAX_PER_ZONE,
+        ),
+        _target(
+            f"GraphQL queries in one observe.interval (the cycle's {len(cycle)} runs): "
+            f"ceil(zones / 10) = {queries}, plus at most one part-filled query per run",
+            sum(r.graphql for r in cycle),
+            queries + len(cycle),
+        ),
+        _target(
+            "GraphQL spread: most GraphQL queries of one run in the cycle (half the interval's)",
+            max(r.graphql for r in cycle),
+            -(-queries // 2),
         ),
         _target("steady state: writes", steady.writes, 0),
         _target(
@@ -283,14 +313,16 @@ def report(out: dict[str, Any]) -> str:
         f" {out['latency'] * 1000:.0f} ms per Cloudflare request; window {out['window']:g} s"
         f" standing for {REAL_WINDOW:g} s",
         "",
-        "| run | result | wall (s) | requests | per zone | zones listed | verified | "
-        "verification requests | waiting | deferred | writes | 429 | peak in a window |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | result | wall (s) | requests | per zone | REST per zone | GraphQL "
+        "| zones listed | verified | verification requests | waiting | deferred | writes | 429 "
+        "| peak in a window |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in out["runs"]:
         lines.append(
             f"| {r['name']} | {r['result']} | {r['wall']:.1f} | {r['requests']:,} | "
-            f"{r['per_zone']:.3f} | {r['listed_zones']} | {r['verified']} | "
+            f"{r['per_zone']:.3f} | {r['rest_per_zone']:.3f} | {r['graphql']} | "
+            f"{r['listed_zones']} | {r['verified']} | "
             f"{r['verification']:,} | {r['waiting']} | {r['deferred']} | {r['writes']:,} | "
             f"{r['refused']} | {r['peak_in_window']:,} |"
         )

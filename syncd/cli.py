@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         "origins", parents=[common], help="each zone's origins, how reached, mapped or not"
     )
     o.add_argument("--zone", metavar="NAME", help="only this zone (its name or id)")
+    o.add_argument(
+        "--observed",
+        action="store_true",
+        help="what Cloudflare really fetched (read now): each address, its share, mapped or "
+        "not and why, the upper tiers, the hints' effect",
+    )
     _output(o, ["table", "json"])
     r = verbs.add_parser("regions", parents=[common], help="Cloudflare's supported vendors/regions")
     _output(r, ["table", "json"])
@@ -231,8 +237,10 @@ def _origins(settings: Settings, args: argparse.Namespace) -> int:
             return ExitCode.USAGE
         cf = settings.cloudflare.model_copy(update={"zones": tuple(zones)})
         settings = settings.model_copy(update={"cloudflare": cf})
-    report = sync.run_once(settings, options=sync.Options(dry_run=True))
-    print(render.origins(report, args.output, _width(args)))
+    options = sync.Options(dry_run=True, observe_now=args.observed)
+    report = sync.run_once(settings, options=options)
+    view = render.observed if args.observed else render.origins
+    print(view(report, args.output, _width(args)))
     failed = report.error or any(z.error or (z.origins and z.origins.failed) for z in report.zones)
     return ExitCode.FAILED if failed else ExitCode.OK
 
@@ -271,7 +279,7 @@ def _regions(settings: Settings, args: argparse.Namespace) -> int:
     except CloudflareError as exc:
         print(f"syncd: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    print(render.regions(supported, args.output, _width(args)))
+    print(render.regions(supported.regions, args.output, _width(args)))
     return ExitCode.OK
 
 

@@ -4,8 +4,10 @@ Starts every simulator in process (Cloudflare, AWS on moto's server, GCP, Azure,
 resolver), seeds a small realistic estate, writes a config pointing at them, and runs plan, sync,
 a second sync that changes nothing, one simulated change (an address released, one moved) and a
 third sync, then shows how Cloudflare reaches each origin (``syncd origins``): a CNAME in front of
-a load balancer whose pools hold an AWS load balancer's hostname and an IP. One zone has Smart
-Tiered Cache off, which the summaries report.
+a load balancer whose pools hold an AWS load balancer's hostname and an IP, and what Cloudflare
+really fetched (``syncd origins --observed``: the simulated GraphQL Analytics API's traffic,
+including an origin no record shows). One zone has Smart Tiered Cache off, which the summaries
+report.
 The only stage allowed to start simulators; it drives the pipeline exactly as the CLI does.
 """
 
@@ -163,6 +165,9 @@ def run(out: TextIO, *, serve: bool = False) -> int:
         dry = sync.run_once(settings, options=sync.Options(dry_run=True))
         shop = [z for z in dry.zones if z.zone_id == ZONE_DNS]
         _print(out, render.origins(replace(dry, zones=tuple(shop)), "table"))
+        _say(out, "syncd origins --observed: what Cloudflare really fetched, and the hints' effect")
+        seen = sync.run_once(settings, options=sync.Options(dry_run=True, observe_now=True))
+        _print(out, render.observed(seen, "table"))
         # Skips and an undiscovered origin are expected in the demo; failures are not.
         ok = not any(z.failures or z.error for z in (*first.zones, *last.zones))
         return ExitCode.OK if ok and not first.error and not last.error else ExitCode.FAILED
@@ -225,6 +230,27 @@ def _seed_cloudflare(cf: CloudflareSimulator) -> None:
     cf.add_dns_record(ZONE_DNS, "CNAME", "old.shop.example.net", "retired.example.org")
     # Region hints do nothing on a zone without Smart Tiered Cache: the summaries say so.
     cf.set_smart_topology(ZONE_ALL, False)
+    _seed_traffic(cf)
+
+
+def _seed_traffic(cf: CloudflareSimulator) -> None:
+    """What Cloudflare fetched in the last hour (the GraphQL Analytics API): the records'
+    origins through the upper tiers of their regions, an Azure address no record shows (a
+    Worker's subrequests: traffic proves it an origin), an origin no collector finds, and the
+    hand-made mapping's traffic through its region's upper tier (an old hint: judged)."""
+    fetched = (
+        (ZONE_DNS, "203.0.113.10", "IAD", 4200),  # aws us-east-1
+        (ZONE_DNS, "203.0.113.10", "FRA", 300),
+        (ZONE_DNS, "34.120.0.5", "ord01", 1800),  # gcp us-central1, spelled another way
+        (ZONE_DNS, "198.51.100.40", "AMS", 900),  # gcp europe-west1
+        (ZONE_DNS, "198.51.100.50", "IAD", 600),  # azure eastus, no record: a Worker's
+        (ZONE_DNS, "192.0.2.250", "IAD", 120),  # legacy: no collector finds it
+        (ZONE_ALL, "192.0.2.200", "SEA", 700),  # aws us-west-2, made by hand
+        (ZONE_ALL, "192.0.2.200", "LAX", 100),
+    )
+    for zone, ip, tier, count in fetched:
+        cf.analytics.add_fetches(zone, ip, count, upper_tier=tier)
+    cf.analytics.add_fetches(ZONE_DNS, "", 25_000, cache_status="hit")  # answered from cache
 
 
 def _reset_moto(endpoint: str) -> None:

@@ -14,7 +14,15 @@ from typing import TextIO
 import structlog
 
 from syncd.config import LoggingConfig
-from syncd.model import OriginProblem, RunReport, RunResult, ScopeStatus, SkipReason, ZoneReport
+from syncd.model import (
+    ObservationState,
+    OriginProblem,
+    RunReport,
+    RunResult,
+    ScopeStatus,
+    SkipReason,
+    ZoneReport,
+)
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -115,6 +123,7 @@ def log_report(report: RunReport) -> None:
     _log_discovery(report)
     for zone in report.zones:
         _log_zone(zone, dry_run=report.dry_run)
+    _log_unobserved(report)
     result = report.result
     log.log(
         _RESULT_LEVEL[result],
@@ -183,6 +192,8 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
         listed=zone.listed or "mirror",
         drift=zone.drift,
         coverage=_ratio(zone),
+        observed=_rounded(zone.traffic.coverage_ratio) if zone.traffic else None,
+        hint_effect=_rounded(zone.traffic.effect_ratio) if zone.traffic else None,
         error=zone.error,
         error_reason=zone.error_reason,
         deferred=zone.deferred,
@@ -192,6 +203,33 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
 def _ratio(zone: ZoneReport) -> float | None:
     ratio = zone.coverage_ratio
     return None if ratio is None else round(ratio, 4)
+
+
+def _rounded(ratio: float | None) -> float | None:
+    return None if ratio is None else round(ratio, 4)
+
+
+def _log_unobserved(report: RunReport) -> None:
+    """A zone whose traffic could not be read this run: one event each; a token without
+    Analytics Read: one event for all the zones it denies."""
+    unobserved = report.unobserved()
+    denied = [(z, o) for z, o in unobserved if o.state is ObservationState.DENIED]
+    for zone, observation in unobserved:
+        if observation.state is not ObservationState.DENIED:
+            log.warning(
+                "observation_unavailable",
+                zone=zone.zone_name,
+                state=observation.state.value,
+                detail=observation.detail,
+            )
+    if denied:
+        log.warning(
+            "observation_denied",
+            zones=len(denied),
+            first=denied[0][0].zone_name,
+            permission="Analytics: Read",
+            detail=denied[0][1].detail,
+        )
 
 
 def _log_origins(zone: ZoneReport) -> None:

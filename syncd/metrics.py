@@ -7,6 +7,7 @@ never registers on the global ``REGISTRY`` and never puts an IP or account id in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from collections import Counter as Tally
@@ -69,6 +70,7 @@ class Metrics:
         self._declare_collectors(registry)
         self._declare_zones(registry)
         self._declare_origins(registry)
+        self._declare_observed(registry)
         self._declare_cloudflare(registry)
         self.build_info.labels(
             version=__version__,
@@ -220,6 +222,58 @@ class Metrics:
             registry=r,
         )
 
+    def _declare_observed(self, r: CollectorRegistry) -> None:
+        """What Cloudflare really fetched (cloudflare.observe), per zone, over the window."""
+        self.observed_coverage = Gauge(
+            "syncd_zone_observed_coverage_ratio",
+            "Share of the zone's origin fetches over cloudflare.observe.window that went to an "
+            "address with a mapping at the end of the last run (1 if there were none); absent "
+            "while the zone's traffic cannot be read.",
+            ["zone"],
+            registry=r,
+        )
+        self.observed_origins = Gauge(
+            "syncd_zone_observed_origins",
+            "Addresses Cloudflare fetched from for the zone over the window, mapped or unmapped.",
+            ["zone", "state"],
+            registry=r,
+        )
+        self.observation_available = Gauge(
+            "syncd_zone_observation_available",
+            "1 when the last run has figures of the zone's traffic (read now or kept), else 0 "
+            "(plan, permission, error or quota: see the observation_unavailable event).",
+            ["zone"],
+            registry=r,
+        )
+        self.hint_effect = Gauge(
+            "syncd_zone_hint_effect_ratio",
+            "Share of the fetches to the zone's mapped origins made by an upper tier that "
+            "supported_regions lists for the mapping's region (three-letter codes compared); "
+            "hints younger than the window are left out; absent when none can be judged.",
+            ["zone"],
+            registry=r,
+        )
+
+    def _observe_traffic(self, zone: ZoneReport) -> None:
+        name, seen = zone.zone_name, zone.traffic
+        if seen is None:
+            return  # observation off, or the zone not reached: keep what is known
+        self.observation_available.labels(zone=name).set(1 if seen.available else 0)
+        if not seen.available:
+            _drop(self.observed_coverage, name)
+            _drop(self.hint_effect, name)
+            for state in CoverageState:
+                _drop(self.observed_origins, name, state.value)
+            return
+        ratio = seen.coverage_ratio
+        self.observed_coverage.labels(zone=name).set(1.0 if ratio is None else ratio)
+        for state, count in seen.counts().items():
+            self.observed_origins.labels(zone=name, state=state.value).set(count)
+        if seen.effect_ratio is None:
+            _drop(self.hint_effect, name)
+        else:
+            self.hint_effect.labels(zone=name).set(seen.effect_ratio)
+
     def _declare_cloudflare(self, r: CollectorRegistry) -> None:
         self.requests = Counter(
             "syncd_cloudflare_requests",
@@ -343,6 +397,7 @@ class Metrics:
     def _observe_zone(self, zone: ZoneReport) -> None:
         name = zone.zone_name
         self._observe_origins(zone)
+        self._observe_traffic(zone)
         for action, count in zip(_ACTIONS, (zone.created, zone.updated, zone.deleted), strict=True):
             self.changes.labels(zone=name, action=action).inc(count)
         self.drift.labels(zone=name).inc(zone.drift)
@@ -354,6 +409,12 @@ class Metrics:
         held = dict(zone.mappings_after)
         for vendor in Vendor:
             self.mappings.labels(zone=name, vendor=vendor.value).set(held.get(vendor.value, 0))
+
+
+def _drop(gauge: Gauge, *labels: str) -> None:
+    """Remove one series if it exists (a figure that no longer holds is not kept)."""
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)
 
 
 def _collector_result(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> str:

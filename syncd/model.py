@@ -167,6 +167,15 @@ class UnknownMapping:
 
 
 @dataclass(frozen=True, slots=True)
+class SupportedRegions:
+    """Cloudflare's ``supported_regions``: each known vendor's regions, and the upper-tier
+    data centres (IATA codes, as Cloudflare spells them) it lists for each region."""
+
+    regions: dict[Vendor, frozenset[str]]
+    upper_tiers: dict[tuple[Vendor, str], tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """A zone's mappings as Cloudflare lists them."""
 
@@ -357,6 +366,8 @@ class ZoneReport:
     # Why the run left the zone (or the rest of its batches) to the next run: its Cloudflare
     # budget was spent. Not a failure: what was sent is kept, the rest is planned again.
     deferred: str = ""
+    # What Cloudflare was seen fetching (cloudflare.observe); None when observation is off.
+    traffic: ZoneTraffic | None = None
 
     @property
     def ok(self) -> bool:
@@ -391,6 +402,7 @@ class RateWindow:
 
     taken: tuple[float, ...]  # when each request of the last period was sent (epoch seconds)
     paused_until: float = 0.0  # epoch seconds; after a 429, nobody sends before it
+    graphql: tuple[float, ...] = ()  # the GraphQL queries among them (their own quota)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -430,6 +442,14 @@ class RunReport:
     @property
     def deferred_zones(self) -> tuple[ZoneReport, ...]:
         return tuple(z for z in self.zones if z.deferred)
+
+    def unobserved(self) -> tuple[tuple[ZoneReport, ZoneObservation], ...]:
+        """The zones whose traffic has no figures this run, each with why (its observation)."""
+        return tuple(
+            (z, z.traffic.observation)
+            for z in self.zones
+            if z.traffic is not None and not z.traffic.available
+        )
 
     @property
     def duration(self) -> float:
@@ -709,3 +729,128 @@ class ZoneFacts:
     sources: OriginSources | None = None
     read_at: float = 0.0  # when ``sources`` were read
     tiered_read_at: float = 0.0  # when ``tiered_cache`` was read (0: read it next run)
+
+
+# --- what Cloudflare fetched: the GraphQL Analytics API (issue 25) -----------------------------
+
+
+class ObservationState(enum.StrEnum):
+    """How a zone's traffic reading went. Only ``observed`` has figures for this run."""
+
+    OBSERVED = "observed"
+    UNAVAILABLE = "unavailable"  # the zone's plan lacks the dataset or a field syncd reads
+    DENIED = "denied"  # the token lacks Analytics: Read
+    FAILED = "failed"  # this run only: an error, the time range, the GraphQL quota, the budget
+    DISABLED = "disabled"  # cloudflare.observe.enabled is false
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatasetAccess:
+    """What the settings node says a zone may read of ``httpRequestsAdaptiveGroups``.
+
+    ``state`` is ``observed`` when the zone can answer syncd's query; otherwise why not, with
+    ``detail`` naming the field, the permission or the error."""
+
+    state: ObservationState
+    detail: str = ""
+    fields: tuple[str, ...] = ()  # of the dimensions syncd asks for, those the zone may read
+    max_duration: float = 0.0  # seconds one query may span
+    not_older_than: float = 0.0  # seconds back the data reaches
+    max_page_size: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginFetches:
+    """Origin fetches of one (origin IP, upper tier) group over the window, as Cloudflare
+    counted them (``count``, adaptive sampling's estimate); ``upper_tier`` as Cloudflare spelled
+    it, ``""`` when no upper tier made the fetch."""
+
+    ip: IPAddress
+    upper_tier: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneObservation:
+    """A zone's origin fetches over ``[since, until)`` (epoch seconds), or why there are none.
+
+    ``kept``: when this run's reading did not succeed, the addresses of the last one that did;
+    under ``origins: dns`` they stay origins of the zone, so a failed reading never deletes what
+    traffic proved."""
+
+    state: ObservationState
+    detail: str = ""
+    since: float = 0.0
+    until: float = 0.0
+    read_at: float = 0.0
+    fetches: tuple[OriginFetches, ...] = ()
+    truncated: bool = False  # Cloudflare's page held as many groups as asked for: the rest cut
+    tiers: bool = True  # upperTierColoName was read (a plan may lack it: no effect figure)
+    kept: tuple[IPAddress, ...] = ()
+
+    @property
+    def addresses(self) -> frozenset[IPAddress]:
+        """Every address Cloudflare was seen fetching from (or, failed, last seen)."""
+        return frozenset(f.ip for f in self.fetches) | frozenset(self.kept)
+
+    def by_address(self) -> dict[IPAddress, int]:
+        """Fetches per origin address, over every upper tier."""
+        out: dict[IPAddress, int] = {}
+        for f in self.fetches:
+            out[f.ip] = out.get(f.ip, 0) + f.count
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedOrigin:
+    """One address Cloudflare fetched from, judged against the mappings at the end of the run.
+
+    ``reason`` (unmapped): ``undiscovered_origin`` (no collector found it),
+    ``unsupported_region``, ``not_an_origin`` (found, but not an origin of the zone's
+    configuration), or another ``SkipReason``/``CoverageReason`` value. ``tiers``: the upper
+    tiers that fetched from it (normalised three-letter codes, ``-`` for none) with their
+    fetches; ``expected``: those ``supported_regions`` lists for its mapping's region;
+    ``effect``: their share of its fetches, None when not judged (``judged`` says why)."""
+
+    ip: IPAddress
+    fetches: int
+    share: float
+    state: CoverageState
+    reason: str = ""
+    vendor: str = ""
+    region: str = ""
+    tiers: tuple[tuple[str, int], ...] = ()
+    expected: tuple[str, ...] = ()
+    effect: float | None = None
+    judged: str = ""  # "judged", "too_new", "unmapped", "no_upper_tiers_listed", "tiers_unread"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneTraffic:
+    """A zone's observation and what it says about the run's mappings (``syncd/traffic.py``)."""
+
+    observation: ZoneObservation
+    origins: tuple[ObservedOrigin, ...] = ()
+    coverage_ratio: float | None = None  # share of origin fetches to a mapped address
+    effect_ratio: float | None = None  # share of judged fetches made by an expected upper tier
+    too_new: int = 0  # mapped origins whose hint is younger than the window
+
+    @property
+    def available(self) -> bool:
+        return self.observation.state is ObservationState.OBSERVED
+
+    def counts(self) -> dict[CoverageState, int]:
+        """Observed addresses per state."""
+        return {s: sum(1 for o in self.origins if o.state is s) for s in CoverageState}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedFacts:
+    """A zone's traffic readings, kept in the state database (``syncd/observe.py`` says when
+    each is read again)."""
+
+    access: DatasetAccess | None = None  # the settings node; None: never read
+    access_read_at: float = 0.0
+    latest: ZoneObservation | None = None  # the last reading that did not fail
+    good: ZoneObservation | None = None  # the last reading with figures (``observed``)
+    next_at: float = 0.0  # when the zone's traffic is read again

@@ -266,7 +266,7 @@ def coverage(
         text = canonical(o.ip)
         if want is not None:
             mapped = after.get(o.ip) == want
-            reason = "" if mapped else _why_not(text, failed, planned, o.ip, applied=applied)
+            reason = "" if mapped else why_not(text, failed, planned, o.ip, applied=applied)
             state = CoverageState.MAPPED if mapped else CoverageState.UNMAPPED
             out.append(
                 OriginCoverage(
@@ -294,9 +294,10 @@ def coverage(
     return tuple(out)
 
 
-def _why_not(
+def why_not(
     text: str, failed: set[str], planned: set[IPAddress], ip: IPAddress, *, applied: bool
 ) -> str:
+    """Why an address the plan wants mapped is not (yet): planned, failed or not applied."""
     if not applied and ip in planned:
         return CoverageReason.PLANNED.value
     if text in failed or ip in planned:

@@ -335,9 +335,12 @@ def build(
     health: Health,
     settings: PlanSettings,
     unknown: Mapping[IPAddress, UnknownMapping] | None = None,
+    fetched: Mapping[IPAddress, int] | None = None,
 ) -> ZonePlan:
     """Plan one zone. ``dns_origins`` is None for ``origins: all`` zones. ``unknown``: mappings
-    of vendors syncd does not know, never written over or deleted, counted in the zone's room."""
+    of vendors syncd does not know, never written over or deleted, counted in the zone's room.
+    ``fetched``: origin fetches per address (cloudflare.observe): under the zone's maximum the
+    most fetched are written first."""
     unknown = unknown or {}
     desired, skips, ignored = _select(zone, resolved, dns_origins)
     wanted = {ip: c for ip, c in desired.items() if ip not in unknown} if unknown else desired
@@ -355,7 +358,7 @@ def build(
     )
     skips += protected
     kept = len(current) + len(unknown) - len(deletes)
-    upserts, over = _fit(upserts, kept, settings.max_mappings)
+    upserts, over = _fit(upserts, kept, settings.max_mappings, fetched or {})
     skips += over
     return ZonePlan(
         zone_id=zone.id,
@@ -511,9 +514,12 @@ def _deletions(
     return deletes, protected, ""
 
 
-def _fit(upserts: list[Upsert], kept: int, limit: int) -> tuple[list[Upsert], list[Skip]]:
-    """Keep the zone within its maximum: updates always fit; creates fill the room left."""
-    ordered = sorted(upserts, key=lambda u: ip_order(u.mapping.ip))
+def _fit(
+    upserts: list[Upsert], kept: int, limit: int, fetched: Mapping[IPAddress, int]
+) -> tuple[list[Upsert], list[Skip]]:
+    """Keep the zone within its maximum: updates always fit; creates fill the room left, the
+    most fetched first (then IPv4 before IPv6, numeric order)."""
+    ordered = sorted(upserts, key=lambda u: (-fetched.get(u.mapping.ip, 0), ip_order(u.mapping.ip)))
     room = max(0, limit - kept)
     fitted: list[Upsert] = []
     over: list[Skip] = []

@@ -24,6 +24,8 @@ from syncd.model import (
     CoverageReason,
     CoverageState,
     Inventory,
+    ObservationState,
+    ObservedOrigin,
     RunReport,
     ScopeStatus,
     Vendor,
@@ -162,6 +164,7 @@ def summary(report: RunReport, width: int | None = None) -> str:
         "skipped",
         "failed",
         "coverage",
+        "observed",
     ]
     rows = [
         [
@@ -174,6 +177,7 @@ def summary(report: RunReport, width: int | None = None) -> str:
             len(z.plan.skips),
             len(z.failures),
             coverage_text(z),
+            observed_text(z),
         ]
         for z in report.zones
     ]
@@ -187,6 +191,7 @@ def _problems(report: RunReport, width: int | None) -> list[str]:
     lines = [*_collector_lines(report.inventory), *_discovery_lines(report)]
     for z in report.zones:
         lines += _zone_problems(z)
+    lines += _observation_lines(report)
     if report.verifications_waiting:
         lines.append(
             f"{report.verifications_waiting} zone(s) due for verification wait for the next run "
@@ -500,6 +505,149 @@ def origins(report: RunReport, fmt: str, width: int | None = None) -> str:
     parts.append(paragraph("\n".join(_coverage_line(z) for z in report.zones), width))
     parts += _problems(report, width)
     return "\n\n".join(parts)
+
+
+def observed_text(z: ZoneReport) -> str:
+    """``98% of 1,000`` origin fetches to mapped addresses; why not, or ``-`` when off."""
+    seen = z.traffic
+    if seen is None:
+        return "-"
+    if not seen.available:
+        return seen.observation.state.value
+    fetches = sum(o.fetches for o in seen.origins)
+    if seen.coverage_ratio is None:
+        return "no fetches"
+    return f"{seen.coverage_ratio:.0%} of {fetches:,}"
+
+
+def _observation_lines(report: RunReport) -> list[str]:
+    """A zone whose traffic could not be read, once; a token without Analytics Read, once."""
+    unobserved = report.unobserved()
+    denied = [(z, o) for z, o in unobserved if o.state is ObservationState.DENIED]
+    lines = [
+        f"zone {z.zone_name}: traffic {o.state.value}: {o.detail}"
+        for z, o in unobserved
+        if o.state is not ObservationState.DENIED
+    ]
+    if denied:
+        names = ", ".join(z.zone_name for z, _ in denied[:3]) + (", ..." if len(denied) > 3 else "")
+        lines.append(
+            f"traffic not observed in {len(denied)} zone(s) ({names}): {denied[0][1].detail}; "
+            "give the token Analytics: Read (Zone > Analytics > Read)"
+        )
+    return lines
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+_OBSERVED = [
+    "zone",
+    "address",
+    "fetches",
+    "share",
+    "state",
+    "reason",
+    "mapping",
+    "upper tiers",
+    "expected",
+    "effect",
+]
+
+
+def _observed_row(o: ObservedOrigin) -> dict[str, Any]:
+    return {
+        "address": canonical(o.ip),
+        "fetches": o.fetches,
+        "share": round(o.share, 4),
+        "state": o.state.value,
+        "reason": o.reason or None,
+        "mapping": f"{o.vendor}/{o.region}" if o.vendor else None,
+        "upper_tiers": [
+            {"colo": c, "fetches": n, "share": round(n / o.fetches, 4) if o.fetches else 0.0}
+            for c, n in o.tiers
+        ],
+        "expected_upper_tiers": list(o.expected),
+        "effect": None if o.effect is None else round(o.effect, 4),
+        "judged": o.judged or None,
+    }
+
+
+def _observed_zone(z: ZoneReport) -> dict[str, Any]:
+    seen = z.traffic
+    base: dict[str, Any] = {"zone": z.zone_name, "zone_id": z.zone_id, "error": z.error or None}
+    if seen is None:
+        return {**base, "observation": "disabled", "origins": []}
+    o = seen.observation
+    return {
+        **base,
+        "observation": o.state.value,
+        "detail": o.detail or None,
+        "window": {"since": o.since, "until": o.until} if o.until else None,
+        "truncated": o.truncated,
+        "coverage_ratio": seen.coverage_ratio,
+        "hint_effect_ratio": seen.effect_ratio,
+        "too_new": seen.too_new,
+        "smart_tiered_cache": z.tiered_cache.smart_on if z.tiered_cache else None,
+        "origins": [_observed_row(x) for x in seen.origins],
+    }
+
+
+def observed(report: RunReport, fmt: str, width: int | None = None) -> str:
+    """``syncd origins --observed``: every address Cloudflare fetched from, per zone, its share,
+    mapped or not and why, the upper tiers that fetched from it, those expected, the effect."""
+    zones = [_observed_zone(z) for z in report.zones]
+    if fmt == "json":
+        return document("observed", {"result": report.result.value, "zones": zones})
+    rows = [
+        [
+            z["zone"],
+            r["address"],
+            f"{r['fetches']:,}",
+            f"{r['share']:.1%}",
+            r["state"],
+            r["reason"] or "",
+            r["mapping"] or "-",
+            ", ".join(f"{t['colo']} {t['share']:.0%}" for t in r["upper_tiers"]) or "-",
+            ", ".join(r["expected_upper_tiers"]) or "-",
+            _effect_text(r),
+        ]
+        for z in zones
+        for r in z["origins"]
+    ]
+    wrapped = ("upper tiers", "expected")
+    parts = (
+        [table(_OBSERVED, rows, width=width, wrap=wrapped)]
+        if rows
+        else ["no origin fetches observed"]
+    )
+    parts.append(paragraph("\n".join(_observed_line(z) for z in report.zones), width))
+    parts += _problems(report, width)
+    return "\n\n".join(parts)
+
+
+def _effect_text(row: dict[str, Any]) -> str:
+    if row["effect"] is not None:
+        return f"{row['effect']:.0%}"
+    return {"too_new": "too new to judge", None: "-"}.get(row["judged"], str(row["judged"]))
+
+
+def _observed_line(z: ZoneReport) -> str:
+    seen = z.traffic
+    if seen is None:
+        return f"zone {z.zone_name}: traffic not observed (cloudflare.observe.enabled is false)"
+    if not seen.available:
+        return f"zone {z.zone_name}: traffic {seen.observation.state.value}"
+    o = seen.observation
+    minutes = (o.until - o.since) / 60
+    new = f", {seen.too_new} hint(s) too new to judge" if seen.too_new else ""
+    cut = ", only the most fetched groups (Cloudflare's page was full)" if o.truncated else ""
+    return (
+        f"zone {z.zone_name}: over the last {minutes:.0f} min, {observed_text(z)} origin fetches "
+        f"went to mapped addresses; hint effect {_ratio(seen.effect_ratio)} (upper tiers "
+        f"compared on their three-letter code){new}{cut}"
+    )
 
 
 def dumps(data: Any) -> str:

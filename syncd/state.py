@@ -12,19 +12,21 @@ writes anything, so a broken store can never lead to deletions.
 from __future__ import annotations
 
 import fcntl
+import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from syncd.errors import StateError
 from syncd.model import (
     IPAddress,
+    ObservedFacts,
     Owned,
     RateWindow,
     RegionMapping,
@@ -67,6 +69,7 @@ CREATE TABLE IF NOT EXISTS mirrored (
     verify_after REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS facts (zone_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS observed (zone_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deferred (
     zone_id TEXT PRIMARY KEY,
     position INTEGER NOT NULL
@@ -85,6 +88,8 @@ CREATE TABLE IF NOT EXISTS pending (
 
 _DISCOVERED = "SELECT zone_id, name FROM discovered"
 _FACTS = TypeAdapter(ZoneFacts)  # a zone's facts as JSON, validated when read back
+_OBSERVED = TypeAdapter(ObservedFacts)  # a zone's traffic readings, the same way
+_D = TypeVar("_D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +241,10 @@ class StateStore:
                         "INSERT OR REPLACE INTO meta VALUES ('paused_until', ?)",
                         (repr(window.paused_until),),
                     )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('graphql_taken', ?)",
+                        (json.dumps(list(window.graphql)),),
+                    )
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
 
@@ -373,33 +382,72 @@ class StateStore:
     def facts(self, zone_id: str) -> ZoneFacts | None:
         """The zone's cached facts; None when there are none or they cannot be trusted (the
         caller reads them from Cloudflare again)."""
+        return self._document("facts", zone_id, _FACTS)
+
+    def save_facts(self, zone_id: str, facts: ZoneFacts) -> None:
+        """Keep the zone's facts for the next runs (until it is verified again)."""
+        self._save_document("facts", zone_id, _FACTS.dump_json(facts))
+
+    # --- the zone's traffic readings (cloudflare.observe) ------------------------------------
+
+    def observed(self, zone_id: str) -> ObservedFacts | None:
+        """The zone's kept traffic readings; None when there are none or they cannot be
+        trusted (the caller reads them from Cloudflare again)."""
+        return self._document("observed", zone_id, _OBSERVED)
+
+    def save_observed(self, zone_id: str, observed: ObservedFacts) -> None:
+        """Keep the zone's traffic readings for the next runs."""
+        self._save_document("observed", zone_id, _OBSERVED.dump_json(observed))
+
+    def _document(self, table: str, zone_id: str, kind: TypeAdapter[_D]) -> _D | None:
+        """A zone's JSON row of ``table`` (facts, observed), validated; None when missing or
+        unreadable."""
         with self._mutex:
             try:
-                if not self._has("facts"):
+                if not self._has(table):
                     return None
                 row = self._db.execute(
-                    "SELECT data FROM facts WHERE zone_id = ?", (zone_id,)
+                    f"SELECT data FROM {table} WHERE zone_id = ?",  # noqa: S608 (table is one of two literals)
+                    (zone_id,),
                 ).fetchone()
             except sqlite3.Error:
                 return None
         if row is None:
             return None
         try:
-            return _FACTS.validate_json(row[0])
+            return kind.validate_json(row[0])
         except (ValidationError, ValueError, TypeError):
             return None
 
-    def save_facts(self, zone_id: str, facts: ZoneFacts) -> None:
-        """Keep the zone's facts for the next runs (until it is verified again)."""
+    def _save_document(self, table: str, zone_id: str, data: bytes) -> None:
         if self._read_only:
             return
-        row = (zone_id, _FACTS.dump_json(facts).decode())
         with self._mutex:
             try:
                 with self._db:
-                    self._db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)", row)
+                    self._db.execute(
+                        f"INSERT OR REPLACE INTO {table} VALUES (?, ?)",  # noqa: S608 (a literal)
+                        (zone_id, data.decode()),
+                    )
             except sqlite3.Error as exc:
                 raise StateError(f"state file {self._path} cannot be written: {exc}") from exc
+
+    def hints_written(self, zone_id: str) -> dict[IPAddress, float]:
+        """When syncd last wrote (or adopted) each mapping it owns in the zone."""
+        with self._mutex:
+            try:
+                rows = self._db.execute(
+                    "SELECT ip, updated_at FROM owned WHERE zone_id = ?", (zone_id,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StateError(f"state file {self._path} cannot be read: {exc}") from exc
+        out: dict[IPAddress, float] = {}
+        for ip, at in rows:
+            try:
+                out[parse_ip(str(ip))] = float(at)
+            except (ValueError, TypeError) as exc:
+                raise StateError(f"state file {self._path} is corrupt: {exc}") from exc
+        return out
 
     def begin(self, zone_id: str, upserts: Iterable[Upsert]) -> None:
         """Note a batch as pending just before it is sent."""
@@ -473,12 +521,18 @@ def load_window(path: Path) -> RateWindow:
         taken = tuple(t for (t,) in db.execute("SELECT sent_at FROM budget ORDER BY sent_at"))
         row = db.execute("SELECT value FROM meta WHERE key = 'paused_until'").fetchone()
         paused = float(row[0]) if row is not None else 0.0
+        row = db.execute("SELECT value FROM meta WHERE key = 'graphql_taken'").fetchone()
+        graphql = json.loads(row[0]) if row is not None else []
     except (sqlite3.Error, ValueError, TypeError):
         return RateWindow(taken=())
     finally:
         db.close()
     return RateWindow(
-        taken=tuple(float(t) for t in taken if isinstance(t, int | float)), paused_until=paused
+        taken=tuple(float(t) for t in taken if isinstance(t, int | float)),
+        paused_until=paused,
+        graphql=tuple(float(t) for t in graphql if isinstance(t, int | float))
+        if isinstance(graphql, list)
+        else (),
     )
 
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from syncd import budget, collectors, plan, zone
+from syncd import budget, collectors, observe, plan, zone
 from syncd.cloudflare import api
 from syncd.config import CloudflareConfig, Settings
 from syncd.errors import AuthError, CloudflareError, StateError
-from syncd.model import Inventory, RunReport
+from syncd.model import Inventory, RunReport, SupportedRegions, ZoneObservation
 from syncd.resolver import Resolver
 from syncd.state import StateStore, load_window
 
@@ -42,6 +42,7 @@ class Options:
     stop: threading.Event | None = None  # set on shutdown: the batch in flight finishes
     limiter: api.RateLimiter | None = None  # the daemon's, for its whole life (runs share it)
     verify: bool = False  # sync --verify: list every zone in full, whatever its mirror says
+    observe_now: bool = False  # origins --observed: read every zone's traffic now
 
 
 def run_once(
@@ -118,7 +119,11 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     try:
         found = cloudflare.zones(settings.cloudflare)
         zones = found.zones
-        regions = api.supported_regions(cloudflare, [z.id for z in zones]) if zones else {}
+        regions = (
+            api.supported_regions(cloudflare, [z.id for z in zones])
+            if zones
+            else SupportedRegions({})
+        )
     except CloudflareError as exc:
         budget.save_window(settings.state.path, cloudflare.window(), dry_run=opts.dry_run)
         if isinstance(exc, AuthError):  # nothing can be done: the collection is not awaited
@@ -135,18 +140,32 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
     with store, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
         turn = budget.schedule(settings, store, zones, now=reading.now, sent=cloudflare.sent)
         zones, reading = turn.zones, replace(reading, waiting=turn.waiting, budget=turn.budget)
+        observing = pool.submit(
+            observe.current,
+            cloudflare,
+            store,
+            zones,
+            # origins --observed asks for the traffic: read it even where observation is off.
+            settings.cloudflare.observe.model_copy(update={"enabled": True})
+            if opts.observe_now
+            else settings.cloudflare.observe,
+            observe.Due(now=reading.now, now_all=opts.verify or opts.observe_now),
+            stop=lambda: turn.budget.why() if turn.budget.spent() else "",
+        )
         held = {z.id: pool.submit(zone.read, reach, z, store, reading) for z in zones}
         inventory = collecting.result()
         with inventory_frozen():
             run = zone.Run(
                 api=cloudflare,
                 store=store,
-                resolved=plan.resolve(inventory, plan.RegionMatcher(regions)),
+                resolved=plan.resolve(inventory, plan.RegionMatcher(regions.regions)),
                 health=plan.Health.of(inventory),
                 settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
                 dry_run=opts.dry_run,
                 stop=opts.stop,
                 budget=reading.budget,
+                observed=_observations(observing),
+                upper_tiers=regions.upper_tiers,
             )
             work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
             reports = tuple(f.result() for f in work)
@@ -159,6 +178,15 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         discovery=discovery,
         verifications_waiting=len(reading.waiting),
     )
+
+
+def _observations(observing: Future[dict[str, ZoneObservation]]) -> dict[str, ZoneObservation]:
+    """The zones' traffic; advisory, so even a bug in reading it never fails the run."""
+    try:
+        return observing.result()
+    except Exception:  # advisory boundary: logged with its traceback, the run goes on unobserved
+        log.exception("observation_crashed")
+        return {}
 
 
 @contextlib.contextmanager

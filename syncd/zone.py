@@ -19,7 +19,6 @@ recorded per batch, so every item Cloudflare confirmed is owned when ``reconcile
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,8 +28,8 @@ from functools import partial
 
 import structlog
 
-from syncd import facts, origins, plan
-from syncd.budget import RunBudget
+from syncd import facts, origins, plan, traffic
+from syncd.budget import RunBudget, phase
 from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import (
@@ -46,6 +45,7 @@ from syncd.model import (
     BatchResult,
     IPAddress,
     ItemFailure,
+    Origin,
     OriginCoverage,
     OriginSources,
     RegionMapping,
@@ -54,10 +54,13 @@ from syncd.model import (
     TieredCache,
     UnknownMapping,
     Upsert,
+    Vendor,
     ZoneFailure,
+    ZoneObservation,
     ZoneOrigins,
     ZonePlan,
     ZoneReport,
+    ZoneTraffic,
 )
 from syncd.resolver import Resolver
 from syncd.state import Mirror, StateStore
@@ -115,6 +118,10 @@ class Run:
     # Set on shutdown: the batch in flight finishes, no further batch is sent.
     stop: threading.Event | None = None
     budget: RunBudget | None = None  # spent: the zone's remaining batches are deferred
+    # What Cloudflare was seen fetching, per zone (cloudflare.observe; absent: not observed),
+    # and the upper tiers supported_regions lists per region (the hints' expected effect).
+    observed: Mapping[str, ZoneObservation] = field(default_factory=dict)
+    upper_tiers: Mapping[tuple[Vendor, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
@@ -160,7 +167,7 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
         drift = sum(1 for ip in was.keys() | current.keys() if was.get(ip) != current.get(ip))
         due = reading.now + reading.interval
     else:  # never listed: spread the zones' next verification over the interval
-        due = reading.now + reading.interval * _phase(zone.id)
+        due = reading.now + reading.interval * phase(zone.id)
     store.mirror_listed(zone.id, current.values(), listed_at=reading.now, verify_after=due)
     return Held(current, found, tiered, listed=why, drift=drift, schedule=(reading.now, due))
 
@@ -192,16 +199,10 @@ def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror |
     return mirror, ""
 
 
-def _phase(zone_id: str) -> float:
-    """A stable fraction in (0, 1] per zone, so first verifications never bunch."""
-    digest = hashlib.sha256(zone_id.encode()).digest()
-    return (int.from_bytes(digest[:4], "big") + 1) / 2**32
-
-
 def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
     """Plan and apply one zone; every failure ends in the report, none is raised."""
     try:
-        state = held.result()
+        state = _observed(zone, held.result(), run)
         zplan = _plan(zone, state, run)
     except BudgetSpent as exc:
         return replace(
@@ -221,18 +222,36 @@ def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
         generation=run.api.generation(zone.id),
     )
     if run.dry_run:
+        after = state.current
         return replace(
             seen,
             applied=False,
-            mappings_after=_by_vendor(state.current.values()),
-            coverage=_coverage(found, zplan, state.current, applied=False),
+            mappings_after=_by_vendor(after.values()),
+            coverage=_coverage(found, zplan, after, applied=False),
+            traffic=_traffic(zone, zplan, after, run, applied=False),
         )
-    return _applied(seen, zplan, state, run)
+    return _applied(zone, seen, zplan, state, run)
+
+
+def _observed(zone: ZoneConfig, held: Held, run: Run) -> Held:
+    """Under ``origins: dns``, each address traffic proves (Cloudflare fetched from it in the
+    window and a collector found it) is an origin of the zone, reached by "observed traffic",
+    even when no record, CNAME or pool shows it: it is mapped, and kept while it is observed."""
+    found = held.origins
+    seen = traffic.proven(run.observed.get(zone.id), _discovered(run))
+    if found is None or not seen - found.addresses:
+        return held
+    extra = tuple(
+        Origin(source="observed traffic", ip=ip)
+        for ip in sorted(seen - found.addresses, key=plan.ip_order)
+    )
+    return replace(held, origins=replace(found, origins=found.origins + extra))
 
 
 def _plan(zone: ZoneConfig, state: Held, run: Run) -> ZonePlan:
     """The zone's plan against what Cloudflare holds and what syncd owns (settled now)."""
     found = state.origins
+    observation = run.observed.get(zone.id)
     zplan = plan.build(
         zone,
         run.resolved,
@@ -242,11 +261,14 @@ def _plan(zone: ZoneConfig, state: Held, run: Run) -> ZonePlan:
         dns_origins=found.addresses if found is not None else None,
         health=run.health,
         settings=replace(run.settings, hold_deletions=_hold(found)),
+        fetched=observation.by_address() if observation is not None else None,
     )
     return replace(zplan, skips=zplan.skips + _origin_skips(found))
 
 
-def _applied(seen: ZoneReport, zplan: ZonePlan, state: Held, run: Run) -> ZoneReport:
+def _applied(
+    zone: ZoneConfig, seen: ZoneReport, zplan: ZonePlan, state: Held, run: Run
+) -> ZoneReport:
     """``seen`` after applying ``zplan``, the mirror kept only where every answer agreed."""
     writes = bool(zplan.creates or zplan.updates or zplan.deletes)
     if writes:
@@ -273,6 +295,7 @@ def _applied(seen: ZoneReport, zplan: ZonePlan, state: Held, run: Run) -> ZoneRe
         deferred=out.deferred,
         mappings_after=_by_vendor(after.values()),
         coverage=_coverage(state.origins, zplan, after, failures=out.failures),
+        traffic=_traffic(zone, zplan, after, run, failures=out.failures),
     )
 
 
@@ -308,6 +331,40 @@ def _coverage(
     if found is None:
         return ()
     return origins.coverage(found, zplan, after=after, failures=failures, applied=applied)
+
+
+def _discovered(run: Run) -> frozenset[IPAddress]:
+    """Every public address a collector found this run, mappable or not."""
+    return frozenset(run.resolved.candidates.keys() | run.resolved.held.keys())
+
+
+def _traffic(
+    zone: ZoneConfig,
+    zplan: ZonePlan,
+    after: dict[IPAddress, RegionMapping],
+    run: Run,
+    *,
+    failures: Iterable[ItemFailure] = (),
+    applied: bool = True,
+) -> ZoneTraffic | None:
+    """The zone's traffic against the mappings as they stand at the end of the run."""
+    observation = run.observed.get(zone.id)
+    if observation is None:
+        return None
+    try:
+        written = run.store.hints_written(zone.id)
+    except StateError:
+        written = {}  # every hint is judged: the store's own failure is reported elsewhere
+    return traffic.judge(
+        observation,
+        zplan,
+        after=after,
+        discovered=_discovered(run),
+        upper_tiers=run.upper_tiers,
+        written=written,
+        failures=failures,
+        applied=applied,
+    )
 
 
 def _report(zone: ZoneConfig, zplan: ZonePlan, held: Held | None = None) -> ZoneReport:

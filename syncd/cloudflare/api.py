@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Literal, Protocol, TypeVar
 
 import httpx
 import structlog
 
-from syncd.cloudflare import origins, zones
+from syncd.cloudflare import analytics, origins, zones
 from syncd.cloudflare.deadline import Deadline
 from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v1 import V1Client
@@ -28,17 +29,20 @@ from syncd.errors import AuthError, CloudflareError, RouteMissing, TransportErro
 from syncd.model import (
     BatchResult,
     CloudflareCall,
+    DatasetAccess,
     DnsRecord,
     IPAddress,
     Listing,
     OriginSources,
     RateWindow,
     RegionMapping,
+    SupportedRegions,
     TieredCache,
-    Vendor,
+    ZoneObservation,
 )
 
 __all__ = [
+    "AnalyticsAPI",
     "Budget",
     "Cloudflare",
     "CloudflareAPI",
@@ -61,7 +65,7 @@ HTTPTransport = httpx.BaseTransport
 class CloudflareAPI(Protocol):
     """Every call the pipeline makes on one zone."""
 
-    def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]: ...
+    def supported_regions(self, zone_id: str) -> SupportedRegions: ...
     def list_mappings(self, zone_id: str) -> Listing: ...
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
@@ -73,10 +77,28 @@ class CloudflareAPI(Protocol):
     def generation(self, zone_id: str) -> str: ...
 
 
+class AnalyticsAPI(Protocol):
+    """The GraphQL Analytics reads (many zones per query); none raises for an answer."""
+
+    def dataset_access(
+        self, zone_ids: Sequence[str], *, stop: Callable[[], str]
+    ) -> dict[str, DatasetAccess]: ...
+    def origin_fetches(
+        self,
+        zone_ids: Sequence[str],
+        *,
+        since: float,
+        until: float,
+        fields: tuple[str, ...],
+        limit: int,
+        stop: Callable[[], str],
+    ) -> dict[str, ZoneObservation]: ...
+
+
 class _Generation(Protocol):
     """One API generation's four origin cloud region calls (``v1.py``, ``v2.py``)."""
 
-    def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]: ...
+    def supported_regions(self, zone_id: str) -> SupportedRegions: ...
     def list_mappings(self, zone_id: str) -> Listing: ...
     def upsert(self, zone_id: str, items: Sequence[RegionMapping]) -> BatchResult: ...
     def delete(self, zone_id: str, ips: Sequence[IPAddress]) -> BatchResult: ...
@@ -86,10 +108,15 @@ class Cloudflare:
     """The run's connection to Cloudflare; close it (or use ``with``) when the run ends."""
 
     def __init__(
-        self, client: httpx.Client, transport: Transport, mode: Literal["auto", "v1", "v2"]
+        self,
+        client: httpx.Client,
+        transport: Transport,
+        mode: Literal["auto", "v1", "v2"],
+        graphql_quota: RateLimiter | None = None,
     ) -> None:
         self._client = client
         self._transport = transport
+        self._analytics = analytics.Reader(transport, graphql_quota or analytics.quota_limiter())
         self._v2 = V2Client(transport)
         self._v1 = V1Client(transport)
         self._mode = mode
@@ -118,8 +145,10 @@ class Cloudflare:
         return self._transport.limiter.budget()
 
     def window(self) -> RateWindow:
-        """The requests of the current rate window, for the next process to count."""
-        return self._transport.limiter.window()
+        """The requests of the current rate window (and of the GraphQL quota's), for the next
+        process to count."""
+        rest = self._transport.limiter.window()
+        return replace(rest, graphql=self._analytics.quota.window().taken)
 
     def zones(self, cf: CloudflareConfig) -> Resolution:
         """The run's zones: the configured ones and, with ``zone_discovery``, those listed."""
@@ -132,7 +161,7 @@ class Cloudflare:
         with self._lock:
             return "v1" if zone_id in self._fallback else "v2"
 
-    def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]:
+    def supported_regions(self, zone_id: str) -> SupportedRegions:
         return self._call(zone_id, lambda api: api.supported_regions(zone_id))
 
     def list_mappings(self, zone_id: str) -> Listing:
@@ -161,6 +190,27 @@ class Cloudflare:
     def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache:
         """Tiered Cache and Smart topology (read only); an error is a warning on the result."""
         return origins.tiered_cache(self._transport, zone_id, label=label)
+
+    def dataset_access(
+        self, zone_ids: Sequence[str], *, stop: Callable[[], str]
+    ) -> dict[str, DatasetAccess]:
+        """What each zone's plan lets it read of the traffic dataset (the settings node)."""
+        return self._analytics.access(zone_ids, stop=stop)
+
+    def origin_fetches(
+        self,
+        zone_ids: Sequence[str],
+        *,
+        since: float,
+        until: float,
+        fields: tuple[str, ...],
+        limit: int,
+        stop: Callable[[], str],
+    ) -> dict[str, ZoneObservation]:
+        """Each zone's origin fetches over ``[since, until)`` by origin IP and upper tier."""
+        return self._analytics.fetches(
+            zone_ids, since=since, until=until, fields=fields, limit=limit, stop=stop
+        )
 
     def _call(self, zone_id: str, op: Callable[[_Generation], _R]) -> _R:
         if self.generation(zone_id) == "v1":
@@ -203,15 +253,17 @@ def connect(
         deadline=deadline,
     )
     limiter = limiter or rate_limiter(cf)
+    quota = analytics.quota_limiter()  # new each run: the window below holds the earlier ones
     if window is not None:
         limiter.restore(window)
+        quota.restore(RateWindow(taken=window.graphql))
     transport = Transport(
         client,
         limiter=limiter,
         retry=RetryPolicy(retries=retries, backoff=backoff),
         deadline=(deadline, timeout),
     )
-    return Cloudflare(client, transport, cf.api)
+    return Cloudflare(client, transport, cf.api, quota)
 
 
 def rate_limiter(cf: CloudflareConfig) -> RateLimiter:
@@ -219,7 +271,7 @@ def rate_limiter(cf: CloudflareConfig) -> RateLimiter:
     return RateLimiter(cf.rate_limit.requests, cf.rate_limit.period)
 
 
-def supported_regions(api: CloudflareAPI, zone_ids: Iterable[str]) -> dict[Vendor, frozenset[str]]:
+def supported_regions(api: CloudflareAPI, zone_ids: Iterable[str]) -> SupportedRegions:
     """Cloudflare's supported vendors and regions, from the first zone that answers.
 
     A zone may refuse on its own (Tiered Cache off, a zone id the token cannot see), so the

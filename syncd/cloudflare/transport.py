@@ -132,6 +132,17 @@ class RateLimiter:
         if self._server is not None and self._server[1] <= now:
             self._server = None  # the server's window reset: its old figure says nothing
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free now (never waits); False when the window is full or
+        paused. For a quota whose requests may simply wait for the next run."""
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            if self._paused_until > now or len(self._taken) >= self._requests:
+                return False
+            self._taken.append(now)
+            return True
+
     def pause(self, seconds: float) -> None:
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
@@ -237,13 +248,15 @@ class Transport:
         endpoint: str,
         params: dict[str, Any] | None = None,
         body: Any = None,
+        parse: Callable[[httpx.Response, str, str], Envelope] | None = None,
     ) -> Envelope:
         """Send with retries; raise the translated error of the last attempt, marked
-        ``outcome_unknown`` when any attempt may have been applied unanswered."""
+        ``outcome_unknown`` when any attempt may have been applied unanswered. ``parse``: how
+        an answer becomes an envelope (the REST envelope unless told; ``parse_graphql``)."""
         attempt, unknown = 0, False
         while True:
             try:
-                return self._once(method, path, endpoint, params, body)
+                return self._once(method, path, endpoint, params, body, parse or _parse)
             except CloudflareError as exc:
                 unknown = unknown or exc.outcome_unknown or _maybe_applied(exc)
                 if not exc.retryable or attempt >= self._retry.retries:
@@ -280,8 +293,14 @@ class Transport:
                 retry_reason=exc.reason,
             )
 
-    def _once(
-        self, method: str, path: str, endpoint: str, params: dict[str, Any] | None, body: Any
+    def _once(  # noqa: PLR0917 (private: request()'s arguments, in order)
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any] | None,
+        body: Any,
+        parse: Callable[[httpx.Response, str, str], Envelope],
     ) -> Envelope:
         self._limiter.acquire()
         start = self._clock()
@@ -298,7 +317,7 @@ class Transport:
             quota = server_quota(response.headers)
             if quota is not None:
                 self._limiter.observe(quota)
-            return _parse(response, method, path)
+            return parse(response, method, path)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransportError(  # never reached Cloudflare: nothing can have been applied
                 f"{method} {path}: no connection ({type(exc).__name__})", sent=False, retryable=True
@@ -327,24 +346,51 @@ def _maybe_applied(exc: CloudflareError) -> bool:
     return exc.status is not None and (exc.status >= 500 or exc.status == REQUEST_TIMEOUT)
 
 
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _errors(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The REST envelope's ``errors`` that are objects."""
+    raw = data.get("errors")
+    return [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+
+
 def _parse(response: httpx.Response, method: str, path: str) -> Envelope:
     where = f"{method} {path}"
     status = response.status_code
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
+    data = _json(response)
     if not isinstance(data, dict) or "success" not in data:
         # A cut or garbled success (a proxy, a reset) is worth another try: batches are
         # idempotent. A 4xx page (a WAF, say) will not change by asking again.
         kind = "retryable" if _retried(status) or status == 429 or status < 300 else "final"
         raise _raw_error(response, where, kind)
-    raw = data.get("errors")
-    errors = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
     if status < 400 and data.get("success") is True:
         info = data.get("result_info")
         return Envelope(data.get("result"), info if isinstance(info, dict) else {})
-    raise _api_error(response, where, errors)
+    raise _api_error(response, where, _errors(data))
+
+
+def parse_graphql(response: httpx.Response, method: str, path: str) -> Envelope:
+    """A GraphQL answer: ``{data, errors}`` as the envelope's ``result``, errors included (they
+    come with HTTP 200, or 400 for a refused query, and belong to the caller). Anything else is
+    translated as a REST answer is, except a 429: the GraphQL quota is its own, so it neither
+    pauses the REST requests nor is retried (the reading waits for the next run)."""
+    where = f"{method} {path}"
+    status = response.status_code
+    data = _json(response)
+    graphql = isinstance(data, dict) and ("data" in data or "errors" in data)
+    if graphql and status in (200, 400):
+        return Envelope(data, {})
+    if status == 429:
+        raise CloudflareError(f"{where}: HTTP 429: the GraphQL quota is used", status=status)
+    if isinstance(data, dict) and "success" in data:
+        raise _api_error(response, where, _errors(data))
+    kind = "retryable" if status >= 500 else "final"
+    raise _raw_error(response, where, kind)
 
 
 def _raw_error(response: httpx.Response, where: str, kind: str) -> CloudflareError:

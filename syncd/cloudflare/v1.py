@@ -11,7 +11,14 @@ from typing import Any
 
 from syncd.cloudflare import wire
 from syncd.cloudflare.transport import Transport
-from syncd.model import BatchResult, IPAddress, Listing, RegionMapping, Vendor, canonical
+from syncd.model import (
+    BatchResult,
+    IPAddress,
+    Listing,
+    RegionMapping,
+    SupportedRegions,
+    canonical,
+)
 
 _IP = "origin-ip"
 
@@ -22,10 +29,10 @@ class V1Client:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
-    def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]:
+    def supported_regions(self, zone_id: str) -> SupportedRegions:
         path = f"zones/{zone_id}/cache/origin_cloud_regions/supported_regions"
         env = self._t.request("GET", path, endpoint="v1_supported_regions")
-        return wire.supported_regions(env.result, where=f"GET {path}")
+        return wire.supported(env.result, where=f"GET {path}")
 
     def list_mappings(self, zone_id: str) -> Listing:
         path = f"zones/{zone_id}/cache/origin_cloud_regions"

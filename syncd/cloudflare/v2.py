@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from syncd.cloudflare import wire
 from syncd.cloudflare.paging import pages
 from syncd.cloudflare.transport import Transport
-from syncd.model import BatchResult, IPAddress, Listing, RegionMapping, Vendor, canonical
+from syncd.model import (
+    BatchResult,
+    IPAddress,
+    Listing,
+    RegionMapping,
+    SupportedRegions,
+    canonical,
+)
 
 _IP = "origin_ip"
 PER_PAGE = 100
@@ -26,10 +33,10 @@ class V2Client:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
-    def supported_regions(self, zone_id: str) -> dict[Vendor, frozenset[str]]:
+    def supported_regions(self, zone_id: str) -> SupportedRegions:
         path = f"zones/{zone_id}/origin/cloud_regions/supported_regions"
         env = self._t.request("GET", path, endpoint="v2_supported_regions")
-        return wire.supported_regions(env.result, where=f"GET {path}")
+        return wire.supported(env.result, where=f"GET {path}")
 
     def list_mappings(self, zone_id: str) -> Listing:
         path = f"zones/{zone_id}/origin/cloud_regions"

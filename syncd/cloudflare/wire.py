@@ -17,6 +17,7 @@ from syncd.model import (
     ItemFailure,
     Listing,
     RegionMapping,
+    SupportedRegions,
     UnknownMapping,
     Vendor,
     parse_ip,
@@ -113,3 +114,16 @@ def supported_regions(result: Any, *, where: str) -> dict[Vendor, frozenset[str]
             r["name"] for r in regions if isinstance(r, dict) and isinstance(r.get("name"), str)
         )
     return out
+
+
+def supported(result: Any, *, where: str) -> SupportedRegions:
+    """The regions per known vendor and, for each region, the upper tiers Cloudflare lists
+    (``upper_tier_colos``; a region without the list has none)."""
+    regions = supported_regions(result, where=where)
+    tiers: dict[tuple[Vendor, str], tuple[str, ...]] = {}
+    for vendor in regions:
+        for r in result["vendors"][vendor.value]:
+            colos = r.get("upper_tier_colos") if isinstance(r, dict) else None
+            if isinstance(colos, list) and isinstance(r.get("name"), str):
+                tiers[(vendor, r["name"])] = tuple(c for c in colos if isinstance(c, str))
+    return SupportedRegions(regions, tiers)

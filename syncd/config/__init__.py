@@ -15,6 +15,7 @@ the rest of syncd uses.
 
 from syncd.config.cloudflare import (
     CloudflareConfig,
+    ObserveConfig,
     RateLimitConfig,
     ZoneConfig,
     ZoneDiscoveryConfig,
@@ -66,6 +67,7 @@ __all__ = [
     "GcpCollectorConfig",
     "LoggingConfig",
     "MetricsConfig",
+    "ObserveConfig",
     "OciCollectorConfig",
     "RateLimitConfig",
     "ResolverConfig",

@@ -18,6 +18,7 @@ from syncd.config.values import (
     Backoff,
     FilePath,
     HexId,
+    ObserveSpan,
     RatePeriod,
     RequestTimeout,
     Section,
@@ -212,6 +213,47 @@ class RateLimitConfig(Section):
     )
 
 
+class ObserveConfig(Section):
+    """What Cloudflare really fetched: the GraphQL Analytics API (``syncd origins --observed``)."""
+
+    enabled: bool = Field(
+        True,
+        description=(
+            "Read each zone's origin fetches from Cloudflare's GraphQL Analytics API (dataset "
+            "`httpRequestsAdaptiveGroups`, grouped by `originIP` and `upperTierColoName`; "
+            "available on every plan; the token needs **Analytics: Read**) to measure coverage "
+            "by traffic (`syncd_zone_observed_coverage_ratio`) and whether the hints changed the "
+            "upper tier (`syncd_zone_hint_effect_ratio`). Under `origins: dns`, an address "
+            "Cloudflare fetched from that a collector found is an origin of the zone (mapped even "
+            "when no record, CNAME or pool shows it; not deleted while observed). Advisory: a "
+            "zone whose plan lacks the dataset or a field is `unavailable` (named), a token "
+            "without Analytics: Read gets one warning, an error, a refused time range or the "
+            "GraphQL quota (300 queries per 5 minutes) leaves the zone unobserved that run with a "
+            "warning; none of them fails a run or changes its exit code. At most 10 zones per "
+            "query; the settings node is asked first (and every six intervals) so only zones "
+            "that can answer are queried."
+        ),
+    )
+    window: ObserveSpan = Field(
+        3600.0,
+        description=(
+            "The span of traffic read, ending at the run (1m to 7d); clipped to what the zone's "
+            "plan allows (the settings node's `maxDuration` and `notOlderThan`). A hint younger "
+            "than the window is shown as too new to judge, and its fetches count once it is older."
+        ),
+    )
+    interval: ObserveSpan = Field(
+        3600.0,
+        description=(
+            "How often each zone's traffic is read (1m to 7d); kept in the state database with "
+            "the zone's other facts, so a run inside the interval sends no GraphQL query. Each "
+            "zone's first reading is followed by the next at a point spread over the interval, so "
+            "the queries of many zones never bunch (about zones / 10 per interval). `syncd sync "
+            "--verify` and `syncd origins --observed` read now."
+        ),
+    )
+
+
 class CloudflareConfig(Section):
     api_token: SecretStr | None = Field(
         None,
@@ -328,6 +370,9 @@ class CloudflareConfig(Section):
             "half of `rate_limit.requests` and half of this budget per run, so writes always "
             "keep room; the zones due beyond that wait, most overdue first next run."
         ),
+    )
+    observe: ObserveConfig = Field(
+        ObserveConfig(), description="Reading what Cloudflare really fetched (see its keys)."
     )
     zones: tuple[ZoneConfig, ...] = Field(
         (),

@@ -86,6 +86,7 @@ ShutdownTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.0,
 StaleAfter = Annotated[float, BeforeValidator(parse_duration), _within(1.0, 30 * 86400.0)]
 VerifyInterval = Annotated[float, BeforeValidator(parse_duration), _within(0.0, 30 * 86400.0)]
 ResolveTimeout = Annotated[float, BeforeValidator(parse_duration), _within(0.01, 300.0)]
+ObserveSpan = Annotated[float, BeforeValidator(parse_duration), _within(60.0, 7 * 86400.0)]
 
 
 def quoted_id(value: object) -> object:

@@ -5,7 +5,8 @@ settings. Its answers are checked against Cloudflare's official SDK (the oracle 
 Both generations (v1 ``/cache/origin_cloud_regions``, v2 ``/origin/cloud_regions``) serve one
 store per zone with the documented envelopes, codes and limits; DNS record listing pages and
 filters; the read-only origin endpoints answer in the published schema's shapes, and a token
-can be denied a permission (``deny()``) to get Cloudflare's 403.
+can be denied a permission (``deny()``) to get Cloudflare's 403. ``POST /graphql`` is the
+GraphQL Analytics API, served by ``simulators/analytics.py`` (``analytics``).
 
 Undocumented behaviour is a documented choice (docs/simulators.md). It imports nothing
 from syncd except ``simulators.base``; faults come only through ``inject()``.
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from syncd.simulators import analytics
 from syncd.simulators.base import Fault, Request, Response, SimulatorServer
 
 VENDORS = ("aws", "azure", "gcp", "oci")
@@ -137,7 +139,7 @@ _POOL_PATH = re.compile(
     r"/client/v4/accounts/(?P<account>[^/]+)/load_balancers/pools(?:/(?P<pool>[^/]+))?/?"
 )
 # What a token may lack, and the routes each permission guards (``deny()``).
-PERMISSIONS = ("load_balancing", "pools", "zone_settings")
+PERMISSIONS = ("load_balancing", "pools", "zone_settings", "analytics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +518,8 @@ class CloudflareSimulator(SimulatorServer):
         self._window: deque[float] = deque()
         self._blocked_until = 0.0
         self._handlers = self._routes()
+        # POST /graphql: the GraphQL Analytics API (simulators/analytics.py), its own quota.
+        self.analytics = analytics.AnalyticsSimulator()
 
     def _routes(self) -> dict[tuple[str, str, str], _Handler]:
         """(API generation or family, resource kind, method) -> the handler that serves it."""
@@ -773,6 +777,8 @@ class CloudflareSimulator(SimulatorServer):
         return response
 
     def _serve(self, request: Request) -> Response:
+        if request.path == analytics.PATH:
+            return self._graphql(request)
         pool = _POOL_PATH.fullmatch(request.path)
         if pool is not None:
             return self._get_pool(request, pool["account"], pool["pool"])
@@ -791,6 +797,20 @@ class CloudflareSimulator(SimulatorServer):
             raise _bare(403, 10000, "Authentication error")
         handler = self._handlers[(gen.name, kind, request.method)]
         return handler(_Call(zone, gen, request, ip))
+
+    def _graphql(self, request: Request) -> Response:
+        """``POST /graphql``, authenticated like every route, answered by the analytics half."""
+        if request.method != "POST":
+            raise _no_route(request.path)
+        self._authenticate(request)
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        status, answer = self.analytics.answer(
+            body, zones=self._zones.keys(), denied="analytics" in self._denied
+        )
+        return Response(status, answer)
 
     def _check_permission(self, kind: str) -> None:
         needed = _GUARDED.get(kind)

@@ -70,6 +70,8 @@ CONTRACT = HISTOGRAMS | {
     "syncd_last_run_failed_scopes",
     "syncd_last_run_failed_zones",
     "syncd_last_run_deferred_zones",
+    "syncd_zone_observed_coverage_ratio",
+    "syncd_zone_hint_effect_ratio",
 }
 _HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
@@ -609,6 +611,8 @@ def test_dashboard_shows_what_the_issue_asks_for():
         "sum by (vendor) (syncd_discovered_addresses",
         "rate(syncd_cloudflare_request_duration_seconds_bucket",
         "increase(syncd_cloudflare_retries_total",
+        "min by (zone) (syncd_zone_observed_coverage_ratio",
+        "min by (zone) (syncd_zone_hint_effect_ratio",
     }
     assert set() == {w for w in wanted if not any(w in t for t in targets)}
 

@@ -38,6 +38,12 @@ def test_demo_runs_every_step_in_under_a_minute():
         assert f"skip:{reason}" in out
     assert f"update                   {demo.MOVED_IP}" in out
     assert f"delete                   {demo.RELEASED_IP}" in out
+    # What Cloudflare really fetched: an origin only traffic shows is mapped, the rest judged.
+    assert "syncd origins --observed" in out
+    assert "observed traffic" in out
+    assert "98% of 7,920 origin fetches went to mapped addresses" in out
+    assert "hint effect 88%" in out
+    assert "too new to judge" in out
 
 
 EXPECTED = {

@@ -46,12 +46,12 @@ def test_tables_fit_120_columns_on_the_demo_estate_and_lose_nothing(tmp_path: Pa
         fitted = _run(["regions"], {**env, "COLUMNS": "120"}).stdout
         wide = _run(["regions", "--wide"], {**env, "COLUMNS": "120"}).stdout
     # The CLI: COLUMNS is the width; a pipe and --wide keep lines whole.
-    assert piped == wide == render.regions(supported, "table") + "\n"
-    assert fitted == render.regions(supported, "table", 120) + "\n"
+    assert piped == wide == render.regions(supported.regions, "table") + "\n"
+    assert fitted == render.regions(supported.regions, "table", 120) + "\n"
     views = {
         "origins": lambda width: render.origins(report, "table", width),
         "plan": lambda width: render.plan_table(report, width),
-        "regions": lambda width: render.regions(supported, "table", width),
+        "regions": lambda width: render.regions(supported.regions, "table", width),
         "discover": lambda width: render.discovery(report.inventory.addresses, "table", width),
     }
     for name, view in views.items():
