@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): issue 10's performance benchmark, in one run.
 
-Drives ``syncd.sync.run_once`` (what ``syncd sync`` runs) against every simulator, started in a
+Drives ``syncd.run.once.run_once`` (what ``syncd sync`` runs) against every simulator, started in a
 process of their own with a per-request latency, over the estate of ``bench.estate``: a first
 sync, a steady-state sync and a sync after 1% churn at ``--concurrency``, a first sync under a
 tight rate limit, a first sync with 100,000 addresses in a fresh process (peak RSS), the planner
@@ -48,7 +48,7 @@ from bench.estate import (
 
 # 2026-12-08 (issue 26): 39.7 s of process-tree CPU for a steady run of 50,000 addresses.
 STEADY_CPU_PER_ADDRESS = 39.7 / 50_000
-ZONE_WORKERS = 32  # syncd.sync pushes up to 32 zones at once (its _ZONE_WORKERS)
+ZONE_WORKERS = 32  # syncd.run.once pushes up to 32 zones at once (its _ZONE_WORKERS)
 NAIVE_BUDGET = 600.0  # seconds: a longer naive run is done on a smaller estate, extrapolated
 RSS_ADDRESSES = 100_000
 PLAN_ADDRESSES = 100_000  # whatever --scale: the planner's CPU target is for 100,000
@@ -280,7 +280,7 @@ def _timed(
     expected: int | None = None,
     churn: Churn | None = None,
 ) -> Phase:
-    from syncd import sync
+    from syncd.run import once as sync
 
     before = host.drain()
     _say(f"{name}: running")
@@ -579,9 +579,9 @@ def _settings(
 def _import_collectors() -> float:
     """Start the collectors' fork server with every vendor's SDK before timing (``syncd run``
     pays that once, at its first run); return how long it took."""
-    import syncd.sync  # noqa: F401 (imported for its cost)
-    from syncd.collectors import process
+    import syncd.run.once  # noqa: F401 (imported for its cost)
     from syncd.model import Vendor
+    from syncd.sources.collectors import process
 
     t0 = time.perf_counter()
     process.preload(Vendor)

@@ -801,8 +801,8 @@ def peak_rss_mb() -> float:
 
 def quiet_logs() -> None:
     """syncd's log setup, as the CLI does it: warnings and worse, to stderr."""
-    from syncd import logs
     from syncd.config import LoggingConfig
+    from syncd.views import logs
 
     logs.configure(LoggingConfig(level="warning"), stream=sys.stderr)
 
@@ -823,8 +823,9 @@ def fresh_sync(config_path: str, env: dict[str, str]) -> dict[str, Any]:
     does between runs."""
     os.environ.update(env)
     quiet_logs()
-    from syncd import config, sync
+    from syncd import config
     from syncd.daemon import release_memory
+    from syncd.run import once as sync
 
     settings = config.load(Path(config_path))
     start = rss_mb()
@@ -872,8 +873,9 @@ def plan_cpu(addresses: int, zones: int, repeats: int = 5) -> dict[str, Any]:
     """plan.resolve and plan.build (each zone, steady state) on synthetic addresses, as
     ``sync.run_once`` runs them (the inventory frozen): the best of ``repeats`` and the median,
     beside the best of the calibration loop in the same process."""
-    from syncd import plan, sync
+    from syncd import plan
     from syncd.model import Vendor
+    from syncd.run import once as sync
     from syncd.simulators.cloudflare import DEFAULT_REGIONS
 
     inventory = _synthetic_inventory(addresses)

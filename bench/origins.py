@@ -22,11 +22,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from syncd import config, sync
+from syncd import config
 from syncd.model import ResolutionStatus, RunReport, RunResult
-from syncd.resolver import Resolver
+from syncd.run import once as sync
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.dns import DnsSimulator
+from syncd.sources.resolver import Resolver
 
 TARGET_SECONDS = 30.0
 ZONE = "b0" * 16

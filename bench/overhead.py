@@ -1,8 +1,8 @@
 """``python -m bench.overhead``: syncd's own CPU per cloud request, against a bare SDK loop.
 
-Issue 17 item 6: syncd's collection (``syncd.collectors.collect``: the vendor's child process,
-its scopes, deadlines, parsing, deduplication, streaming back) compared with a bare loop of the
-same SDK calls over the same pages that only reads each page's IPs. Both run against the
+Issue 17 item 6: syncd's collection (``syncd.sources.collectors.collect``: the vendor's child
+process, its scopes, deadlines, parsing, deduplication, streaming back) compared with a bare
+loop of the same SDK calls over the same pages that only reads each page's IPs. Both run against the
 benchmark's estate (``bench.estate``, no latency) in fresh spawned processes, and each side's
 CPU is its process's and its children's (``getrusage``), so SDK imports and the vendor child's
 start-up count for syncd as they do every run. Requests are counted by the simulators, and the
@@ -49,7 +49,8 @@ def syncd_side(info: Info, vendor: str, warm: bool = False) -> tuple[float, int]
 
     os.environ.update(info.env)
     quiet_logs()
-    from syncd import collectors, config
+    from syncd import config
+    from syncd.sources import collectors
 
     raw = settings_yaml(info, concurrency=8, state=Path(tempfile.mkdtemp()) / "s.db")
     raw["collectors"] = {k: v for k, v in raw["collectors"].items() if k in (vendor, "concurrency")}

@@ -143,7 +143,8 @@ def _config(url: str, state: Path, static: list[dict[str, str]], window: float) 
 
 def _child(config_path: str, virtual_start: float, verify: bool, conn: Any) -> None:
     """One ``syncd sync`` in a fresh process; sends back what the report says."""
-    from syncd import config, sync
+    from syncd import config
+    from syncd.run import once as sync
 
     # The configuration is JSON validated by the model: PyYAML would spend about 25 s of each
     # process parsing 85,000 static entries, which is not what this benchmark measures.

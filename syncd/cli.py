@@ -18,13 +18,16 @@ from collections.abc import Callable, Sequence
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import __version__, collectors, completion, config, daemon, logs, metrics, render, sync
+from syncd import __version__, completion, config, daemon
 from syncd.cloudflare import api
-from syncd.collectors.errors import Reason
 from syncd.config import Settings
 from syncd.config.collectors import installed
 from syncd.errors import CloudflareError, ConfigError, ExitCode
 from syncd.model import RunResult
+from syncd.run import once as sync
+from syncd.sources import collectors
+from syncd.sources.collectors.errors import Reason
+from syncd.views import logs, metrics, render
 
 
 def _common() -> argparse.ArgumentParser:

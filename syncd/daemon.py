@@ -27,11 +27,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from syncd import endpoints, logs
 from syncd.config import ScheduleConfig, Settings, cron_trigger
 from syncd.errors import ExitCode
-from syncd.metrics import Metrics
 from syncd.model import Inventory, RunReport, RunResult
+from syncd.views import endpoints, logs
+from syncd.views.metrics import Metrics
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -722,8 +722,8 @@ class TieredCache:
 class ZoneFacts:
     """What a run reads about a zone besides its DNS records and mappings: its Tiered Cache
     settings and, for ``origins: dns``, its details, load balancers and pools (``sources``,
-    records left empty). Kept in the state database (``syncd/facts.py`` says when each part is
-    read again)."""
+    records left empty). Kept in the state database (``syncd/sources/facts.py`` says when each
+    part is read again)."""
 
     tiered_cache: TieredCache
     sources: OriginSources | None = None
@@ -827,7 +827,8 @@ class ObservedOrigin:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ZoneTraffic:
-    """A zone's observation and what it says about the run's mappings (``syncd/traffic.py``)."""
+    """A zone's observation and what it says about the run's mappings
+    (``syncd/sources/traffic.py``)."""
 
     observation: ZoneObservation
     origins: tuple[ObservedOrigin, ...] = ()
@@ -846,7 +847,7 @@ class ZoneTraffic:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObservedFacts:
-    """A zone's traffic readings, kept in the state database (``syncd/observe.py`` says when
+    """A zone's traffic readings, kept in the state database (``syncd/sources/observe.py`` says when
     each is read again)."""
 
     access: DatasetAccess | None = None  # the settings node; None: never read

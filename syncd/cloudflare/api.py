@@ -18,7 +18,7 @@ from typing import Literal, Protocol, TypeVar
 import httpx
 import structlog
 
-from syncd.cloudflare import analytics, origins, zones
+from syncd.cloudflare import analytics, origin_reads, zones
 from syncd.cloudflare.deadline import Deadline
 from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v1 import V1Client
@@ -175,7 +175,7 @@ class Cloudflare:
 
     def origin_records(self, zone_id: str) -> tuple[DnsRecord, ...]:
         """The zone's A, AAAA and CNAME records (``origins: dns``; read every run)."""
-        return tuple(origins.records(self._transport, zone_id))
+        return tuple(origin_reads.records(self._transport, zone_id))
 
     def origin_sources(
         self, zone_id: str, *, name: str, label: str, account: str = ""
@@ -185,11 +185,11 @@ class Cloudflare:
         ``name`` is the configured zone name (used if its details cannot be read), ``label``
         how warnings name the zone; a 403 becomes a warning naming the missing permission.
         """
-        return origins.read(self._transport, zone_id, name=name, label=label, account=account)
+        return origin_reads.read(self._transport, zone_id, name=name, label=label, account=account)
 
     def tiered_cache(self, zone_id: str, *, label: str) -> TieredCache:
         """Tiered Cache and Smart topology (read only); an error is a warning on the result."""
-        return origins.tiered_cache(self._transport, zone_id, label=label)
+        return origin_reads.tiered_cache(self._transport, zone_id, label=label)
 
     def dataset_access(
         self, zone_ids: Sequence[str], *, stop: Callable[[], str]

@@ -22,7 +22,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import __version__, config, metrics
+from syncd import __version__, config
+from syncd.views import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

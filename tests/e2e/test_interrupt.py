@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from syncd.registry.store import StateStore
 from syncd.simulators.base import Fault
-from syncd.state import StateStore
 from tests.conftest import ZONE, eventually
 from tests.e2e.harness import MANY, sync_cli, write_config
 

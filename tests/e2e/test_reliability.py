@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from syncd.registry.store import StateStore
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import cf_error
-from syncd.state import StateStore
 from tests.conftest import ZONE, eventually
 from tests.e2e.harness import MANY, Syncd, sync_cli, write_config
 

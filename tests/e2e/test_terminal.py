@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from syncd import demo, render, sync
+from syncd import demo
 from syncd.cloudflare import api
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
+from syncd.views import render
 
 pytestmark = pytest.mark.e2e
 SYNCD = str(Path(sys.executable).with_name("syncd"))

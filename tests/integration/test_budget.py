@@ -10,11 +10,13 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from syncd import cli, config, metrics, sync
+from syncd import cli, config
 from syncd.model import RunResult
+from syncd.registry.store import StateStore, load_window
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
-from syncd.state import StateStore, load_window
+from syncd.views import metrics
 from tests.conftest import TOKEN
 
 STATIC = [{"ip": "192.0.2.10", "vendor": "aws", "region": "us-east-1"}]

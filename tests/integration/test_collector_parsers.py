@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncd import collectors
-from syncd.collectors.base import CollectorSettings
-from syncd.collectors.errors import CollectorError
 from syncd.demo import Estate, estate
 from syncd.model import Address, Skip
 from syncd.simulators.base import Fault, Request, Response, SimulatorServer
+from syncd.sources import collectors
+from syncd.sources.collectors.base import CollectorSettings
+from syncd.sources.collectors.errors import CollectorError
 
 FAST = CollectorSettings(scope_timeout=5, request_timeout=2, max_attempts=1)
 KEYS = [
@@ -134,9 +134,9 @@ xml_bodies = st.one_of(
 @FUZZ
 @given(body=xml_bodies, status=st.sampled_from([200, 400, 500, 503]))
 def test_aws_arbitrary_answers_are_results_or_collector_errors(monkeypatch, body, status):
-    from syncd.collectors.aws import AwsCollector
     from syncd.config import AwsCollectorConfig
     from syncd.model import Scope, Vendor
+    from syncd.sources.collectors.aws import AwsCollector
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "fuzz")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fuzz")

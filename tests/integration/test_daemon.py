@@ -23,8 +23,8 @@ from structlog.testing import capture_logs
 
 from syncd import config, daemon
 from syncd.errors import ConfigError
-from syncd.metrics import Metrics
 from syncd.model import Inventory, RunReport
+from syncd.views.metrics import Metrics
 from tests.conftest import eventually
 
 DEADLINE = 5.0

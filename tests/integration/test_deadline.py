@@ -6,8 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from syncd import sync
 from syncd.model import RunResult
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from tests.conftest import ZONE, settings_for
 

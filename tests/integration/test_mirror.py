@@ -9,10 +9,12 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from syncd import cli, metrics, sync
+from syncd import cli
 from syncd.config import Settings
 from syncd.model import RunResult
+from syncd.run import once as sync
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
+from syncd.views import metrics
 from tests.conftest import TOKEN, ZONE, ZONE2, Clock, settings_for, write_config
 
 STATIC = [

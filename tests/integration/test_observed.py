@@ -16,7 +16,7 @@ from graphql import build_schema, parse, validate
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from syncd import cli, logs, metrics, render, sync
+from syncd import cli
 from syncd.cloudflare import analytics
 from syncd.model import (
     CoverageState,
@@ -26,10 +26,12 @@ from syncd.model import (
     ZoneReport,
     ZoneTraffic,
 )
+from syncd.registry.store import StateStore
+from syncd.run import once as sync
 from syncd.simulators import analytics as simulated
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
-from syncd.state import StateStore
+from syncd.views import logs, metrics, render
 from tests.conftest import TOKEN, ZONE, ZONE2, Clock, settings_for
 
 MAPPED = [

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from syncd.cloudflare import origins
+from syncd.cloudflare import origin_reads
 from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
 from syncd.errors import TransportError
 from syncd.simulators.base import Fault
@@ -38,12 +38,12 @@ def answer(cf: CloudflareSimulator, path: str, result: Any, **extra: Any) -> Non
 
 
 READS: dict[str, tuple[str, Callable[[Transport], Any]]] = {
-    "records": ("/dns_records$", lambda t: origins.records(t, ZONE)),
-    "zone": (f"/zones/{ZONE}$", lambda t: origins.zone_details(t, ZONE)),
-    "load_balancers": ("/load_balancers$", lambda t: origins.load_balancers(t, ZONE)),
-    "pool": ("/pools/", lambda t: origins.pool(t, DEFAULT_ACCOUNT, POOL)),
-    "tiered": ("/tiered_caching$", lambda t: origins.tiered_caching(t, ZONE)),
-    "smart": ("smart_topology_enable$", lambda t: origins.smart_topology(t, ZONE)),
+    "records": ("/dns_records$", lambda t: origin_reads.records(t, ZONE)),
+    "zone": (f"/zones/{ZONE}$", lambda t: origin_reads.zone_details(t, ZONE)),
+    "load_balancers": ("/load_balancers$", lambda t: origin_reads.load_balancers(t, ZONE)),
+    "pool": ("/pools/", lambda t: origin_reads.pool(t, DEFAULT_ACCOUNT, POOL)),
+    "tiered": ("/tiered_caching$", lambda t: origin_reads.tiered_caching(t, ZONE)),
+    "smart": ("smart_topology_enable$", lambda t: origin_reads.smart_topology(t, ZONE)),
 }
 # A response whose envelope (the result's own shape) is wrong fails the read.
 BAD: list[tuple[str, Any, str]] = [
@@ -102,21 +102,21 @@ def test_an_item_without_a_field_syncd_needs_is_kept_as_malformed(
 
 def test_a_pool_origin_without_an_address_and_a_pool_without_origins(cf, transport):
     answer(cf, "/pools/", {"name": "eu", "origins": [{"name": "o1"}, {"address": "192.0.2.1"}]})
-    pool = origins.pool(transport, DEFAULT_ACCOUNT, POOL)
+    pool = origin_reads.pool(transport, DEFAULT_ACCOUNT, POOL)
     assert not isinstance(pool, str)
     assert [f"pool {POOL} origin o1 has no address", ""] == [o.malformed for o in pool.origins]
     answer(cf, "/pools/", {"name": "eu", "origins": {}})
-    assert "no origins array" in str(origins.pool(transport, DEFAULT_ACCOUNT, POOL))
+    assert "no origins array" in str(origin_reads.pool(transport, DEFAULT_ACCOUNT, POOL))
 
 
 def test_zone_details_without_an_account_or_a_name(cf, transport):
     answer(cf, f"/zones/{ZONE}$", {"name": "example.com"})
-    assert ("example.com", "") == _details(origins.zone_details(transport, ZONE))
+    assert ("example.com", "") == _details(origin_reads.zone_details(transport, ZONE))
     answer(cf, f"/zones/{ZONE}$", {"account": {"id": DEFAULT_ACCOUNT}})
-    assert ("", DEFAULT_ACCOUNT) == _details(origins.zone_details(transport, ZONE))
+    assert ("", DEFAULT_ACCOUNT) == _details(origin_reads.zone_details(transport, ZONE))
 
 
-def _details(d: origins.ZoneDetails) -> tuple[str, str]:
+def _details(d: origin_reads.ZoneDetails) -> tuple[str, str]:
     return d.name, d.account_id
 
 
@@ -128,7 +128,7 @@ def test_records_are_read_across_pages_and_only_origin_types_kept(cf, transport)
     page_two = [{"type": "CNAME", "name": "www.example.com", "content": "e.example.net"}]
     answer(cf, "/dns_records$", page_one, result_info={"page": 1, "total_pages": 2})
     answer(cf, "/dns_records$", page_two, result_info={"page": 2, "total_pages": 2})
-    got = origins.records(transport, ZONE)
+    got = origin_reads.records(transport, ZONE)
     assert [("x.example.com", "A"), ("www.example.com", "CNAME")] == [(r.name, r.type) for r in got]
     assert ["1", "2"] == [r.param("page") for r in cf.requests_matching("GET", "/dns_records$")]
 
@@ -144,7 +144,7 @@ def test_a_load_balancer_names_every_pool_once_in_failover_order(cf, transport):
         "enabled": False,
     }
     answer(cf, "/load_balancers$", [lb])
-    (got,) = origins.load_balancers(transport, ZONE)
+    (got,) = origin_reads.load_balancers(transport, ZONE)
     assert (("a", "b", "c", "d", "e", "f"), False, False) == (
         got.pool_ids,
         got.enabled,
@@ -175,7 +175,7 @@ def test_rules_and_pool_sets_name_pools_disabled_ones_too(cf, transport):
         "pool_sets": [{"name": "apac", "overrides": {"pools": ["h"], "fallback_pool": "i"}}],
     }
     answer(cf, "/load_balancers$", [lb])
-    (got,) = origins.load_balancers(transport, ZONE)
+    (got,) = origin_reads.load_balancers(transport, ZONE)
     assert ("", ("a",)) == (got.malformed, got.pool_ids)
     assert [
         ("rule 'eu'", ("b", "c", "d", "e", "f")),

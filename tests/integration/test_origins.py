@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from syncd import render, sync
 from syncd.model import (
     CoverageState,
     OriginProblem,
@@ -22,9 +21,11 @@ from syncd.model import (
     ZoneOrigins,
     ZoneReport,
 )
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.dns import DnsSimulator
+from syncd.views import render
 from tests.conftest import ZONE, settings_for
 
 ALB = "my-alb-123.us-east-1.elb.amazonaws.com"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from syncd import sync
 from syncd.model import RunResult
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from tests.conftest import ZONE, settings_for
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from syncd import collectors, sync
 from syncd.model import RunResult, SkipReason
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.gcp import GcpSimulator
+from syncd.sources import collectors
 from tests.conftest import ZONE, ZONE2, settings_for
 
 

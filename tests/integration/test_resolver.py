@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from syncd.model import ResolutionStatus, parse_ip
-from syncd.resolver import Resolver
 from syncd.simulators.dns import DnsSimulator
+from syncd.sources.resolver import Resolver
 
 
 def resolver(dns: DnsSimulator, **kw: Any) -> Resolver:

@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from syncd import budget, config, metrics, render, sync
+from syncd import config
 from syncd.config import ZoneConfig
 from syncd.errors import ConfigError
 from syncd.model import RunResult
+from syncd.registry.store import StateStore
+from syncd.run import budget
+from syncd.run import once as sync
 from syncd.simulators.cloudflare import CloudflareSimulator
-from syncd.state import StateStore
+from syncd.views import metrics, render
 from tests.conftest import Clock, settings_for, write_config
 
 ZONES = [f"{n + 1:032x}" for n in range(5)]

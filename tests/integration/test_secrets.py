@@ -8,8 +8,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from syncd import cli, metrics, sync
+from syncd import cli
+from syncd.run import once as sync
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
+from syncd.views import metrics
 from tests.conftest import ZONE, settings_for
 
 TOKEN = "sekret-token-4f1d9c2a7b"

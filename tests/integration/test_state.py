@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from syncd import sync
 from syncd.errors import StateError
 from syncd.model import RunResult
-from syncd.state import StateStore
+from syncd.registry.store import StateStore
+from syncd.run import once as sync
 from tests.conftest import ZONE, settings_for
 
 STATIC = [{"ip": "192.0.2.1", "vendor": "aws", "region": "us-east-1"}]

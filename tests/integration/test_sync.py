@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from syncd import sync
 from syncd.cloudflare.api import rate_limiter
 from syncd.model import RunResult, SkipReason
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator, cf_error
 from tests.conftest import TOKEN, ZONE, settings_for

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from syncd import cli, config, sync
+from syncd import cli, config
 from syncd.errors import ConfigError
 from syncd.model import RunResult
+from syncd.run import once as sync
 from syncd.simulators.cloudflare import CloudflareSimulator
 from tests.conftest import TOKEN, ZONE
 

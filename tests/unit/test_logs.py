@@ -12,7 +12,6 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from syncd import logs
 from syncd.config import LoggingConfig
 from syncd.model import (
     CollectorOutcome,
@@ -34,6 +33,7 @@ from syncd.model import (
     ZoneReport,
     parse_ip,
 )
+from syncd.views import logs
 
 SCOPE = Scope(collector="aws-prod", vendor=Vendor.AWS, account="111", region="eu-west-1")
 

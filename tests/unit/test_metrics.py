@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from structlog.testing import capture_logs
 
-from syncd import __version__, metrics
+from syncd import __version__
 from syncd.config import MetricsConfig
 from syncd.model import (
     Address,
@@ -39,6 +39,7 @@ from syncd.model import (
     ZoneReport,
     parse_ip,
 )
+from syncd.views import metrics
 
 ZONE = "example.com"
 

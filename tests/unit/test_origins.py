@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from syncd import origins
 from syncd.model import (
     CoverageState,
     DnsRecord,
@@ -25,6 +24,7 @@ from syncd.model import (
     ZonePlan,
     parse_ip,
 )
+from syncd.sources import origins
 
 ZONE = "example.com"
 

@@ -1,10 +1,9 @@
-"""What traffic says about a zone's mappings (syncd/traffic.py): pure, so tested on records."""
+"""What traffic says about a zone's mappings (syncd/sources/traffic.py): pure, tested on records."""
 
 from __future__ import annotations
 
 import pytest
 
-from syncd import traffic
 from syncd.model import (
     CoverageState,
     ItemFailure,
@@ -20,6 +19,7 @@ from syncd.model import (
     ZonePlan,
     parse_ip,
 )
+from syncd.sources import traffic
 
 SINCE, UNTIL = 1_000_000.0, 1_003_600.0
 TIERS = {(Vendor.AWS, "us-east-1"): ("IAD", "ewr02"), (Vendor.GCP, "us-central1"): ()}

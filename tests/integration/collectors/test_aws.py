@@ -28,12 +28,12 @@ import botocore.exceptions
 import pytest
 from moto.server import ThreadedMotoServer
 
-from syncd.collectors import runner
-from syncd.collectors.aws import AwsCollector
-from syncd.collectors.base import CollectorSettings
-from syncd.collectors.errors import CollectorError, ScopeDenied
 from syncd.config import AwsCollectorConfig, AwsOrganization
 from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor
+from syncd.sources.collectors import runner
+from syncd.sources.collectors.aws import AwsCollector
+from syncd.sources.collectors.base import CollectorSettings
+from syncd.sources.collectors.errors import CollectorError, ScopeDenied
 
 BASE_ACCOUNT = "123456789012"  # moto's account for the plain test credentials
 OTHER_ACCOUNT = "111122223333"

@@ -18,10 +18,6 @@ import pytest
 from azure.core.exceptions import AzureError
 from pydantic import ValidationError
 
-from syncd.collectors import runner
-from syncd.collectors.azure import AzureCollector
-from syncd.collectors.base import CollectorSettings, Discovery
-from syncd.collectors.errors import CollectorError
 from syncd.config import AzureCollectorConfig
 from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor
 from syncd.simulators.azure import (
@@ -31,6 +27,10 @@ from syncd.simulators.azure import (
     AzureSimulator,
 )
 from syncd.simulators.base import Fault, Request
+from syncd.sources.collectors import runner
+from syncd.sources.collectors.azure import AzureCollector
+from syncd.sources.collectors.base import CollectorSettings, Discovery
+from syncd.sources.collectors.errors import CollectorError
 from tests.conftest import eventually
 
 SUB = "6f1c4b7e-0d8a-4a53-9d2e-000000000001"

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from syncd.collectors.base import CollectorSettings, Discovery
-from syncd.collectors.errors import CollectorError, ScopeDenied
-from syncd.collectors.gcp import GcpCollector
-from syncd.collectors.runner import run
 from syncd.config import GcpCollectorConfig
 from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor, parse_ip
 from syncd.simulators.base import Fault
 from syncd.simulators.gcp import GcpSimulator
+from syncd.sources.collectors.base import CollectorSettings, Discovery
+from syncd.sources.collectors.errors import CollectorError, ScopeDenied
+from syncd.sources.collectors.gcp import GcpCollector
+from syncd.sources.collectors.runner import run
 
 PROJECT = "web-prod"
 SETTINGS = CollectorSettings(scope_timeout=10.0, request_timeout=5.0, max_attempts=3)
@@ -353,7 +353,7 @@ def test_no_google_exception_escapes(
         collect(make_collector(sim, key_file, settings=settings))
 
     assert reason == failed.value.reason
-    assert "syncd.collectors.errors" == type(failed.value).__module__
+    assert "syncd.sources.collectors.errors" == type(failed.value).__module__
 
 
 def test_always_failing_project_costs_at_most_its_scope_timeout(

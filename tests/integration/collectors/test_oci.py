@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from syncd import sync
-from syncd.collectors.base import CollectorSettings, Discovery
-from syncd.collectors.errors import CollectorError, Reason
-from syncd.collectors.oci import OciCollector
-from syncd.collectors.runner import run
 from syncd.config import OciCollectorConfig
 from syncd.model import Address, RunResult, Scope, ScopeStatus, Skip, SkipReason, Vendor
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.oci import OciSimulator, oci_fault
+from syncd.sources.collectors.base import CollectorSettings, Discovery
+from syncd.sources.collectors.errors import CollectorError, Reason
+from syncd.sources.collectors.oci import OciCollector
+from syncd.sources.collectors.runner import run
 from tests.conftest import ZONE, settings_for
 from tests.integration.conftest import OCI_TENANCY
 

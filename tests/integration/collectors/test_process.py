@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
-from syncd import collectors, sync
-from syncd.collectors import process, runner
-from syncd.collectors.base import CollectorSettings
 from syncd.config import CollectorsConfig
 from syncd.model import Inventory, ScopeStatus, Vendor
+from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.gcp import GcpSimulator
+from syncd.sources import collectors
+from syncd.sources.collectors import process, runner
+from syncd.sources.collectors.base import CollectorSettings
 from tests.conftest import ZONE, eventually, settings_for
 from tests.integration.collectors.test_gcp import seed_estate
 

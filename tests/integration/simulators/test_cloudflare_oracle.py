@@ -24,7 +24,7 @@ from cloudflare.types.cache.origin_cloud_region_bulk_delete_response import (
     OriginCloudRegionBulkDeleteResponse,
 )
 
-from syncd.cloudflare import origins, zones
+from syncd.cloudflare import origin_reads, zones
 from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, build_client
 from syncd.cloudflare.v2 import V2Client
 from syncd.errors import CloudflareError
@@ -213,32 +213,32 @@ SAME: list[tuple[str, _Call, _SdkCall]] = [
     ),
     (
         "DNS records",
-        lambda t: origins.records(t, ZONE),
-        lambda c: c.dns.records.list(zone_id=ZONE, page=1, per_page=origins.PER_PAGE),
+        lambda t: origin_reads.records(t, ZONE),
+        lambda c: c.dns.records.list(zone_id=ZONE, page=1, per_page=origin_reads.PER_PAGE),
     ),
     (
         "zone details",
-        lambda t: origins.zone_details(t, ZONE),
+        lambda t: origin_reads.zone_details(t, ZONE),
         lambda c: c.zones.get(zone_id=ZONE),
     ),
     (
         "load balancers",
-        lambda t: origins.load_balancers(t, ZONE),
+        lambda t: origin_reads.load_balancers(t, ZONE),
         lambda c: c.load_balancers.list(zone_id=ZONE),
     ),
     (
         "pool",
-        lambda t: origins.pool(t, DEFAULT_ACCOUNT, "f" * 32),
+        lambda t: origin_reads.pool(t, DEFAULT_ACCOUNT, "f" * 32),
         lambda c: c.load_balancers.pools.get("f" * 32, account_id=DEFAULT_ACCOUNT),
     ),
     (
         "tiered caching",
-        lambda t: origins.tiered_caching(t, ZONE),
+        lambda t: origin_reads.tiered_caching(t, ZONE),
         lambda c: c.argo.tiered_caching.get(zone_id=ZONE),
     ),
     (
         "smart topology",
-        lambda t: origins.smart_topology(t, ZONE),
+        lambda t: origin_reads.smart_topology(t, ZONE),
         lambda c: c.cache.smart_tiered_cache.get(zone_id=ZONE),
     ),
     (

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from syncd.collectors.errors import Deadline
 from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, tag_tuple
+from syncd.sources.collectors.errors import Deadline
 
 Discovery = Address | Skip
 

@@ -25,8 +25,16 @@ from google.cloud import compute_v1, resourcemanager_v3
 from google.oauth2 import service_account
 from google.protobuf import json_format
 
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
-from syncd.collectors.errors import (
+from syncd.config import GcpCollectorConfig
+from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
+from syncd.sources.collectors.base import (
+    CloudCollector,
+    CollectorSettings,
+    Discovery,
+    address_in,
+    skip_in,
+)
+from syncd.sources.collectors.errors import (
     ByType,
     CollectorError,
     Deadline,
@@ -35,8 +43,6 @@ from syncd.collectors.errors import (
     by_type,
     from_status,
 )
-from syncd.config import GcpCollectorConfig
-from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
 
 # Read-only: Compute lists, and the project search for `projects: all`.
 OAUTH_SCOPES = (

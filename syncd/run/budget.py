@@ -12,7 +12,6 @@ No I/O of its own: the state store and the transport's count are handed in.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from syncd.cloudflare.zones import Resolution
 from syncd.config import Settings, ZoneConfig
 from syncd.errors import StateError
 from syncd.model import Discovery, RateWindow, ZoneReport
-from syncd.state import StateStore
+from syncd.registry.store import StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 PAGE = 100  # mappings per list page (the v2 list's largest page)
@@ -87,13 +86,6 @@ def waiting_zones(
 def verify_cap(settings: Settings, run_limit: int) -> int:
     """Requests one run may spend on verification lists: half the window, half the run."""
     return min(settings.cloudflare.rate_limit.requests, run_limit) // 2
-
-
-def phase(zone_id: str) -> float:
-    """A stable fraction in (0, 1] per zone, so the zones' first verifications (and traffic
-    readings) spread over their interval and never bunch."""
-    digest = hashlib.sha256(zone_id.encode()).digest()
-    return (int.from_bytes(digest[:4], "big") + 1) / 2**32
 
 
 def order(zones: Sequence[ZoneConfig], deferred: Iterable[str]) -> tuple[ZoneConfig, ...]:

@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from syncd.budget import phase
 from syncd.cloudflare.api import AnalyticsAPI
 from syncd.config import ObserveConfig, ZoneConfig
 from syncd.errors import StateError
 from syncd.model import DatasetAccess, ObservationState, ObservedFacts, ZoneObservation
-from syncd.state import StateStore
+from syncd.registry.spread import phase
+from syncd.registry.store import StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 SETTINGS_EVERY = 6  # observe.intervals between reads of a zone's settings node

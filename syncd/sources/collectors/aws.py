@@ -37,11 +37,17 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
-from syncd.collectors import errors
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
-from syncd.collectors.errors import Deadline, Reason
 from syncd.config import AwsCollectorConfig
 from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip
+from syncd.sources.collectors import errors
+from syncd.sources.collectors.base import (
+    CloudCollector,
+    CollectorSettings,
+    Discovery,
+    address_in,
+    skip_in,
+)
+from syncd.sources.collectors.errors import Deadline, Reason
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

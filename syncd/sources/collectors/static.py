@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from syncd.collectors.base import Discovery
 from syncd.config import StaticEntry
 from syncd.model import STATIC, Address, Scope, Vendor, parse_ip
+from syncd.sources.collectors.base import Discovery
 
 
 class StaticCollector:

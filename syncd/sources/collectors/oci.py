@@ -16,10 +16,16 @@ from typing import Any
 
 import oci
 
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
-from syncd.collectors.errors import CollectorError, Reason, from_status
 from syncd.config import OciCollectorConfig
 from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
+from syncd.sources.collectors.base import (
+    CloudCollector,
+    CollectorSettings,
+    Discovery,
+    address_in,
+    skip_in,
+)
+from syncd.sources.collectors.errors import CollectorError, Reason, from_status
 
 # Lifecycle states of a public IP or IPv6 that is on its way out: not worth a mapping.
 _GONE = frozenset({"TERMINATING", "TERMINATED"})

@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from syncd.collectors import process, runner
-from syncd.collectors.base import Collector, CollectorSettings
-from syncd.collectors.static import StaticCollector
 from syncd.config import CollectorsConfig, Settings
 from syncd.model import Inventory, Vendor
+from syncd.sources.collectors import process, runner
+from syncd.sources.collectors.base import Collector, CollectorSettings
+from syncd.sources.collectors.static import StaticCollector
 
 _CLOUDS = (Vendor.AWS, Vendor.GCP, Vendor.AZURE, Vendor.OCI)
 

@@ -33,8 +33,8 @@ from syncd.model import (
     ZoneTraffic,
     canonical,
 )
-from syncd.origins import why_not
 from syncd.plan import ip_order, non_public_reason
+from syncd.sources.origins import why_not
 
 NOT_AN_ORIGIN = "not_an_origin"  # a collector found it; the zone's configuration does not take it
 NO_TIER = "-"  # fetched without an upper tier

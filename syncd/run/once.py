@@ -20,13 +20,15 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from syncd import budget, collectors, observe, plan, zone
+from syncd import plan
 from syncd.cloudflare import api
 from syncd.config import CloudflareConfig, Settings
 from syncd.errors import AuthError, CloudflareError, StateError
 from syncd.model import Inventory, RunReport, SupportedRegions, ZoneObservation
-from syncd.resolver import Resolver
-from syncd.state import StateStore, load_window
+from syncd.registry.store import StateStore, load_window
+from syncd.run import budget, zone
+from syncd.sources import collectors, observe
+from syncd.sources.resolver import Resolver
 
 log = structlog.stdlib.get_logger(__name__)
 _ZONE_WORKERS = 32  # zones are pushed concurrently; the shared rate limit paces them

@@ -20,7 +20,7 @@ from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import StateError
 from syncd.model import ZoneFacts
-from syncd.state import StateStore
+from syncd.registry.store import StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 TIERED_EVERY = 6  # verify_intervals between reads of the Tiered Cache settings (6 h by default)

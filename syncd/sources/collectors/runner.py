@@ -18,8 +18,6 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from syncd.collectors.base import Collector, Discovery
-from syncd.collectors.errors import CollectorError, Reason, ScopeDenied
 from syncd.model import (
     Address,
     CollectorOutcome,
@@ -29,6 +27,8 @@ from syncd.model import (
     ScopeStatus,
     Skip,
 )
+from syncd.sources.collectors.base import Collector, Discovery
+from syncd.sources.collectors.errors import CollectorError, Reason, ScopeDenied
 
 
 class Sink(Protocol):

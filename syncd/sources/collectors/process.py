@@ -28,9 +28,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from syncd.collectors import runner
-from syncd.collectors.base import Collector, CollectorSettings, Discovery
-from syncd.collectors.errors import Reason
 from syncd.config import CollectorsConfig
 from syncd.model import (
     Address,
@@ -43,6 +40,9 @@ from syncd.model import (
     Skip,
     Vendor,
 )
+from syncd.sources.collectors import runner
+from syncd.sources.collectors.base import Collector, CollectorSettings, Discovery
+from syncd.sources.collectors.errors import Reason
 
 CHUNK = 2_000  # addresses per message: ~100 KB pickled, so neither side holds a scope's worth
 _GRACE = 2.0  # seconds, plus 10% of scope_timeout: a scope's own deadline fires first
@@ -52,10 +52,10 @@ _EXIT = 10.0  # seconds for a child that said it is done to exit before it is ki
 
 # Each vendor's collector module: what the fork server imports once, so that its children do not.
 _MODULES = {
-    Vendor.AWS: "syncd.collectors.aws",
-    Vendor.GCP: "syncd.collectors.gcp",
-    Vendor.AZURE: "syncd.collectors.azure",
-    Vendor.OCI: "syncd.collectors.oci",
+    Vendor.AWS: "syncd.sources.collectors.aws",
+    Vendor.GCP: "syncd.sources.collectors.gcp",
+    Vendor.AZURE: "syncd.sources.collectors.azure",
+    Vendor.OCI: "syncd.sources.collectors.oci",
 }
 
 # An address as it crosses the pipe: (packed IP, region, resource, tags); the rest is its scope's.
@@ -79,18 +79,18 @@ def vendor_collectors(
 ) -> list[Collector]:
     """``vendor``'s configured collectors, in config order; imports that vendor's module only."""
     if vendor is Vendor.AWS:
-        from syncd.collectors.aws import AwsCollector
+        from syncd.sources.collectors.aws import AwsCollector
 
         return [AwsCollector(c, settings=settings) for c in cfg.aws]
     if vendor is Vendor.GCP:
-        from syncd.collectors.gcp import GcpCollector
+        from syncd.sources.collectors.gcp import GcpCollector
 
         return [GcpCollector(c, settings=settings) for c in cfg.gcp]
     if vendor is Vendor.AZURE:
-        from syncd.collectors.azure import AzureCollector
+        from syncd.sources.collectors.azure import AzureCollector
 
         return [AzureCollector(c, settings=settings) for c in cfg.azure]
-    from syncd.collectors.oci import OciCollector
+    from syncd.sources.collectors.oci import OciCollector
 
     return [OciCollector(c, settings=settings) for c in cfg.oci]
 

@@ -28,8 +28,7 @@ from functools import partial
 
 import structlog
 
-from syncd import facts, origins, plan, traffic
-from syncd.budget import RunBudget, phase
+from syncd import plan
 from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import (
@@ -62,8 +61,11 @@ from syncd.model import (
     ZoneReport,
     ZoneTraffic,
 )
-from syncd.resolver import Resolver
-from syncd.state import Mirror, StateStore
+from syncd.registry.spread import phase
+from syncd.registry.store import Mirror, StateStore
+from syncd.run.budget import RunBudget
+from syncd.sources import facts, origins, traffic
+from syncd.sources.resolver import Resolver
 
 log = structlog.stdlib.get_logger(__name__)
 _FATAL = (AuthError, RouteMissing)

@@ -34,10 +34,16 @@ from azure.mgmt.network.models import PublicIPAddress, PublicIPPrefix
 from azure.mgmt.subscription import SubscriptionClient
 from azure.mgmt.subscription.models import Subscription
 
-from syncd.collectors.base import CloudCollector, CollectorSettings, Discovery, address_in, skip_in
-from syncd.collectors.errors import CollectorError, Deadline, Reason, from_status
 from syncd.config import AzureCollectorConfig
 from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip
+from syncd.sources.collectors.base import (
+    CloudCollector,
+    CollectorSettings,
+    Discovery,
+    address_in,
+    skip_in,
+)
+from syncd.sources.collectors.errors import CollectorError, Deadline, Reason, from_status
 
 # Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
 # ones are read-only shells (shared/reference/cloud-collectors.md, Azure "Calls").
