@@ -9,7 +9,7 @@ import pytest
 
 from syncd.errors import StateError
 from syncd.model import RunResult
-from syncd.registry.store import StateStore
+from syncd.registry import Registry
 from syncd.run import once as sync
 from tests.conftest import ZONE, settings_for
 
@@ -19,7 +19,7 @@ SYNC_ZONE = [{"id": ZONE, "name": "example.com", "origins": "all", "policy": "sy
 
 def test_locked_registry_is_a_clear_error_and_nothing_is_written(cf, tmp_path: Path):
     settings = settings_for(cf, tmp_path, static=STATIC, zones=SYNC_ZONE)
-    with StateStore(settings.state.path):  # another syncd holds it
+    with Registry(settings.state.path):  # another syncd holds it
         report = sync.run_once(settings)
     assert RunResult.FAILURE == report.result
     assert "locked by another syncd process" in report.error
@@ -51,18 +51,18 @@ def test_plan_reads_without_creating_or_locking(cf, tmp_path: Path):
     assert 1 == len(plan.zones[0].plan.creates)
     assert not settings.state.path.exists()
     sync.run_once(settings)
-    with StateStore(settings.state.path):  # a running syncd holds the lock; a plan still works
+    with Registry(settings.state.path):  # a running syncd holds the lock; a plan still works
         again = sync.run_once(settings, options=sync.Options(dry_run=True))
     assert 1 == len(again.zones[0].plan.unchanged)
 
 
 def test_schema_from_the_future_is_refused(tmp_path: Path):
     path = tmp_path / "s.db"
-    StateStore(path).close()
+    Registry(path).close()
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StateError, match="schema 99"):
-        StateStore(path)
+        Registry(path)
 
 
 def test_pending_batch_is_owned_only_where_cloudflare_holds_it(tmp_path: Path):
@@ -73,11 +73,11 @@ def test_pending_batch_is_owned_only_where_cloudflare_holds_it(tmp_path: Path):
         return RegionMapping(ip=parse_ip(ip), vendor=Vendor.AWS, region=region)
 
     path = tmp_path / "s.db"
-    with StateStore(path) as reg:
-        reg.record(
+    with Registry(path) as reg:
+        reg.ownership.record(
             ZONE, upserted=[Upsert(mapping=m("192.0.2.9"), previous=None, scope_key=ScopeKey("s"))]
         )
-        reg.begin(
+        reg.ownership.begin(
             ZONE,
             [
                 Upsert(mapping=m(ip), previous=None, scope_key=ScopeKey("k"))
@@ -85,11 +85,11 @@ def test_pending_batch_is_owned_only_where_cloudflare_holds_it(tmp_path: Path):
             ],
         )
     current = {x.ip: x for x in (m("192.0.2.1"), m("192.0.2.2", "eu-west-1"))}
-    with StateStore(path, read_only=True) as reader:
-        planned = reader.settle(ZONE, current)
-    with StateStore(path) as reg:
-        owned = reg.settle(ZONE, current)
+    with Registry(path, read_only=True) as reader:
+        planned = reader.ownership.settle(ZONE, current)
+    with Registry(path) as reg:
+        owned = reg.ownership.settle(ZONE, current)
         assert owned == planned
         assert {"192.0.2.1"} == {str(ip) for ip in owned}
         assert ScopeKey("k") == owned[parse_ip("192.0.2.1")].scope_key
-        assert owned == reg.settle(ZONE, current), "settling twice changes nothing"
+        assert owned == reg.ownership.settle(ZONE, current), "settling twice changes nothing"
