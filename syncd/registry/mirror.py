@@ -33,7 +33,7 @@ class Mirror:
 
 
 @dataclass(frozen=True, slots=True)
-class Listed:
+class Relisted:
     """What a full list of a zone changed in its mirror."""
 
     drift: int  # mappings where the list disagreed with the mirror
@@ -91,7 +91,7 @@ class Mirrors:
         was: Mirror | None,
         now: float,
         interval: float,
-    ) -> Listed:
+    ) -> Relisted:
         """The zone was listed in full (``current``): count the drift from the mirror it had
         (``was``) and replace the mirror. A zone never listed before is next due at a point
         spread over the interval, so the zones' verifications never bunch."""
@@ -105,7 +105,7 @@ class Mirrors:
         else:
             due = now + interval * phase(zone_id)
         self.replace(zone_id, current.values(), listed_at=now, verify_after=due)
-        return Listed(drift, (now, due))
+        return Relisted(drift, (now, due))
 
     def replace(
         self,
