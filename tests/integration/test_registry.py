@@ -93,3 +93,65 @@ def test_pending_batch_is_owned_only_where_cloudflare_holds_it(tmp_path: Path):
         assert {"192.0.2.1"} == {str(ip) for ip in owned}
         assert ScopeKey("k") == owned[parse_ip("192.0.2.1")].scope_key
         assert owned == reg.ownership.settle(ZONE, current), "settling twice changes nothing"
+
+
+def test_a_full_list_replaces_the_mirror_and_counts_its_drift(tmp_path: Path):
+    """The first list of a zone is next due at a point spread over the interval; a later list
+    is due a whole interval on, and counts each mapping where it disagreed with the mirror."""
+    from syncd.model import RegionMapping, Vendor, parse_ip
+
+    def m(ip: str, region: str = "us-east-1") -> RegionMapping:
+        return RegionMapping(ip=parse_ip(ip), vendor=Vendor.AWS, region=region)
+
+    first = {x.ip: x for x in (m("192.0.2.1"), m("192.0.2.2"))}
+    later = {x.ip: x for x in (m("192.0.2.1", "eu-west-1"), m("192.0.2.3"))}
+    with Registry(tmp_path / "s.db") as reg:
+        listed = reg.mirror.relisted(ZONE, first, was=None, now=1000.0, interval=3600.0)
+        assert 0 == listed.drift
+        listed_at, due = listed.schedule
+        assert 1000.0 == listed_at
+        assert 1000.0 < due <= 4600.0
+        was = reg.mirror.get(ZONE)
+        assert was is not None
+        assert (first, 1000.0, due) == (was.mappings, was.listed_at, was.verify_after)
+        again = reg.mirror.relisted(ZONE, later, was=was, now=2000.0, interval=3600.0)
+        assert 3 == again.drift, "one changed, one gone, one new"
+        assert (2000.0, 5600.0) == again.schedule
+        assert {ZONE: (5600.0, 2)} == reg.mirror.verification_schedule()
+
+
+def test_writes_distrust_the_mirror_until_they_are_confirmed(tmp_path: Path):
+    from syncd.model import RegionMapping, Vendor, parse_ip
+
+    one = RegionMapping(ip=parse_ip("192.0.2.1"), vendor=Vendor.AWS, region="us-east-1")
+    with Registry(tmp_path / "s.db") as reg:
+        listed = reg.mirror.relisted(ZONE, {}, was=None, now=1000.0, interval=3600.0)
+        reg.mirror.writing(ZONE)
+        assert reg.mirror.get(ZONE) is None, "a process killed now lists the zone next time"
+        reg.mirror.written(ZONE, {one.ip: one}, listed.schedule)
+        kept = reg.mirror.get(ZONE)
+        assert kept is not None
+        assert ({one.ip: one}, listed.schedule) == (
+            kept.mappings,
+            (kept.listed_at, kept.verify_after),
+        )
+
+
+def test_a_mirror_that_cannot_be_saved_is_logged_and_never_fails_the_zone(tmp_path: Path):
+    from structlog.testing import capture_logs
+
+    from syncd.model import RegionMapping, Vendor, parse_ip
+
+    one = RegionMapping(ip=parse_ip("192.0.2.1"), vendor=Vendor.AWS, region="us-east-1")
+    path = tmp_path / "s.db"
+    with Registry(path) as reg:
+        reg.mirror.relisted(ZONE, {}, was=None, now=1000.0, interval=3600.0)
+        assert reg.mirror.get(ZONE) is not None
+        with sqlite3.connect(path) as other:
+            other.execute("DROP TABLE mirror")
+        with capture_logs() as logs:
+            reg.mirror.written(ZONE, {one.ip: one}, (1.0, 2.0))
+        assert reg.mirror.get(ZONE) is None, "distrusted: the zone is listed next run"
+    [event] = [e for e in logs if e["event"] == "mirror_not_saved"]
+    assert ZONE == event["zone"]
+    assert "cannot be written" in event["error"]
