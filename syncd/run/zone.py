@@ -1,6 +1,6 @@
 """One zone, from read to report: the whole reconcile of a zone, top to bottom, in one place.
 
-    read()       what Cloudflare holds (mappings: from the state database's mirror of them, or
+    read()       what Cloudflare holds (mappings: from the registry's mirror of them, or
                  listed in full when due or untrusted; the Tiered Cache settings) and, for
                  ``origins: dns``, the origins it reaches: records, CNAME chains (through the
                  zone, then DNS), load balancer pools
