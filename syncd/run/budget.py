@@ -7,7 +7,7 @@ lists are the first thing to give way: ``waiting_zones`` picks the zones whose d
 in half the window's requests and half the run's budget, most overdue first, and leaves the
 rest on their mirror until the next run, so writes always keep room.
 
-No I/O of its own: the state store and the transport's count are handed in.
+No I/O of its own: the registry and the transport's count are handed in.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from syncd.cloudflare.zones import Resolution
 from syncd.config import Settings, ZoneConfig
 from syncd.errors import StateError
 from syncd.model import Discovery, RateWindow, ZoneReport
-from syncd.registry.store import StateStore
+from syncd.registry import Registry
 
 log = structlog.stdlib.get_logger(__name__)
 PAGE = 100  # mappings per list page (the v2 list's largest page)
@@ -57,7 +57,7 @@ class RunBudget:
 
 
 def waiting_zones(
-    store: StateStore, zone_ids: Collection[str], *, now: float, interval: float, cap: int
+    registry: Registry, zone_ids: Collection[str], *, now: float, interval: float, cap: int
 ) -> frozenset[str]:
     """The run's zones due for verification that wait for a later run: the most overdue are
     listed first while the estimated requests of their lists and facts fit in ``cap`` (the
@@ -65,9 +65,9 @@ def waiting_zones(
     if interval <= 0:  # verify_interval 0: every zone is listed every run, by choice
         return frozenset()
     try:
-        schedule = store.verification_schedule()
+        schedule = registry.mirror.verification_schedule()
     except StateError:
-        return frozenset()  # the zones' reads find the store broken and list them
+        return frozenset()  # the zones' reads find the registry broken and list them
     due = sorted(
         (verify_after, zone_id, max(1, math.ceil(size / PAGE)) + FACT_READS)
         for zone_id, (verify_after, size) in schedule.items()
@@ -106,7 +106,7 @@ class Turn:
 
 def schedule(
     settings: Settings,
-    store: StateStore,
+    registry: Registry,
     zones: Sequence[ZoneConfig],
     *,
     now: float,
@@ -116,32 +116,32 @@ def schedule(
     due for verification that wait (beyond verification's share; ``--verify`` lists all)."""
     run_limit = limit(settings)
     try:
-        ordered = order(zones, store.deferred())
+        ordered = order(zones, registry.handover.deferred())
     except StateError as exc:
         log.warning("deferred_zones_unreadable", error=str(exc))
         ordered = tuple(zones)
     cap = verify_cap(settings, run_limit)
     interval = settings.cloudflare.verify_interval
     ids = {z.id for z in zones}
-    waiting = waiting_zones(store, ids, now=now, interval=interval, cap=cap)
+    waiting = waiting_zones(registry, ids, now=now, interval=interval, cap=cap)
     return Turn(ordered, waiting, RunBudget(run_limit, sent))
 
 
 def save_window(path: Path, window: RateWindow, *, dry_run: bool) -> None:
-    """A run that ends before its store is opened (Cloudflare failed it) still hands on the
+    """A run that ends before its registry is opened (Cloudflare failed it) still hands on the
     requests it sent: the next process counts them."""
     if dry_run:
         return
     try:
-        with StateStore(path) as store:
-            store.save_window(window)
+        with Registry(path) as registry:
+            registry.window.save(window)
     except StateError as exc:
         log.warning("run_state_not_saved", error=str(exc))
 
 
 def remember(
     settings: Settings,
-    store: StateStore,
+    registry: Registry,
     found: Resolution,
     window: RateWindow,
     reports: Iterable[ZoneReport],
@@ -149,15 +149,17 @@ def remember(
     """What a run hands to the next (not worth failing it for): the rate window, the zones it
     deferred and the zones discovery found; what discovery found, with the zones vanished."""
     try:
-        store.save_window(window)
-        store.save_deferred(z.zone_id for z in reports if z.deferred)
+        registry.window.save(window)
+        registry.handover.save_deferred(z.zone_id for z in reports if z.deferred)
     except StateError as exc:
         log.warning("run_state_not_saved", error=str(exc))
     if settings.cloudflare.zone_discovery is None:
         return None
     explicit = {z.id for z in settings.cloudflare.zones}
     try:
-        vanished = store.discovered({z.id: z.name for z in found.zones if z.id not in explicit})
+        vanished = registry.handover.discovered(
+            {z.id: z.name for z in found.zones if z.id not in explicit}
+        )
     except StateError as exc:
         log.warning("zone_discovery_state", error=str(exc))
         vanished = []

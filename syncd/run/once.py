@@ -25,7 +25,7 @@ from syncd.cloudflare import api
 from syncd.config import CloudflareConfig, Settings
 from syncd.errors import AuthError, CloudflareError, StateError
 from syncd.model import Inventory, RunReport, SupportedRegions, ZoneObservation
-from syncd.registry.store import StateStore, load_window
+from syncd.registry import Registry, load_window
 from syncd.run import budget, zone
 from syncd.sources import collectors, observe
 from syncd.sources.resolver import Resolver
@@ -135,17 +135,17 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
         return report(collecting.result(), f"Cloudflare: {exc}")
     try:
         # Opened before the zones are read: it holds each zone's mirror of Cloudflare.
-        store = StateStore(settings.state.path, read_only=opts.dry_run)
+        registry = Registry(settings.state.path, read_only=opts.dry_run)
     except StateError as exc:
         return report(collecting.result(), str(exc))
     reach = zone.Reach(cloudflare, names, found.accounts)
-    with store, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
-        turn = budget.schedule(settings, store, zones, now=reading.now, sent=cloudflare.sent)
+    with registry, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
+        turn = budget.schedule(settings, registry, zones, now=reading.now, sent=cloudflare.sent)
         zones, reading = turn.zones, replace(reading, waiting=turn.waiting, budget=turn.budget)
         observing = pool.submit(
             observe.current,
             cloudflare,
-            store,
+            registry,
             zones,
             # origins --observed asks for the traffic: read it even where observation is off.
             settings.cloudflare.observe.model_copy(update={"enabled": True})
@@ -154,12 +154,12 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
             observe.Due(now=reading.now, now_all=opts.verify or opts.observe_now),
             stop=lambda: turn.budget.why() if turn.budget.spent() else "",
         )
-        held = {z.id: pool.submit(zone.read, reach, z, store, reading) for z in zones}
+        held = {z.id: pool.submit(zone.read, reach, z, registry, reading) for z in zones}
         inventory = collecting.result()
         with inventory_frozen():
             run = zone.Run(
                 api=cloudflare,
-                store=store,
+                registry=registry,
                 resolved=plan.resolve(inventory, plan.RegionMatcher(regions.regions)),
                 health=plan.Health.of(inventory),
                 settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
@@ -171,7 +171,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
             )
             work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
             reports = tuple(f.result() for f in work)
-        discovery = budget.remember(settings, store, found, cloudflare.window(), reports)
+        discovery = budget.remember(settings, registry, found, cloudflare.window(), reports)
     return replace(
         report(inventory, ""),
         zones=reports,

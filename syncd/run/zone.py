@@ -1,6 +1,6 @@
 """One zone, from read to report: the whole reconcile of a zone, top to bottom, in one place.
 
-    read()       what Cloudflare holds (mappings: from the state database's mirror of them, or
+    read()       what Cloudflare holds (mappings: from the registry's mirror of them, or
                  listed in full when due or untrusted; the Tiered Cache settings) and, for
                  ``origins: dns``, the origins it reaches: records, CNAME chains (through the
                  zone, then DNS), load balancer pools
@@ -18,7 +18,6 @@ recorded per batch, so every item Cloudflare confirmed is owned when ``reconcile
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -61,8 +60,7 @@ from syncd.model import (
     ZoneReport,
     ZoneTraffic,
 )
-from syncd.registry.spread import phase
-from syncd.registry.store import Mirror, StateStore
+from syncd.registry import Mirror, Registry
 from syncd.run.budget import RunBudget
 from syncd.sources import facts, origins, traffic
 from syncd.sources.resolver import Resolver
@@ -112,7 +110,7 @@ class Run:
     """What every zone of one run shares."""
 
     api: CloudflareAPI
-    store: StateStore
+    registry: Registry
     resolved: plan.Resolved
     health: plan.Health
     settings: plan.PlanSettings
@@ -126,7 +124,7 @@ class Run:
     upper_tiers: Mapping[tuple[Vendor, str], tuple[str, ...]] = field(default_factory=dict)
 
 
-def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) -> Held:
+def read(reach: Reach, zone: ZoneConfig, registry: Registry, reading: Reading) -> Held:
     """The zone's mappings, its Tiered Cache settings and, for ``origins: dns``, its origins.
 
     The mappings come from the mirror when it is trusted and not due; otherwise the zone is
@@ -136,14 +134,14 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     if reading.budget is not None and reading.budget.spent():
         raise BudgetSpent(reading.budget.why())
     api = reach.cloudflare
-    mirror, why = _mirror(store, zone.id, reading)
+    mirror, why = _mirror(registry, zone.id, reading)
     when = facts.Due(
         now=reading.now,
         interval=reading.interval,
         verifying=why in _VERIFYING,
         everything=reading.verify,
     )
-    known = facts.current(api, store, zone, when, account=reach.accounts.get(zone.id, ""))
+    known = facts.current(api, registry, zone, when, account=reach.accounts.get(zone.id, ""))
     found = read_origins(reach, zone, known.sources) if known.sources is not None else None
     tiered = known.tiered_cache
     if mirror is not None and not why:
@@ -161,17 +159,14 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
             hint="Cloudflare lists a vendor this syncd does not know; those mappings are left "
             "alone (an upgrade of syncd may know it)",
         )
-        store.mirror_distrust(zone.id)
+        registry.mirror.distrust(zone.id)
         return Held(current, found, tiered, listed=why, unknown=unknown)
-    drift = 0
-    if mirror is not None:
-        was = mirror.mappings
-        drift = sum(1 for ip in was.keys() | current.keys() if was.get(ip) != current.get(ip))
-        due = reading.now + reading.interval
-    else:  # never listed: spread the zones' next verification over the interval
-        due = reading.now + reading.interval * phase(zone.id)
-    store.mirror_listed(zone.id, current.values(), listed_at=reading.now, verify_after=due)
-    return Held(current, found, tiered, listed=why, drift=drift, schedule=(reading.now, due))
+    relisted = registry.mirror.relisted(
+        zone.id, current, was=mirror, now=reading.now, interval=reading.interval
+    )
+    return Held(
+        current, found, tiered, listed=why, drift=relisted.drift, schedule=relisted.schedule
+    )
 
 
 def read_origins(reach: Reach, zone: ZoneConfig, known: OriginSources) -> ZoneOrigins:
@@ -182,11 +177,11 @@ def read_origins(reach: Reach, zone: ZoneConfig, known: OriginSources) -> ZoneOr
     return origins.finish(traced, reach.resolver.resolve_all(traced.names))
 
 
-def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:
+def _mirror(registry: Registry, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:
     """The zone's mirror and why the zone must be listed in full anyway ("" if it need not)."""
     try:
-        mirror = store.mirror(zone_id)
-        pending = store.pending(zone_id)
+        mirror = registry.mirror.get(zone_id)
+        pending = registry.ownership.pending(zone_id)
     except StateError:
         return None, "mirror_corrupt"
     if mirror is None:
@@ -259,7 +254,7 @@ def _plan(zone: ZoneConfig, state: Held, run: Run) -> ZonePlan:
         run.resolved,
         current=state.current,
         unknown=state.unknown,
-        owned=run.store.settle(zone.id, state.current),
+        owned=run.registry.ownership.settle(zone.id, state.current),
         dns_origins=found.addresses if found is not None else None,
         health=run.health,
         settings=replace(run.settings, hold_deletions=_hold(found)),
@@ -274,17 +269,15 @@ def _applied(
     """``seen`` after applying ``zplan``, the mirror kept only where every answer agreed."""
     writes = bool(zplan.creates or zplan.updates or zplan.deletes)
     if writes:
-        # Until the writes are done and remembered, the mirror is not the truth: a process
-        # killed in between must list the zone next time, never plan against a stale mirror.
-        _remember(run.store, zplan.zone_id, None, state.schedule)
+        run.registry.mirror.writing(zplan.zone_id)
     try:
-        out = apply(run.api, run.store, zplan, stop=run.stop, budget=run.budget)
+        out = apply(run.api, run.registry, zplan, stop=run.stop, budget=run.budget)
     except Exception as exc:  # zone boundary: the zone is failed and recorded (style 16)
         log.exception("zone_push_crashed", zone=zplan.zone_id)
         return replace(seen, error=str(exc), error_reason=ZoneFailure.CRASHED)
     after = out.after(state.current)
     if writes and not (out.failures or out.error or state.unknown):
-        _remember(run.store, zplan.zone_id, after, state.schedule)
+        run.registry.mirror.written(zplan.zone_id, after, state.schedule)
     # else an answer disagreed, or the zone stopped: the mirror stays distrusted (re-list)
     return replace(
         seen,
@@ -354,9 +347,9 @@ def _traffic(
     if observation is None:
         return None
     try:
-        written = run.store.hints_written(zone.id)
+        written = run.registry.ownership.hints_written(zone.id)
     except StateError:
-        written = {}  # every hint is judged: the store's own failure is reported elsewhere
+        written = {}  # every hint is judged: the registry's own failure is reported elsewhere
     return traffic.judge(
         observation,
         zplan,
@@ -374,28 +367,6 @@ def _report(zone: ZoneConfig, zplan: ZonePlan, held: Held | None = None) -> Zone
     if held is None:
         return report
     return replace(report, listed=held.listed, drift=held.drift)
-
-
-def _remember(
-    store: StateStore,
-    zone_id: str,
-    after: dict[IPAddress, RegionMapping] | None,
-    schedule: tuple[float, float],
-) -> None:
-    """Keep the mirror in step with confirmed writes; ``None``: distrust it (list next run)."""
-    try:
-        if after is None:
-            store.mirror_distrust(zone_id)
-        else:
-            listed_at, verify_after = schedule
-            store.mirror_listed(
-                zone_id, after.values(), listed_at=listed_at, verify_after=verify_after
-            )
-    except StateError as exc:
-        log.warning("mirror_not_saved", zone=zone_id, error=str(exc))
-        # If even that fails, the database is broken: the next run's check stops it.
-        with contextlib.suppress(StateError):
-            store.mirror_distrust(zone_id)
 
 
 def _by_vendor(mappings: Iterable[RegionMapping]) -> tuple[tuple[str, int], ...]:
@@ -430,24 +401,25 @@ class Outcome:
 
 def apply(
     api: CloudflareAPI,
-    store: StateStore,
+    registry: Registry,
     zplan: ZonePlan,
     *,
     stop: threading.Event | None = None,
     budget: RunBudget | None = None,
 ) -> Outcome:
-    """Push ``zplan``; every succeeded item is in the store when this returns.
+    """Push ``zplan``; every succeeded item is owned in the registry when this returns.
 
     ``stop`` (shutdown) and ``budget`` are checked between batches: the batch in flight always
     finishes; a spent budget defers the rest of the plan to the next run.
     """
     out = Outcome()
-    store.record(zplan.zone_id, upserted=zplan.adopted)
+    own = registry.ownership
+    own.record(zplan.zone_id, upserted=zplan.adopted)
     for batch in zplan.delete_batches():
         if _stopping(out, stop, budget):
             break
         result = _send(out, batch, partial(api.delete, zplan.zone_id, [m.ip for m in batch]))
-        store.record(zplan.zone_id, deleted=result.succeeded)
+        own.record(zplan.zone_id, deleted=result.succeeded)
         out.deleted += result.succeeded
         if out.error:
             break
@@ -458,14 +430,14 @@ def apply(
         if out.error:
             out.failures += BatchResult.all_failed(items, out.error, out.error_reason).failed
             continue
-        store.begin(zplan.zone_id, ubatch)
+        own.begin(zplan.zone_id, ubatch)
         result = _send(out, items, partial(api.upsert, zplan.zone_id, items))
         ok = set(result.succeeded)
         done = [u for u in ubatch if u.mapping.ip in ok]
         # An answer settles the batch; without one (applied, maybe, but unanswered) its rows stay
         # pending, so the next run lists the zone and owns what Cloudflare turns out to hold.
         settled = () if result.outcome_unknown else [m.ip for m in items]
-        store.record(zplan.zone_id, upserted=done, settled=settled)
+        own.record(zplan.zone_id, upserted=done, settled=settled)
         out.upserted += done
         out.created += sum(1 for u in done if u.previous is None)
         out.updated += sum(1 for u in done if u.previous is not None)

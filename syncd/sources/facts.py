@@ -20,7 +20,7 @@ from syncd.cloudflare.api import CloudflareAPI
 from syncd.config import ZoneConfig
 from syncd.errors import StateError
 from syncd.model import ZoneFacts
-from syncd.registry.store import StateStore
+from syncd.registry import Registry
 
 log = structlog.stdlib.get_logger(__name__)
 TIERED_EVERY = 6  # verify_intervals between reads of the Tiered Cache settings (6 h by default)
@@ -37,14 +37,14 @@ class Due:
 
 
 def current(
-    api: CloudflareAPI, store: StateStore, zone: ZoneConfig, due: Due, *, account: str = ""
+    api: CloudflareAPI, registry: Registry, zone: ZoneConfig, due: Due, *, account: str = ""
 ) -> ZoneFacts:
-    """The zone's facts: each part from the state database unless due, then from Cloudflare.
+    """The zone's facts: each part as the registry kept it unless due, then from Cloudflare.
 
     A Tiered Cache read that failed by chance (``transient``) is kept as never read, so the
     next run reads it again; the other part is kept all the same."""
     dns = zone.origins == "dns"
-    kept = store.facts(zone.id) if due.interval > 0 and not due.everything else None
+    kept = registry.kept.facts(zone.id) if due.interval > 0 and not due.everything else None
     if kept is not None and (kept.sources is not None) != dns:
         kept = None  # the zone's origins setting changed
     now, every = due.now, due.interval
@@ -61,7 +61,7 @@ def current(
     )
     if facts != kept:
         try:
-            store.save_facts(zone.id, facts)
+            registry.kept.save_facts(zone.id, facts)
         except StateError as exc:
             log.warning("facts_not_saved", zone=zone.id, error=str(exc))
     return facts

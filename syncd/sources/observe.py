@@ -1,4 +1,4 @@
-"""What Cloudflare really fetched, per zone, kept in the state database like the zone's facts.
+"""What Cloudflare really fetched, per zone, kept in the registry like the zone's facts.
 
 Once a run, before its zones are planned: each zone whose reading is due
 (``cloudflare.observe.interval`` since the last; ``sync --verify`` and ``origins --observed``
@@ -23,8 +23,8 @@ from syncd.cloudflare.api import AnalyticsAPI
 from syncd.config import ObserveConfig, ZoneConfig
 from syncd.errors import StateError
 from syncd.model import DatasetAccess, ObservationState, ObservedFacts, ZoneObservation
+from syncd.registry import Registry
 from syncd.registry.spread import phase
-from syncd.registry.store import StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 SETTINGS_EVERY = 6  # observe.intervals between reads of a zone's settings node
@@ -42,7 +42,7 @@ class Due:
 
 def current(
     api: AnalyticsAPI,
-    store: StateStore,
+    registry: Registry,
     zones: Sequence[ZoneConfig],
     cfg: ObserveConfig,
     due: Due,
@@ -54,7 +54,7 @@ def current(
     ``stop`` says why no further query may go (the run's budget is spent), or ``""``."""
     if not cfg.enabled:
         return {}
-    kept = {z.id: _kept(store, z.id) for z in zones}
+    kept = {z.id: registry.kept.observed(z.id) for z in zones}  # unreadable: None, read again
     out: dict[str, ZoneObservation] = {}
     reading: list[str] = []
     for zone in zones:
@@ -72,12 +72,8 @@ def current(
             out[z] = ZoneObservation(state=access[z].state, detail=access[z].detail)
     out.update(_fetches(api, ready, access, cfg, due.now, stop))
     for z in reading:
-        out[z] = _remember(store, z, kept[z], access[z], out[z], cfg, due.now)
+        out[z] = _remember(registry, z, kept[z], access[z], out[z], cfg, due.now)
     return out
-
-
-def _kept(store: StateStore, zone_id: str) -> ObservedFacts | None:
-    return store.observed(zone_id)  # an unreadable row is None: read again
 
 
 def _access(  # noqa: PLR0917 (private: current()'s state, in order)
@@ -133,7 +129,7 @@ def _fetches(  # noqa: PLR0917 (private: current()'s state, in order)
 
 
 def _remember(  # noqa: PLR0917 (private: one zone's reading and what was kept)
-    store: StateStore,
+    registry: Registry,
     zone_id: str,
     kept: ObservedFacts | None,
     access: DatasetAccess,
@@ -159,7 +155,7 @@ def _remember(  # noqa: PLR0917 (private: one zone's reading and what was kept)
         )
     if facts != before:
         try:
-            store.save_observed(zone_id, facts)
+            registry.kept.save_observed(zone_id, facts)
         except StateError as exc:
             log.warning("observation_not_saved", zone=zone_id, error=str(exc))
     return _with_kept(observation, facts)

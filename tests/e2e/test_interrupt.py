@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.registry.store import StateStore
+from syncd.registry import Registry
 from syncd.simulators.base import Fault
 from tests.conftest import ZONE, eventually
 from tests.e2e.harness import MANY, sync_cli, write_config
@@ -34,8 +34,10 @@ def test_a_signal_finishes_the_batch_in_flight_and_exits_with_one_line(
     assert last.startswith(f"syncd: stopped by {sig.name}: the batch in flight finished")
     stored = set(sim.mappings(ZONE))
     assert len(stored) in {100, 200}, "whole batches only, and not all three"
-    with StateStore(tmp_path / "state.db") as store:
-        assert stored == {str(ip) for ip in store.owned(ZONE)}, "every finished batch recorded"
+    with Registry(tmp_path / "state.db") as store:
+        assert stored == {str(ip) for ip in store.ownership.owned(ZONE)}, (
+            "every finished batch recorded"
+        )
     assert "interrupted" in out  # the summary names the zone left for the next run
 
     sim.latency = 0.0

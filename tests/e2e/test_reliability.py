@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syncd.registry.store import StateStore
+from syncd.registry import Registry
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import cf_error
 from tests.conftest import ZONE, eventually
@@ -27,8 +27,8 @@ def test_sigkill_between_batches_then_restart_converges_exactly(sim, tmp_path: P
     proc.communicate(timeout=10)
     stored = set(sim.mappings(ZONE))
     assert 0 < len(stored) < 250, "killed mid-run, between batches"
-    with StateStore(tmp_path / "state.db") as store:
-        owned = {str(ip) for ip in store.owned(ZONE)}
+    with Registry(tmp_path / "state.db") as store:
+        owned = {str(ip) for ip in store.ownership.owned(ZONE)}
     assert owned <= stored, "the ownership store only holds what Cloudflare acknowledged"
 
     sim.latency = 0.0
@@ -40,8 +40,8 @@ def test_sigkill_between_batches_then_restart_converges_exactly(sim, tmp_path: P
     sent = [item["origin_ip"] for r in sim.requests_matching("PUT", "/batch$") for item in r.json()]
     assert len(sent) == len(set(sent)), "no IP sent twice"
     assert set(sent).isdisjoint(stored), "what Cloudflare held was not sent again"
-    with StateStore(tmp_path / "state.db") as store:
-        assert set(sim.mappings(ZONE)) == {str(ip) for ip in store.owned(ZONE)}
+    with Registry(tmp_path / "state.db") as store:
+        assert set(sim.mappings(ZONE)) == {str(ip) for ip in store.ownership.owned(ZONE)}
 
 
 def _sample(pid: int) -> tuple[int, int, int]:

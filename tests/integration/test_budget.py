@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from syncd import cli, config
 from syncd.model import RunResult
-from syncd.registry.store import StateStore, load_window
+from syncd.registry import Registry, load_window
 from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -140,8 +140,8 @@ def test_a_missing_or_unreadable_state_file_is_an_empty_window(tmp_path: Path):
     garbage.write_bytes(b"not a database" * 100)
     assert () == load_window(garbage).taken
     old = tmp_path / "old.db"
-    with StateStore(old) as store:
-        store.save_window(load_window(garbage))
+    with Registry(old) as store:
+        store.window.save(load_window(garbage))
     assert () == load_window(old).taken
 
 

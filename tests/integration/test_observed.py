@@ -26,7 +26,7 @@ from syncd.model import (
     ZoneReport,
     ZoneTraffic,
 )
-from syncd.registry.store import StateStore
+from syncd.registry import Registry
 from syncd.run import once as sync
 from syncd.simulators import analytics as simulated
 from syncd.simulators.base import Fault
@@ -272,8 +272,8 @@ def test_the_client_side_quota_window_holds_queries_back(estate, tmp_path):
     limit = analytics.quota_limiter()
     while limit.try_acquire():
         pass
-    with StateStore(tmp_path / "state.db") as store:
-        store.save_window(RateWindow(taken=(), graphql=limit.window().taken))
+    with Registry(tmp_path / "state.db") as store:
+        store.window.save(RateWindow(taken=(), graphql=limit.window().taken))
     report = sync.run_once(settings)
     seen = _traffic(report.zones[0])
     assert ObservationState.FAILED is seen.observation.state

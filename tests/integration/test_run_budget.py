@@ -16,7 +16,7 @@ from syncd import config
 from syncd.config import ZoneConfig
 from syncd.errors import ConfigError
 from syncd.model import RunResult
-from syncd.registry.store import StateStore
+from syncd.registry import Registry
 from syncd.run import budget
 from syncd.run import once as sync
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -100,9 +100,9 @@ def test_a_zone_the_budget_cannot_finish_is_deferred_and_served_first_next_run(c
     assert len(cf.requests) <= 14 + 2, "at most the zones already past the check overshoot"
     sent = sum(z.created for z in first.zones)
     assert sent == sum(len(cf.mappings(z)) for z in ZONES[:3]) < 750
-    with StateStore(s.state.path) as store:
-        assert {z.zone_id for z in deferred} == set(store.deferred())
-        order = budget.order(s.cloudflare.zones, store.deferred())
+    with Registry(s.state.path) as store:
+        assert {z.zone_id for z in deferred} == set(store.handover.deferred())
+        order = budget.order(s.cloudflare.zones, store.handover.deferred())
     assert {z.id for z in order[: len(deferred)]} == {z.zone_id for z in deferred}
     registry = CollectorRegistry()
     metrics.Metrics(registry).observe(first)
@@ -116,8 +116,10 @@ def test_a_zone_the_budget_cannot_finish_is_deferred_and_served_first_next_run(c
         report = sync.run_once(s)
         assert RunResult.SUCCESS == report.result
         assert [] == [f for z in report.zones for f in z.failures]
-    with StateStore(s.state.path) as store:
-        assert [] == store.deferred(), "a run that finished every zone leaves none deferred"
+    with Registry(s.state.path) as store:
+        assert [] == store.handover.deferred(), (
+            "a run that finished every zone leaves none deferred"
+        )
 
 
 def test_run_budget_auto_is_the_rate_limit_over_the_schedule_interval(tmp_path: Path):
