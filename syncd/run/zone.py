@@ -44,6 +44,7 @@ from syncd.model import (
     BatchResult,
     IPAddress,
     ItemFailure,
+    ListedBecause,
     Origin,
     OriginCoverage,
     OriginSources,
@@ -69,7 +70,6 @@ from syncd.sources.resolver import Resolver
 
 log = structlog.stdlib.get_logger(__name__)
 _FATAL = (AuthError, RouteMissing)
-_VERIFYING = frozenset({"verify", "due"})  # listed to verify the mirror: read the facts too
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ class Held:
     current: dict[IPAddress, RegionMapping]
     origins: ZoneOrigins | None
     tiered_cache: TieredCache
-    listed: str = ""  # why the zone was listed in full; "" when its mirror was used
+    listed_because: ListedBecause | None = None  # None when its mirror was used
     drift: int = 0  # mappings where the list disagreed with the mirror
     schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
     # Mappings of vendors syncd does not know: foreign, and while there are any the zone has no
@@ -140,13 +140,13 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     when = facts.Due(
         now=reading.now,
         interval=reading.interval,
-        verifying=why in _VERIFYING,
+        verifying=why is not None and why.verifies,
         everything=reading.verify,
     )
     known = facts.current(api, store, zone, when, account=reach.accounts.get(zone.id, ""))
     found = read_origins(reach, zone, known.sources) if known.sources is not None else None
     tiered = known.tiered_cache
-    if mirror is not None and not why:
+    if mirror is not None and why is None:
         schedule = (mirror.listed_at, mirror.verify_after)
         return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
     listing = api.list_mappings(zone.id)
@@ -162,7 +162,7 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
             "alone (an upgrade of syncd may know it)",
         )
         store.mirror_distrust(zone.id)
-        return Held(current, found, tiered, listed=why, unknown=unknown)
+        return Held(current, found, tiered, listed_because=why, unknown=unknown)
     drift = 0
     if mirror is not None:
         was = mirror.mappings
@@ -171,7 +171,9 @@ def read(reach: Reach, zone: ZoneConfig, store: StateStore, reading: Reading) ->
     else:  # never listed: spread the zones' next verification over the interval
         due = reading.now + reading.interval * phase(zone.id)
     store.mirror_listed(zone.id, current.values(), listed_at=reading.now, verify_after=due)
-    return Held(current, found, tiered, listed=why, drift=drift, schedule=(reading.now, due))
+    return Held(
+        current, found, tiered, listed_because=why, drift=drift, schedule=(reading.now, due)
+    )
 
 
 def read_origins(reach: Reach, zone: ZoneConfig, known: OriginSources) -> ZoneOrigins:
@@ -182,23 +184,25 @@ def read_origins(reach: Reach, zone: ZoneConfig, known: OriginSources) -> ZoneOr
     return origins.finish(traced, reach.resolver.resolve_all(traced.names))
 
 
-def _mirror(store: StateStore, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:
-    """The zone's mirror and why the zone must be listed in full anyway ("" if it need not)."""
+def _mirror(
+    store: StateStore, zone_id: str, reading: Reading
+) -> tuple[Mirror | None, ListedBecause | None]:
+    """The zone's mirror and why the zone must be listed in full anyway (None if it need not)."""
     try:
         mirror = store.mirror(zone_id)
         pending = store.pending(zone_id)
     except StateError:
-        return None, "mirror_corrupt"
+        return None, ListedBecause.MIRROR_CORRUPT
     if mirror is None:
-        return None, "no_mirror"
+        return None, ListedBecause.NO_MIRROR
     if reading.verify:
-        return mirror, "verify"
+        return mirror, ListedBecause.VERIFY
     if pending:  # a batch's outcome is unknown: only Cloudflare's list can settle it
-        return mirror, "pending"
+        return mirror, ListedBecause.PENDING
     if reading.interval <= 0 or mirror.verify_after <= reading.now:
         # Unless verification's share of the budget is used: then the mirror serves this run.
-        return mirror, "" if zone_id in reading.waiting else "due"
-    return mirror, ""
+        return mirror, None if zone_id in reading.waiting else ListedBecause.DUE
+    return mirror, None
 
 
 def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
@@ -373,7 +377,7 @@ def _report(zone: ZoneConfig, zplan: ZonePlan, held: Held | None = None) -> Zone
     report = ZoneReport(zone_id=zone.id, zone_name=zone.label, plan=zplan)
     if held is None:
         return report
-    return replace(report, listed=held.listed, drift=held.drift)
+    return replace(report, listed_because=held.listed_because, drift=held.drift)
 
 
 def _remember(

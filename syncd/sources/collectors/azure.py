@@ -35,7 +35,7 @@ from azure.mgmt.subscription import SubscriptionClient
 from azure.mgmt.subscription.models import Subscription
 
 from syncd.config import AzureCollectorConfig
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip
+from syncd.model import Address, IPAddress, Reason, Scope, Skip, SkipReason, Vendor, parse_ip
 from syncd.sources.collectors.base import (
     CloudCollector,
     CollectorSettings,
@@ -43,7 +43,7 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.errors import CollectorError, Deadline, Reason, from_status
+from syncd.sources.collectors.failures import CollectorError, ScopeDeadline, from_status
 
 # Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
 # ones are read-only shells (shared/reference/cloud-collectors.md, Azure "Calls").
@@ -222,7 +222,7 @@ class _DeadlineRetryPolicy(RetryPolicy[Any, Any]):
     cuts only the connect timeout to the time left; ``cap_read_timeout`` cuts the read timeout.
     """
 
-    def __init__(self, *, deadline: Deadline, read_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *, deadline: ScopeDeadline, read_timeout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._deadline = deadline
         self._read_timeout = read_timeout

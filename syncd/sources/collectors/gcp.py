@@ -26,7 +26,7 @@ from google.oauth2 import service_account
 from google.protobuf import json_format
 
 from syncd.config import GcpCollectorConfig
-from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
+from syncd.model import Address, IPAddress, Reason, Scope, SkipReason, Vendor, parse_ip
 from syncd.sources.collectors.base import (
     CloudCollector,
     CollectorSettings,
@@ -34,11 +34,10 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.errors import (
+from syncd.sources.collectors.failures import (
     ByType,
     CollectorError,
-    Deadline,
-    Reason,
+    ScopeDeadline,
     ScopeDenied,
     by_type,
     from_status,
@@ -355,7 +354,7 @@ class _Pager:
     a fresh retry whose timeout is what the scope has left.
     """
 
-    def __init__(self, deadline: Deadline, settings: CollectorSettings) -> None:
+    def __init__(self, deadline: ScopeDeadline, settings: CollectorSettings) -> None:
         self._deadline = deadline
         self._settings = settings
 
@@ -363,7 +362,7 @@ class _Pager:
         while True:
             remaining = self._deadline.left(where)
             retry = gretry.Retry(
-                predicate=_RetryBudget(self._settings.max_attempts),
+                predicate=_TransientRetries(self._settings.max_attempts),
                 initial=_BACKOFF_FIRST,
                 maximum=_BACKOFF_MAX,
                 multiplier=2.0,
@@ -385,7 +384,7 @@ class _Pager:
             request.page_token = page.next_page_token
 
 
-class _RetryBudget:
+class _TransientRetries:
     """Retry predicate of one request: transient errors only, ``max_attempts`` in all."""
 
     def __init__(self, max_attempts: int) -> None:
@@ -404,7 +403,7 @@ class _AttemptTimeout:
     A float timeout would be stretched back to its full value once under a second is left.
     """
 
-    def __init__(self, request_timeout: float, deadline: Deadline) -> None:
+    def __init__(self, request_timeout: float, deadline: ScopeDeadline) -> None:
         self._request_timeout = request_timeout
         self._deadline = deadline
 

@@ -33,6 +33,7 @@ from syncd.model import (
     Address,
     CollectorOutcome,
     Inventory,
+    Reason,
     Scope,
     ScopeKey,
     ScopeOutcome,
@@ -42,7 +43,6 @@ from syncd.model import (
 )
 from syncd.sources.collectors import runner
 from syncd.sources.collectors.base import Collector, CollectorSettings, Discovery
-from syncd.sources.collectors.errors import Reason
 
 CHUNK = 2_000  # addresses per message: ~100 KB pickled, so neither side holds a scope's worth
 _GRACE = 2.0  # seconds, plus 10% of scope_timeout: a scope's own deadline fires first
@@ -284,7 +284,6 @@ class _Watch:
                     scope=scope,
                     status=ScopeStatus.FAILED,
                     reason=death.reason,
-                    retryable=death.reason.retryable,
                     error=f"{key}: not collected: {said}",
                 )
             )
@@ -301,10 +300,9 @@ def _unlisted(name: str, vendor: Vendor, reason: Reason, said: str) -> Collector
     return CollectorOutcome(
         collector=name,
         vendor=vendor,
-        listed=False,
+        enumerated=False,
         error=f"{name}: scopes not listed: {said}",
         reason=reason,
-        retryable=reason.retryable,
     )
 
 

@@ -22,13 +22,14 @@ from syncd.model import (
     Address,
     CollectorOutcome,
     Inventory,
+    Reason,
     Scope,
     ScopeOutcome,
     ScopeStatus,
     Skip,
 )
 from syncd.sources.collectors.base import Collector, Discovery
-from syncd.sources.collectors.errors import CollectorError, Reason, ScopeDenied
+from syncd.sources.collectors.failures import CollectorError, ScopeDenied
 
 
 class Sink(Protocol):
@@ -172,15 +173,14 @@ def _listed(
             CollectorOutcome(
                 collector=collector.name,
                 vendor=collector.vendor,
-                listed=False,
+                enumerated=False,
                 error=str(exc),
                 reason=reason,
-                retryable=reason.retryable,
             ),
             (),
         )
     outcome = CollectorOutcome(
-        collector=collector.name, vendor=collector.vendor, listed=True, duration=listed.duration
+        collector=collector.name, vendor=collector.vendor, enumerated=True, duration=listed.duration
     )
     return outcome, listed.scopes
 
@@ -198,7 +198,6 @@ def _collected(
             scope=scope,
             status=ScopeStatus.FAILED,
             reason=reason,
-            retryable=reason.retryable,
             error=str(exc),
         )
         return failed, ()

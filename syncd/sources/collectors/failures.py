@@ -1,46 +1,21 @@
-"""How a collector fails: the closed set of reasons, the error types, and the scope's deadline.
+"""How a collector fails: the error types, the translation helpers, and the scope's deadline.
 
-Every vendor module translates its SDK's failures here and nowhere else: it picks a ``Reason``
+Every vendor module translates its SDK's failures here and nowhere else: it picks a
+``model.Reason``
 from the SDK's own error type or code where that says more (a throttling code, an auth error
 type), and otherwise from the HTTP status through ``from_status``, the one table of statuses.
-``retryable`` follows from the reason and is never set by hand. A ``Deadline`` bounds the time of
-one scope (``scope_timeout``) on the clock the collector was given.
+``retryable`` follows from the reason and is never set by hand. A ``ScopeDeadline`` bounds the
+time of one scope (``scope_timeout``) on the clock the collector was given.
 """
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from syncd.errors import SyncdError
-
-
-class Reason(enum.StrEnum):
-    """Why a scope (or a collector's listing) was not read. Bounded: a metric label."""
-
-    AUTH = "auth"  # credentials missing or refused, or a permission lacking: a person must act
-    CONFIG = "config"  # the collector's configuration cannot work (ids, files, authority)
-    NOT_FOUND = "not_found"  # the account, project or organization does not exist for the caller
-    THROTTLED = "throttled"  # the cloud's rate limit, after the SDK's retries
-    TIMEOUT = "timeout"  # no answer in time, or the scope's deadline ran out
-    UNREACHABLE = "unreachable"  # connection refused or reset, DNS, TLS
-    SERVER_ERROR = "server_error"  # the cloud answered 5xx, after the SDK's retries
-    MALFORMED = "malformed"  # an answer that is not what the API documents (a proxy's page)
-    REGION_DISABLED = "region_disabled"  # the account has not enabled the region: skipped
-    API_DISABLED = "api_disabled"  # the project has not enabled the API: skipped
-    ERROR = "error"  # anything else the SDK reports
-
-    @property
-    def retryable(self) -> bool:
-        """Transient: the next run will likely read the scope without anyone acting."""
-        return self in _TRANSIENT
-
-
-_TRANSIENT = frozenset(
-    {Reason.THROTTLED, Reason.TIMEOUT, Reason.UNREACHABLE, Reason.SERVER_ERROR, Reason.MALFORMED}
-)
+from syncd.model import Reason
 
 
 class CollectorError(SyncdError):
@@ -98,7 +73,7 @@ def by_type(where: str, exc: BaseException, table: ByType) -> CollectorError:
 
 
 @dataclass(frozen=True, slots=True)
-class Deadline:
+class ScopeDeadline:
     """The end of one scope's time: ``scope_timeout`` from when it was made, on ``clock``."""
 
     at: float
@@ -106,7 +81,7 @@ class Deadline:
     clock: Callable[[], float] = time.monotonic
 
     @classmethod
-    def after(cls, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> Deadline:
+    def after(cls, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> ScopeDeadline:
         return cls(clock() + seconds, seconds, clock)
 
     def remaining(self) -> float:
