@@ -450,14 +450,14 @@ def _translated(what: str) -> Iterator[None]:
 
 # botocore's failures without an answer from AWS (timeouts are HTTPClientErrors: first).
 _BOTO_ERRORS: failures.ByType = (
-    ((ConnectTimeoutError, ReadTimeoutError), Reason.TIMEOUT, "no answer in time"),
-    ((BotoConnectionError, HTTPClientError), Reason.UNREACHABLE, "endpoint unreachable"),
+    ((ConnectTimeoutError, ReadTimeoutError), Reason.TIMEOUT, "no answer in time ({type})"),
+    ((BotoConnectionError, HTTPClientError), Reason.UNREACHABLE, "endpoint unreachable ({type})"),
     (
         (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, ProfileNotFound),
         Reason.AUTH,
-        "credentials unavailable",
+        "credentials unavailable ({type})",
     ),
-    (ResponseParserError, Reason.MALFORMED, "unreadable response"),
+    (ResponseParserError, Reason.MALFORMED, "unreadable response ({type})"),
 )
 
 

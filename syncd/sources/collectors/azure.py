@@ -43,7 +43,14 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.failures import CollectorError, ScopeDeadline, from_status
+from syncd.sources.collectors.failures import (
+    ByType,
+    CollectorError,
+    ScopeDeadline,
+    by_type,
+    failure,
+    from_status,
+)
 
 # Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
 # ones are read-only shells (shared/reference/cloud-collectors.md, Azure "Calls").
@@ -72,7 +79,7 @@ class AzureCollector(CloudCollector[AzureCollectorConfig]):
                 yield self._scope(sub)
             return
         where = f"azure collector {self.name!r}: listing subscriptions"
-        with _azure_errors(where):
+        with _translated(where):
             client = SubscriptionClient(self._get_credential(), **self._client_options())
             with client:
                 for listed in _parsed(client.subscriptions.list(), Subscription, where):
@@ -86,7 +93,7 @@ class AzureCollector(CloudCollector[AzureCollectorConfig]):
     def collect(self, scope: Scope) -> Iterator[Discovery]:
         """Every public IP resource of one subscription, then its prefixes as skips."""
         where = f"azure collector {self.name!r}, subscription {scope.account}"
-        with _azure_errors(where):
+        with _translated(where):
             client = NetworkManagementClient(
                 self._get_credential(), scope.account, **self._client_options()
             )
@@ -304,37 +311,40 @@ def _parsed(pager: Iterable[Any], kind: type[_T], where: str) -> Iterator[_T]:
 
 
 @contextmanager
-def _azure_errors(where: str) -> Iterator[None]:
-    """Translate azure-core and azure-identity exceptions into ``CollectorError``."""
+def _translated(where: str) -> Iterator[None]:
+    """Turn every azure-core and azure-identity failure into a ``CollectorError``."""
     try:
         yield
-    except ClientAuthenticationError as exc:
-        raise CollectorError(
-            f"{where}: authentication failed: {_describe(exc)}", reason=Reason.AUTH
-        ) from exc
-    except (DecodeError, DeserializationError) as exc:
-        raise CollectorError(
-            f"{where}: malformed answer ({type(exc).__name__})", reason=Reason.MALFORMED
-        ) from exc
-    except HttpResponseError as exc:
-        reason = from_status(exc.status_code or 0)
-        raise CollectorError(f"{where}: {_describe(exc)}", reason=reason) from exc
-    except (ServiceRequestTimeoutError, ServiceResponseTimeoutError) as exc:
-        raise CollectorError(
-            f"{where}: timed out: {_describe(exc)}", reason=Reason.TIMEOUT
-        ) from exc
-    except (ServiceRequestError, ServiceResponseError) as exc:
-        raise CollectorError(
-            f"{where}: unreachable: {_describe(exc)}", reason=Reason.UNREACHABLE
-        ) from exc
-    except AzureError as exc:
-        raise CollectorError(f"{where}: {_describe(exc)}", reason=Reason.ERROR) from exc
+    except (AzureError, DeserializationError) as exc:
+        raise _azure_error(where, exc) from exc
 
 
-def _describe(exc: AzureError) -> str:
+def _azure_error(where: str, exc: AzureError | DeserializationError) -> CollectorError:
+    """By the table; an HTTP answer not in it (ARM's error) by its status."""
+    if isinstance(exc, HttpResponseError) and not isinstance(exc, _NOT_BY_STATUS):
+        return failure(where, from_status(exc.status_code or 0), _describe(exc))
+    return by_type(where, exc, _AZURE_ERRORS, detail=_describe)
+
+
+# azure-core's failures that say more than their status (both are HttpResponseErrors).
+_NOT_BY_STATUS = (ClientAuthenticationError, DecodeError)
+_AZURE_ERRORS: ByType = (
+    (ClientAuthenticationError, Reason.AUTH, "authentication failed: {detail}"),
+    ((DecodeError, DeserializationError), Reason.MALFORMED, "malformed answer ({type})"),
+    (
+        (ServiceRequestTimeoutError, ServiceResponseTimeoutError),
+        Reason.TIMEOUT,
+        "timed out: {detail}",
+    ),
+    ((ServiceRequestError, ServiceResponseError), Reason.UNREACHABLE, "unreachable: {detail}"),
+    (AzureError, Reason.ERROR, "{detail}"),
+)
+
+
+def _describe(exc: BaseException) -> str:
     """Status, ARM error code and the first line of the message (no secrets are in these)."""
     parts: list[str] = []
-    text = exc.message
+    text = exc.message if isinstance(exc, AzureError) else str(exc)
     if isinstance(exc, HttpResponseError):
         if exc.status_code is not None:
             parts.append(f"HTTP {exc.status_code}")

@@ -59,17 +59,32 @@ def failure(where: str, reason: Reason, detail: str) -> CollectorError:
 
 
 # An SDK's exception types, each with its reason and what to say; the first matching row wins.
+# What is said is a format: ``{type}`` the exception's type name, ``{exc}`` the exception,
+# ``{detail}`` what the vendor's ``detail`` function makes of it.
 ByType = Sequence[tuple[type[BaseException] | tuple[type[BaseException], ...], Reason, str]]
 
 
-def by_type(where: str, exc: BaseException, table: ByType) -> CollectorError:
+def by_type(
+    where: str,
+    exc: BaseException,
+    table: ByType,
+    *,
+    detail: Callable[[BaseException], str] | None = None,
+) -> CollectorError:
     """The error for an SDK exception that carries no HTTP status (the wire, credentials, a
-    body that does not parse), classified by its type; unlisted types are ``error``. Only the
-    type's name is quoted: an SDK's message may hold a URL with a token, or a key."""
+    body that does not parse), classified by its type; unlisted types are ``error``. A row
+    quotes the type's name unless it says more: an SDK's message may hold a URL with a token,
+    or a key, so only what a vendor's ``detail`` keeps of it (never a secret) is quoted."""
     for kinds, reason, said in table:
         if isinstance(exc, kinds):
-            return failure(where, reason, f"{said} ({type(exc).__name__})")
+            told = said.format(type=type(exc).__name__, exc=exc, detail=detail and detail(exc))
+            return failure(where, reason, told)
     return failure(where, Reason.ERROR, type(exc).__name__)
+
+
+def reason_of(exc: BaseException) -> Reason:
+    """A collector's own reason; anything else that escaped it is an ``error``."""
+    return exc.reason if isinstance(exc, CollectorError) else Reason.ERROR
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,12 +72,16 @@ _MIN_ATTEMPT_TIMEOUT = 0.05
 # Errors from outside the API's answers (token refresh, the wire, the body). An API's answer
 # (GoogleAPICallError) is classified by its HTTP status instead.
 _OTHER_ERRORS: ByType = (
-    (auth_exc.TransportError, Reason.UNREACHABLE, "token endpoint unreachable"),
-    (auth_exc.GoogleAuthError, Reason.AUTH, "credentials refused"),
-    (requests.Timeout, Reason.TIMEOUT, "no answer in time"),
-    (requests.RequestException, Reason.UNREACHABLE, "unreachable"),
-    (json_format.ParseError, Reason.MALFORMED, "malformed answer"),
-    (UnicodeDecodeError, Reason.MALFORMED, "malformed answer"),  # protobuf decodes the body first
+    (auth_exc.TransportError, Reason.UNREACHABLE, "token endpoint unreachable ({type})"),
+    (auth_exc.GoogleAuthError, Reason.AUTH, "credentials refused ({type})"),
+    (requests.Timeout, Reason.TIMEOUT, "no answer in time ({type})"),
+    (requests.RequestException, Reason.UNREACHABLE, "unreachable ({type})"),
+    (json_format.ParseError, Reason.MALFORMED, "malformed answer ({type})"),
+    (
+        UnicodeDecodeError,
+        Reason.MALFORMED,
+        "malformed answer ({type})",
+    ),  # protobuf decodes the body first
 )
 _TRANSLATED = (
     gexc.GoogleAPIError,

@@ -22,14 +22,13 @@ from syncd.model import (
     Address,
     CollectorOutcome,
     Inventory,
-    Reason,
     Scope,
     ScopeOutcome,
     ScopeStatus,
     Skip,
 )
 from syncd.sources.collectors.base import Collector, Discovery
-from syncd.sources.collectors.failures import CollectorError, ScopeDenied
+from syncd.sources.collectors.failures import ScopeDenied, reason_of
 
 
 class Sink(Protocol):
@@ -168,7 +167,7 @@ def _listed(
     try:
         listed = future.result()
     except Exception as exc:  # noqa: BLE001 (scope boundary: the collector is failed and recorded)
-        reason = _reason(exc)
+        reason = reason_of(exc)
         return (
             CollectorOutcome(
                 collector=collector.name,
@@ -193,7 +192,7 @@ def _collected(
     except ScopeDenied as exc:
         return ScopeOutcome(scope=scope, status=ScopeStatus.SKIPPED, reason=exc.reason), ()
     except Exception as exc:  # noqa: BLE001 (scope boundary: the scope is failed and recorded)
-        reason = _reason(exc)
+        reason = reason_of(exc)
         failed = ScopeOutcome(
             scope=scope,
             status=ScopeStatus.FAILED,
@@ -205,8 +204,3 @@ def _collected(
         scope=scope, status=ScopeStatus.OK, addresses=result.addresses, duration=result.duration
     )
     return outcome, result.items
-
-
-def _reason(exc: Exception) -> Reason:
-    """A collector's own reason; anything else that escaped it is an ``error``."""
-    return exc.reason if isinstance(exc, CollectorError) else Reason.ERROR
