@@ -25,7 +25,13 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.failures import CollectorError, from_status
+from syncd.sources.collectors.failures import (
+    ByType,
+    CollectorError,
+    by_type,
+    failure,
+    from_status,
+)
 
 # Lifecycle states of a public IP or IPv6 that is on its way out: not worth a mapping.
 _GONE = frozenset({"TERMINATING", "TERMINATED"})
@@ -359,32 +365,40 @@ def _translated(where: str) -> Iterator[None]:
     """Turn whatever the oci SDK raises into a ``CollectorError`` naming the scope."""
     try:
         yield
-    except _Malformed as exc:
-        raise CollectorError(f"{where}: {exc}", reason=Reason.MALFORMED) from exc
-    except UnicodeDecodeError as exc:  # the SDK decodes every body as UTF-8 before we see it
-        raise CollectorError(f"{where}: answer is not UTF-8 text", reason=Reason.MALFORMED) from exc
-    except oci.exceptions.ServiceError as exc:
-        raise _service_error(exc, where) from exc
-    except oci.exceptions.ConnectTimeout as exc:
-        raise CollectorError(
-            f"{where}: timed out connecting to OCI", reason=Reason.TIMEOUT
-        ) from exc
-    except oci.exceptions.RequestException as exc:
+    except _OCI_FAILURES as exc:
+        raise _oci_error(where, exc) from exc
+
+
+def _oci_error(where: str, exc: BaseException) -> CollectorError:
+    """By OCI's answer (status and code), by the wire's cause, else by the table."""
+    if isinstance(exc, oci.exceptions.ServiceError):
+        return _service_error(exc, where)
+    if isinstance(exc, oci.exceptions.RequestException):
         # The SDK wraps the exception of its vendored (private) requests as the first argument;
         # a timeout is told by the socket's own TimeoutError down the chain, not by that class.
         cause = exc.args[0] if exc.args else None
         reason = Reason.TIMEOUT if _timed_out(exc) else Reason.UNREACHABLE
-        raise CollectorError(
-            f"{where}: no answer from OCI ({type(cause).__name__})", reason=reason
-        ) from exc
-    except oci.exceptions.ClientError as exc:
-        raise CollectorError(
-            f"{where}: OCI credentials are unusable ({type(exc).__name__})", reason=Reason.AUTH
-        ) from exc
-    except OSError as exc:  # the key file named by the profile cannot be read
-        raise CollectorError(
-            f"{where}: cannot read the OCI key file {exc.filename}", reason=Reason.AUTH
-        ) from exc
+        return failure(where, reason, f"no answer from OCI ({type(cause).__name__})")
+    return by_type(where, exc, _OCI_ERRORS)
+
+
+# The SDK's failures without an answer from OCI; the first matching row wins. The SDK decodes
+# every body as UTF-8 before we see it; an OSError is the key file named by the profile.
+_OCI_ERRORS: ByType = (
+    (_Malformed, Reason.MALFORMED, "{exc}"),
+    (UnicodeDecodeError, Reason.MALFORMED, "answer is not UTF-8 text"),
+    (oci.exceptions.ConnectTimeout, Reason.TIMEOUT, "timed out connecting to OCI"),
+    (oci.exceptions.ClientError, Reason.AUTH, "OCI credentials are unusable ({type})"),
+    (OSError, Reason.AUTH, "cannot read the OCI key file {exc.filename}"),
+)
+_OCI_FAILURES = (
+    _Malformed,
+    UnicodeDecodeError,
+    oci.exceptions.ServiceError,
+    oci.exceptions.RequestException,
+    oci.exceptions.ClientError,
+    OSError,  # oci.exceptions.ConnectTimeout among them
+)
 
 
 def _timed_out(exc: BaseException) -> bool:
