@@ -467,6 +467,13 @@ class RunResult(enum.StrEnum):
     FAILURE = "failure"
 
 
+class WindowSource(enum.StrEnum):
+    """Whose count of the requests left in Cloudflare's rate window a figure is."""
+
+    SERVER = "server"  # Cloudflare's rate-limit headers, recently
+    SYNCD = "syncd"  # syncd's own count of what it sent
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunReport:
     """The truth about one run; logs, metrics and the CLI summary are views of it."""
@@ -481,7 +488,7 @@ class RunReport:
     calls: tuple[CloudflareCall, ...] = ()
     discovery: Discovery | None = None  # None when zones are only configured explicitly
     budget_remaining: int | None = None  # Cloudflare requests left in the window at the end
-    budget_source: str = ""  # "server" (its rate-limit headers) or "syncd" (its own count)
+    budget_source: WindowSource | None = None  # whose count ``budget_remaining`` is
     # Zones due for verification left on their mirror this run (verification's share of the
     # budget was used): listed first next run.
     verifications_waiting: int = 0
@@ -848,6 +855,15 @@ class ZoneObservation:
         return out
 
 
+class Judged(enum.StrEnum):
+    """Whether a mapped origin's hint could be judged from its traffic, or why not."""
+
+    JUDGED = "judged"
+    TOO_NEW = "too_new"  # the mapping was written after the observation's window began
+    NO_UPPER_TIERS_LISTED = "no_upper_tiers_listed"  # its region lists no upper tier
+    TIERS_UNREAD = "tiers_unread"  # the zone's upper tiers could not be read
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObservedOrigin:
     """One address Cloudflare fetched from, judged against the mappings at the end of the run.
@@ -869,7 +885,7 @@ class ObservedOrigin:
     tiers: tuple[tuple[str, int], ...] = ()
     expected: tuple[str, ...] = ()
     effect: float | None = None
-    judged: str = ""  # "judged", "too_new", "unmapped", "no_upper_tiers_listed", "tiers_unread"
+    judged: Judged | None = None  # None when unmapped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,7 +30,7 @@ from syncd.errors import (
     TransportError,
     ZoneFull,
 )
-from syncd.model import CloudflareCall, RateWindow
+from syncd.model import CloudflareCall, RateWindow, WindowSource
 
 # Codes from shared/reference/cloudflare-origin-cloud-regions.md section 3.
 ZONE_FULL = 1164
@@ -68,7 +68,7 @@ class WindowLeft:
     recently, else syncd's own count."""
 
     remaining: int
-    source: str  # "server" or "syncd"
+    source: WindowSource
 
 
 class RateLimiter:
@@ -168,8 +168,8 @@ class RateLimiter:
             now = self._clock()
             self._expire(now)
             if self._server is not None:
-                return WindowLeft(max(0, self._server[0]), "server")
-            return WindowLeft(max(0, self._requests - len(self._taken)), "syncd")
+                return WindowLeft(max(0, self._server[0]), WindowSource.SERVER)
+            return WindowLeft(max(0, self._requests - len(self._taken)), WindowSource.SYNCD)
 
     def window(self) -> RateWindow:
         """The slots of the last period and any pause, in wall-clock time."""
