@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
@@ -50,6 +50,7 @@ from syncd.sources.collectors.failures import (
     by_type,
     failure,
     from_status,
+    translated,
 )
 
 # Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
@@ -310,16 +311,12 @@ def _parsed(pager: Iterable[Any], kind: type[_T], where: str) -> Iterator[_T]:
         yield item
 
 
-@contextmanager
-def _translated(where: str) -> Iterator[None]:
+def _translated(where: str) -> AbstractContextManager[None]:
     """Turn every azure-core and azure-identity failure into a ``CollectorError``."""
-    try:
-        yield
-    except (AzureError, DeserializationError) as exc:
-        raise _azure_error(where, exc) from exc
+    return translated(where, (AzureError, DeserializationError), _azure_error)
 
 
-def _azure_error(where: str, exc: AzureError | DeserializationError) -> CollectorError:
+def _azure_error(where: str, exc: BaseException) -> CollectorError:
     """By the table; an HTTP answer not in it (ARM's error) by its status."""
     if isinstance(exc, HttpResponseError) and not isinstance(exc, _NOT_BY_STATUS):
         return failure(where, from_status(exc.status_code or 0), _describe(exc))

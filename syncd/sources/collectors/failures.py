@@ -11,7 +11,8 @@ time of one scope (``scope_timeout``) on the clock the collector was given.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from syncd.errors import SyncdError
@@ -80,6 +81,20 @@ def by_type(
             told = said.format(type=type(exc).__name__, exc=exc, detail=detail and detail(exc))
             return failure(where, reason, told)
     return failure(where, Reason.ERROR, type(exc).__name__)
+
+
+@contextmanager
+def translated(
+    where: str,
+    kinds: tuple[type[BaseException], ...],
+    translate: Callable[[str, BaseException], CollectorError],
+) -> Iterator[None]:
+    """Run the body; an SDK failure of ``kinds`` is raised as ``translate``'s ``CollectorError``
+    (the vendor's one translation: its table, and what its SDK says better than a table)."""
+    try:
+        yield
+    except kinds as exc:
+        raise translate(where, exc) from exc
 
 
 def reason_of(exc: BaseException) -> Reason:

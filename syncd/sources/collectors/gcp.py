@@ -41,6 +41,7 @@ from syncd.sources.collectors.failures import (
     ScopeDenied,
     by_type,
     from_status,
+    translated,
 )
 
 # Read-only: Compute lists, and the project search for `projects: all`.
@@ -432,13 +433,9 @@ def _rate_limited(exc: BaseException) -> bool:
     return isinstance(exc, gexc.Forbidden) and bool(_reasons(exc) & _RATE_REASONS)
 
 
-@contextlib.contextmanager
-def _translated(where: str) -> Iterator[None]:
+def _translated(where: str) -> contextlib.AbstractContextManager[None]:
     """Google, auth and transport errors become ``CollectorError``s (by type and code)."""
-    try:
-        yield
-    except _TRANSLATED as exc:
-        raise _translate(where, exc) from exc
+    return translated(where, _TRANSLATED, _translate)
 
 
 def _translate(where: str, exc: BaseException) -> CollectorError:

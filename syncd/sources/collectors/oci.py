@@ -31,6 +31,7 @@ from syncd.sources.collectors.failures import (
     by_type,
     failure,
     from_status,
+    translated,
 )
 
 # Lifecycle states of a public IP or IPv6 that is on its way out: not worth a mapping.
@@ -360,13 +361,9 @@ def _principal_signer(auth: str, name: str) -> Any:
         ) from exc
 
 
-@contextlib.contextmanager
-def _translated(where: str) -> Iterator[None]:
+def _translated(where: str) -> contextlib.AbstractContextManager[None]:
     """Turn whatever the oci SDK raises into a ``CollectorError`` naming the scope."""
-    try:
-        yield
-    except _OCI_FAILURES as exc:
-        raise _oci_error(where, exc) from exc
+    return translated(where, _OCI_FAILURES, _oci_error)
 
 
 def _oci_error(where: str, exc: BaseException) -> CollectorError:
