@@ -37,13 +37,18 @@ def _twice(defined: dict[str, set[Path]]) -> dict[str, list[str]]:
     }
 
 
-def test_no_class_name_is_defined_twice():
+def _classes() -> dict[str, set[Path]]:
+    """Each class name, with the modules that define it."""
     defined: dict[str, set[Path]] = defaultdict(set)
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ClassDef):
                 defined[node.name].add(path)
-    assert {} == _twice(defined)
+    return defined
+
+
+def test_no_class_name_is_defined_twice():
+    assert {} == _twice(_classes())
 
 
 def test_no_module_name_is_used_twice():
@@ -61,9 +66,4 @@ def test_the_check_sees_the_tree():
 
 
 def test_each_pending_name_is_still_pending():
-    defined: dict[str, set[Path]] = defaultdict(set)
-    for path in _modules():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ClassDef) and node.name in _PENDING:
-                defined[node.name].add(path)
-    assert _PENDING == {name for name, where in defined.items() if len(where) > 1}
+    assert _PENDING == {name for name, where in _classes().items() if len(where) > 1}
