@@ -66,4 +66,5 @@ def test_the_check_sees_the_tree():
 
 
 def test_each_pending_name_is_still_pending():
-    assert _PENDING == {name for name, where in _classes().items() if len(where) > 1}
+    twice = {name for name, where in _classes().items() if len(where) > 1 and not where <= _VENDORS}
+    assert _PENDING == twice
