@@ -164,8 +164,8 @@ def _child(config_path: str, virtual_start: float, verify: bool, conn: Any) -> N
             "zones": len(report.zones),
             "by_endpoint": dict(calls),
             "writes": sum(n for e, n in calls.items() if "batch" in e),
-            "listed_zones": sum(1 for z in report.zones if z.listed),
-            "verified": sum(1 for z in report.zones if z.listed == "due"),
+            "listed_zones": sum(1 for z in report.zones if z.listed_because),
+            "verified": sum(1 for z in report.zones if z.listed_because == "due"),
             "deferred": len(report.deferred_zones),
             "waiting": report.verifications_waiting,
         }

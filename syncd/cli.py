@@ -23,10 +23,9 @@ from syncd.cloudflare import api
 from syncd.config import Settings
 from syncd.config.collectors import installed
 from syncd.errors import CloudflareError, ConfigError, ExitCode
-from syncd.model import RunResult
+from syncd.model import Reason, RunResult
 from syncd.run import once as sync
 from syncd.sources import collectors
-from syncd.sources.collectors.errors import Reason
 from syncd.views import logs, metrics, render
 
 
@@ -269,7 +268,7 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
     for o in problems:
         print(f"scope {o.scope.key} failed ({o.reason}): {o.error}", file=sys.stderr)
     for c in inventory.collectors:
-        if not c.listed:
+        if not c.enumerated:
             print(f"collector {c.collector} failed ({c.reason}): {c.error}", file=sys.stderr)
     return ExitCode.OK if inventory.complete() else ExitCode.FAILED
 
@@ -309,7 +308,7 @@ def _check_config(settings: Settings, args: argparse.Namespace) -> int:
         print(render.zones(rows, "json" if args.output == "json" else "table"))
     if settings.cloudflare.zone_discovery is not None:
         print(
-            f"zone discovery: {found.listed} active zones listed, {found.discovered} matched",
+            f"zone discovery: {found.zones_listed} active zones listed, {found.discovered} matched",
             file=sys.stderr,
         )
         if not found.zones:

@@ -31,14 +31,13 @@ from prometheus_client import CollectorRegistry
 from syncd import config, daemon, plan
 from syncd.config import Settings
 from syncd.errors import ExitCode
-from syncd.model import RunReport, parse_ip
+from syncd.model import Reason, RunReport, parse_ip
 from syncd.run import once as sync
 from syncd.simulators.azure import AzureSimulator
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.dns import DnsSimulator
 from syncd.simulators.gcp import GcpSimulator
 from syncd.simulators.oci import OciSimulator
-from syncd.sources.collectors.errors import Reason
 from syncd.views import logs, metrics, render
 
 ZONE_ALL = "de300000000000000000000000000a11"

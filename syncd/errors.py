@@ -5,7 +5,7 @@ where they happen (each collector module, ``cloudflare/transport.py``) and never
 
     SyncdError               reason: a bounded label for logs and metrics
     ├── ConfigError          key path, masked value; the CLI exits 2
-    ├── CollectorError       in collectors/errors.py: a Reason, retryable derived from it
+    ├── CollectorError       in collectors/failures.py: a Reason, retryable derived from it
     │   └── ScopeDenied      region not enabled / API disabled: the scope is skipped, not failed
     ├── CloudflareError      status, code, message, retryable
     │   ├── AuthError        401/403 (not 1135): the zone's remaining batches are not sent

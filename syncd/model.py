@@ -197,32 +197,64 @@ class Skip:
     collector: str = ""
 
 
+class Reason(enum.StrEnum):
+    """Why a scope (or a collector's listing) was not read. Bounded: a metric label."""
+
+    AUTH = "auth"  # credentials missing or refused, or a permission lacking: a person must act
+    CONFIG = "config"  # the collector's configuration cannot work (ids, files, authority)
+    NOT_FOUND = "not_found"  # the account, project or organization does not exist for the caller
+    THROTTLED = "throttled"  # the cloud's rate limit, after the SDK's retries
+    TIMEOUT = "timeout"  # no answer in time, or the scope's deadline ran out
+    UNREACHABLE = "unreachable"  # connection refused or reset, DNS, TLS
+    SERVER_ERROR = "server_error"  # the cloud answered 5xx, after the SDK's retries
+    MALFORMED = "malformed"  # an answer that is not what the API documents (a proxy's page)
+    REGION_DISABLED = "region_disabled"  # the account has not enabled the region: skipped
+    API_DISABLED = "api_disabled"  # the project has not enabled the API: skipped
+    ERROR = "error"  # anything else the SDK reports
+
+    @property
+    def retryable(self) -> bool:
+        """Transient: the next run will likely read the scope without anyone acting."""
+        return self in _TRANSIENT
+
+
+_TRANSIENT = frozenset(
+    {Reason.THROTTLED, Reason.TIMEOUT, Reason.UNREACHABLE, Reason.SERVER_ERROR, Reason.MALFORMED}
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScopeOutcome:
-    """How one scope did; ``reason`` is a ``collectors.errors.Reason`` when it did not."""
+    """How one scope did; ``reason`` says why when it was not read (failed or skipped)."""
 
     scope: Scope
     status: ScopeStatus
-    reason: str = ""
-    # True when the failure is transient (throttled, timeout, unreachable, ...): the next run
-    # will likely read the scope; False when a person must act (credentials, permissions).
-    retryable: bool = False
+    reason: Reason | None = None
     error: str = ""
     addresses: int = 0
     duration: float = 0.0
 
+    @property
+    def retryable(self) -> bool:
+        """The failure is transient (throttled, timeout, unreachable, ...): the next run will
+        likely read the scope; False when a person must act (credentials, permissions)."""
+        return self.reason is not None and self.reason.retryable
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CollectorOutcome:
-    """How a whole collector did: ``listed`` is False when its scopes could not be enumerated."""
+    """How a whole collector did: ``enumerated`` is False when its scopes could not be listed."""
 
     collector: str
     vendor: Vendor
-    listed: bool
+    enumerated: bool
     error: str = ""
-    reason: str = ""
-    retryable: bool = False
+    reason: Reason | None = None
     duration: float = 0.0
+
+    @property
+    def retryable(self) -> bool:
+        return self.reason is not None and self.reason.retryable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,7 +270,7 @@ class Inventory:
         return frozenset(o.scope.key for o in self.scopes if o.status is ScopeStatus.FAILED)
 
     def unlisted_collectors(self) -> frozenset[str]:
-        return frozenset(c.collector for c in self.collectors if not c.listed)
+        return frozenset(c.collector for c in self.collectors if not c.enumerated)
 
     def complete(self) -> bool:
         return not self.failed_scope_keys() and not self.unlisted_collectors()
@@ -340,6 +372,21 @@ class BatchResult:
         return cls(failed=failed, outcome_unknown=outcome_unknown)
 
 
+class ListedBecause(enum.StrEnum):
+    """Why a zone's mappings were listed in full this run instead of read from its mirror."""
+
+    NO_MIRROR = "no_mirror"  # never listed, or the mirror was dropped (unknown vendors)
+    MIRROR_CORRUPT = "mirror_corrupt"  # the state database could not read the mirror
+    VERIFY = "verify"  # sync --verify
+    PENDING = "pending"  # a batch's outcome is unknown: only Cloudflare's list settles it
+    DUE = "due"  # the mirror's verification is due (cloudflare.verify_interval)
+
+    @property
+    def verifies(self) -> bool:
+        """Listed to verify the mirror: the zone's cached facts are read again too."""
+        return self in (ListedBecause.VERIFY, ListedBecause.DUE)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ZoneReport:
     """What happened to one zone in one run."""
@@ -356,9 +403,9 @@ class ZoneReport:
     mappings_after: tuple[tuple[str, int], ...] = ()
     applied: bool = True
     generation: str = ""
-    # Why the zone's mappings were listed in full this run (no_mirror, due, verify, pending,
-    # mirror_corrupt); "" when the state database's mirror of them was planned against.
-    listed: str = ""
+    # Why the zone's mappings were listed in full this run; None when the state database's
+    # mirror of them was planned against.
+    listed_because: ListedBecause | None = None
     drift: int = 0  # mappings where that full list disagreed with the mirror (then repaired)
     origins: ZoneOrigins | None = None  # None for ``origins: all`` zones
     coverage: tuple[OriginCoverage, ...] = ()
@@ -409,7 +456,7 @@ class RateWindow:
 class Discovery:
     """What ``cloudflare.zone_discovery`` found this run."""
 
-    listed: int  # active zones the token listed, before the include/exclude globs
+    zones_listed: int  # active zones the token listed, before the include/exclude globs
     matched: int  # of those, zones kept in step with the discovery defaults
     vanished: tuple[str, ...] = ()  # discovered by the last run, not listed by this one
 
@@ -418,6 +465,13 @@ class RunResult(enum.StrEnum):
     SUCCESS = "success"
     PARTIAL = "partial"
     FAILURE = "failure"
+
+
+class WindowSource(enum.StrEnum):
+    """Whose count of the requests left in Cloudflare's rate window a figure is."""
+
+    SERVER = "server"  # Cloudflare's rate-limit headers, recently
+    SYNCD = "syncd"  # syncd's own count of what it sent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -434,7 +488,7 @@ class RunReport:
     calls: tuple[CloudflareCall, ...] = ()
     discovery: Discovery | None = None  # None when zones are only configured explicitly
     budget_remaining: int | None = None  # Cloudflare requests left in the window at the end
-    budget_source: str = ""  # "server" (its rate-limit headers) or "syncd" (its own count)
+    budget_source: WindowSource | None = None  # whose count ``budget_remaining`` is
     # Zones due for verification left on their mirror this run (verification's share of the
     # budget was used): listed first next run.
     verifications_waiting: int = 0
@@ -801,6 +855,15 @@ class ZoneObservation:
         return out
 
 
+class Judged(enum.StrEnum):
+    """Whether a mapped origin's hint could be judged from its traffic, or why not."""
+
+    JUDGED = "judged"
+    TOO_NEW = "too_new"  # the mapping was written after the observation's window began
+    NO_UPPER_TIERS_LISTED = "no_upper_tiers_listed"  # its region lists no upper tier
+    TIERS_UNREAD = "tiers_unread"  # the zone's upper tiers could not be read
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObservedOrigin:
     """One address Cloudflare fetched from, judged against the mappings at the end of the run.
@@ -822,7 +885,7 @@ class ObservedOrigin:
     tiers: tuple[tuple[str, int], ...] = ()
     expected: tuple[str, ...] = ()
     effect: float | None = None
-    judged: str = ""  # "judged", "too_new", "unmapped", "no_upper_tiers_listed", "tiers_unread"
+    judged: Judged | None = None  # None when unmapped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,8 +19,8 @@ import httpx
 import structlog
 
 from syncd.cloudflare import analytics, origin_reads, zones
-from syncd.cloudflare.deadline import Deadline
-from syncd.cloudflare.transport import Budget, RateLimiter, RetryPolicy, Transport, build_client
+from syncd.cloudflare.deadline import RequestDeadline
+from syncd.cloudflare.transport import RateLimiter, RetryPolicy, Transport, WindowLeft, build_client
 from syncd.cloudflare.v1 import V1Client
 from syncd.cloudflare.v2 import V2Client
 from syncd.cloudflare.zones import Resolution
@@ -43,12 +43,12 @@ from syncd.model import (
 
 __all__ = [
     "AnalyticsAPI",
-    "Budget",
     "Cloudflare",
     "CloudflareAPI",
     "HTTPTransport",
     "RateLimiter",
     "Resolution",
+    "WindowLeft",
     "connect",
     "rate_limiter",
     "supported_regions",
@@ -140,7 +140,7 @@ class Cloudflare:
         """How many requests this connection has sent (retries included)."""
         return self._transport.sent()
 
-    def budget(self) -> Budget:
+    def budget(self) -> WindowLeft:
         """Requests left in the rate window now: Cloudflare's figure when fresh, else syncd's."""
         return self._transport.limiter.budget()
 
@@ -242,7 +242,7 @@ def connect(
     ``window``: the requests earlier processes sent, which still count (a CronJob's runs share
     one budget); a limiter takes it once, so a daemon's own runs are not counted twice.
     """
-    deadline = Deadline()  # cloudflare.timeout bounds each request whole, not each read
+    deadline = RequestDeadline()  # cloudflare.timeout bounds each request whole, not each read
     client = build_client(
         cf.base_url,
         token=cf.token(),  # api_token_file is read again at every run

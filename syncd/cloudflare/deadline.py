@@ -6,7 +6,7 @@ write and read) is given at most what is left of the request's deadline, and non
 passed, so ``cloudflare.timeout`` bounds the whole request: connect, send, headers and body.
 
 The deadline is per thread (zones are pushed concurrently, one request per thread at a time):
-``Deadline.running(seconds)`` opens it around one request. The client's transport is a small
+``RequestDeadline.running(seconds)`` opens it around one request. The client's transport is a small
 ``httpx.BaseTransport`` over httpcore's ``ConnectionPool``, whose public ``network_backend``
 argument takes httpcore's own backend, wrapped: public APIs only, so no httpx release is pinned
 out (httpx's own transport offers no way to pass a backend).
@@ -25,7 +25,7 @@ import httpcore
 import httpx
 
 
-class Deadline:
+class RequestDeadline:
     """The current thread's request deadline (``time.monotonic()`` seconds), if any."""
 
     def __init__(self) -> None:
@@ -51,7 +51,7 @@ class Deadline:
 
 
 class _Stream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream, deadline: Deadline) -> None:
+    def __init__(self, stream: httpcore.NetworkStream, deadline: RequestDeadline) -> None:
         self._stream = stream
         self._deadline = deadline
 
@@ -78,7 +78,7 @@ class _Stream(httpcore.NetworkStream):
 
 
 class _Backend(httpcore.NetworkBackend):
-    def __init__(self, deadline: Deadline) -> None:
+    def __init__(self, deadline: RequestDeadline) -> None:
         self._backend = httpcore.SyncBackend()
         self._deadline = deadline
 
@@ -160,7 +160,7 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepal
 class DeadlineTransport(httpx.BaseTransport):
     """httpcore's connection pool, its connections made through the deadline-keeping backend."""
 
-    def __init__(self, deadline: Deadline) -> None:
+    def __init__(self, deadline: RequestDeadline) -> None:
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),  # certifi, or SSL_CERT_FILE / _DIR
             network_backend=_Backend(deadline),
@@ -196,6 +196,6 @@ class DeadlineTransport(httpx.BaseTransport):
         self._pool.close()
 
 
-def transport(deadline: Deadline) -> httpx.BaseTransport:
+def transport(deadline: RequestDeadline) -> httpx.BaseTransport:
     """The run's transport: every connection keeps the current request's deadline."""
     return DeadlineTransport(deadline)

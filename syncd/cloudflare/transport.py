@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from syncd import __version__
-from syncd.cloudflare.deadline import Deadline
+from syncd.cloudflare.deadline import RequestDeadline
 from syncd.cloudflare.deadline import transport as deadline_transport
 from syncd.errors import (
     AuthError,
@@ -30,7 +30,7 @@ from syncd.errors import (
     TransportError,
     ZoneFull,
 )
-from syncd.model import CloudflareCall, RateWindow
+from syncd.model import CloudflareCall, RateWindow, WindowSource
 
 # Codes from shared/reference/cloudflare-origin-cloud-regions.md section 3.
 ZONE_FULL = 1164
@@ -63,11 +63,12 @@ class ServerQuota:
 
 
 @dataclass(frozen=True, slots=True)
-class Budget:
-    """The budget left now: the server's figure when it sent one recently, else syncd's own."""
+class WindowLeft:
+    """The requests left in the rate window now: the server's figure when it sent one
+    recently, else syncd's own count."""
 
     remaining: int
-    source: str  # "server" or "syncd"
+    source: WindowSource
 
 
 class RateLimiter:
@@ -161,14 +162,14 @@ class RateLimiter:
             if quota.limit is not None:  # the same 5% reserve, of the server's quota
                 self._reserve = max(1, quota.limit - int(quota.limit * 0.95))
 
-    def budget(self) -> Budget:
+    def budget(self) -> WindowLeft:
         """Requests left in the current window: the server's figure if fresh, else syncd's."""
         with self._lock:
             now = self._clock()
             self._expire(now)
             if self._server is not None:
-                return Budget(max(0, self._server[0]), "server")
-            return Budget(max(0, self._requests - len(self._taken)), "syncd")
+                return WindowLeft(max(0, self._server[0]), WindowSource.SERVER)
+            return WindowLeft(max(0, self._requests - len(self._taken)), WindowSource.SYNCD)
 
     def window(self) -> RateWindow:
         """The slots of the last period and any pause, in wall-clock time."""
@@ -212,9 +213,9 @@ class Transport:
         retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        deadline: tuple[Deadline, float] | None = None,
+        deadline: tuple[RequestDeadline, float] | None = None,
     ) -> None:
-        """``deadline``: the client's ``Deadline`` and the seconds each request may take in
+        """``deadline``: the client's ``RequestDeadline`` and the seconds each request may take in
         all (``cloudflare.timeout``), connect to last byte."""
         self._client = client
         self._deadline = deadline
@@ -496,7 +497,7 @@ def build_client(
     key: str | None,
     timeout: float,
     transport: httpx.BaseTransport | None = None,
-    deadline: Deadline | None = None,
+    deadline: RequestDeadline | None = None,
 ) -> httpx.Client:
     """The run's one ``httpx.Client``: base URL, auth headers, timeouts, User-Agent; with
     ``deadline``, its connections keep each request's wall-clock deadline."""

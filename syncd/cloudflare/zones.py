@@ -40,7 +40,7 @@ class Resolution:
 
     zones: tuple[ZoneConfig, ...]
     discovered: int  # how many of ``zones`` came from discovery (not explicit)
-    listed: int  # active zones the token listed, before the globs
+    zones_listed: int  # active zones the token listed, before the globs
     # The account of each listed zone (by id): reading a zone's details is then not needed.
     accounts: Mapping[str, str] = field(default_factory=dict)
 

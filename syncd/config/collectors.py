@@ -52,7 +52,7 @@ class StaticEntry(Section):
         return str(ip)
 
 
-class _Named(Section):
+class _CollectorSection(Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", description="Collector name.")
 
 
@@ -67,7 +67,7 @@ class AwsOrganization(Section):
     )
 
 
-class AwsCollectorConfig(_Named):
+class AwsCollectorConfig(_CollectorSection):
     profile: str | None = Field(
         None,
         description=("A named profile; otherwise env, web identity (IRSA), instance role, ..."),
@@ -98,7 +98,7 @@ class AwsCollectorConfig(_Named):
         return None if value is None else check_url(value)
 
 
-class GcpCollectorConfig(_Named):
+class GcpCollectorConfig(_CollectorSection):
     projects: Literal["all"] | tuple[str, ...] = Field(
         "all",
         description=(
@@ -129,7 +129,7 @@ class GcpCollectorConfig(_Named):
         return None if value is None else check_url(value)
 
 
-class AzureCollectorConfig(_Named):
+class AzureCollectorConfig(_CollectorSection):
     subscriptions: Literal["all"] | tuple[str, ...] = Field(
         "all",
         description=("`all`: every Enabled subscription the identity can see; or a list of ids."),
@@ -170,7 +170,7 @@ class AzureCollectorConfig(_Named):
         return self
 
 
-class OciCollectorConfig(_Named):
+class OciCollectorConfig(_CollectorSection):
     config_file: FilePath = Field(Path("~/.oci/config"), description="With `auth: api_key`.")
     profile: str = Field("DEFAULT", description="Profile of the config file.")
     auth: Literal[
@@ -285,12 +285,14 @@ class CollectorsConfig(Section):
     oci: tuple[OciCollectorConfig, ...] = Field((), description="Named OCI tenancies to scan.")
 
     def names(self) -> list[str]:
-        named: list[_Named] = [*self.aws, *self.gcp, *self.azure, *self.oci]
+        named: list[_CollectorSection] = [*self.aws, *self.gcp, *self.azure, *self.oci]
         return (["static"] if self.static else []) + [c.name for c in named]
 
     @field_validator("aws", "gcp", "azure", "oci")
     @classmethod
-    def _sdk_installed(cls, value: tuple[_Named, ...], info: ValidationInfo) -> tuple[_Named, ...]:
+    def _sdk_installed(
+        cls, value: tuple[_CollectorSection, ...], info: ValidationInfo
+    ) -> tuple[_CollectorSection, ...]:
         extra = missing_extra(str(info.field_name)) if value else None
         if extra is not None:
             raise ValueError(

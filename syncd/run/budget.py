@@ -163,4 +163,6 @@ def remember(
     except StateError as exc:
         log.warning("zone_discovery_state", error=str(exc))
         vanished = []
-    return Discovery(listed=found.listed, matched=found.discovered, vanished=tuple(vanished))
+    return Discovery(
+        zones_listed=found.zones_listed, matched=found.discovered, vanished=tuple(vanished)
+    )

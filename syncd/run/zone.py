@@ -43,6 +43,7 @@ from syncd.model import (
     BatchResult,
     IPAddress,
     ItemFailure,
+    ListedBecause,
     Origin,
     OriginCoverage,
     OriginSources,
@@ -67,7 +68,6 @@ from syncd.sources.resolver import Resolver
 
 log = structlog.stdlib.get_logger(__name__)
 _FATAL = (AuthError, RouteMissing)
-_VERIFYING = frozenset({"verify", "due"})  # listed to verify the mirror: read the facts too
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ class Held:
     current: dict[IPAddress, RegionMapping]
     origins: ZoneOrigins | None
     tiered_cache: TieredCache
-    listed: str = ""  # why the zone was listed in full; "" when its mirror was used
+    listed_because: ListedBecause | None = None  # None when its mirror was used
     drift: int = 0  # mappings where the list disagreed with the mirror
     schedule: tuple[float, float] = (0.0, 0.0)  # the mirror's (listed_at, verify_after)
     # Mappings of vendors syncd does not know: foreign, and while there are any the zone has no
@@ -138,13 +138,13 @@ def read(reach: Reach, zone: ZoneConfig, registry: Registry, reading: Reading) -
     when = facts.Due(
         now=reading.now,
         interval=reading.interval,
-        verifying=why in _VERIFYING,
+        verifying=why is not None and why.verifies,
         everything=reading.verify,
     )
     known = facts.current(api, registry, zone, when, account=reach.accounts.get(zone.id, ""))
     found = read_origins(reach, zone, known.sources) if known.sources is not None else None
     tiered = known.tiered_cache
-    if mirror is not None and not why:
+    if mirror is not None and why is None:
         schedule = (mirror.listed_at, mirror.verify_after)
         return Held(dict(mirror.mappings), found, tiered, schedule=schedule)
     listing = api.list_mappings(zone.id)
@@ -160,12 +160,17 @@ def read(reach: Reach, zone: ZoneConfig, registry: Registry, reading: Reading) -
             "alone (an upgrade of syncd may know it)",
         )
         registry.mirror.distrust(zone.id)
-        return Held(current, found, tiered, listed=why, unknown=unknown)
+        return Held(current, found, tiered, listed_because=why, unknown=unknown)
     relisted = registry.mirror.relisted(
         zone.id, current, was=mirror, now=reading.now, interval=reading.interval
     )
     return Held(
-        current, found, tiered, listed=why, drift=relisted.drift, schedule=relisted.schedule
+        current,
+        found,
+        tiered,
+        listed_because=why,
+        drift=relisted.drift,
+        schedule=relisted.schedule,
     )
 
 
@@ -177,23 +182,25 @@ def read_origins(reach: Reach, zone: ZoneConfig, known: OriginSources) -> ZoneOr
     return origins.finish(traced, reach.resolver.resolve_all(traced.names))
 
 
-def _mirror(registry: Registry, zone_id: str, reading: Reading) -> tuple[Mirror | None, str]:
-    """The zone's mirror and why the zone must be listed in full anyway ("" if it need not)."""
+def _mirror(
+    registry: Registry, zone_id: str, reading: Reading
+) -> tuple[Mirror | None, ListedBecause | None]:
+    """The zone's mirror and why the zone must be listed in full anyway (None if it need not)."""
     try:
         mirror = registry.mirror.get(zone_id)
         pending = registry.ownership.pending(zone_id)
     except StateError:
-        return None, "mirror_corrupt"
+        return None, ListedBecause.MIRROR_CORRUPT
     if mirror is None:
-        return None, "no_mirror"
+        return None, ListedBecause.NO_MIRROR
     if reading.verify:
-        return mirror, "verify"
+        return mirror, ListedBecause.VERIFY
     if pending:  # a batch's outcome is unknown: only Cloudflare's list can settle it
-        return mirror, "pending"
+        return mirror, ListedBecause.PENDING
     if reading.interval <= 0 or mirror.verify_after <= reading.now:
         # Unless verification's share of the budget is used: then the mirror serves this run.
-        return mirror, "" if zone_id in reading.waiting else "due"
-    return mirror, ""
+        return mirror, None if zone_id in reading.waiting else ListedBecause.DUE
+    return mirror, None
 
 
 def reconcile(zone: ZoneConfig, held: Future[Held], run: Run) -> ZoneReport:
@@ -366,7 +373,7 @@ def _report(zone: ZoneConfig, zplan: ZonePlan, held: Held | None = None) -> Zone
     report = ZoneReport(zone_id=zone.id, zone_name=zone.label, plan=zplan)
     if held is None:
         return report
-    return replace(report, listed=held.listed, drift=held.drift)
+    return replace(report, listed_because=held.listed_because, drift=held.drift)
 
 
 def _by_vendor(mappings: Iterable[RegionMapping]) -> tuple[tuple[str, int], ...]:

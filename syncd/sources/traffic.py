@@ -23,6 +23,7 @@ from syncd.model import (
     CoverageState,
     IPAddress,
     ItemFailure,
+    Judged,
     ObservationState,
     ObservedOrigin,
     RegionMapping,
@@ -128,21 +129,21 @@ def _effect(
     tiers: Counter[str],
     count: int,
     written_at: float | None,
-) -> tuple[str, float | None]:
+) -> tuple[Judged, float | None]:
     """Whether the origin's hint can be judged, and its effect: the share of its fetches made
     by an upper tier its region lists."""
     if not observation.tiers:
-        return "tiers_unread", None
+        return Judged.TIERS_UNREAD, None
     if not expected:
-        return "no_upper_tiers_listed", None
+        return Judged.NO_UPPER_TIERS_LISTED, None
     if written_at is not None and written_at > observation.since:
-        return "too_new", None
-    return "judged", sum(tiers[c] for c in expected) / count if count else None
+        return Judged.TOO_NEW, None
+    return Judged.JUDGED, sum(tiers[c] for c in expected) / count if count else None
 
 
 def _totals(observation: ZoneObservation, origins: list[ObservedOrigin], total: int) -> ZoneTraffic:
     mapped = sum(o.fetches for o in origins if o.state is CoverageState.MAPPED)
-    judged = [o for o in origins if o.judged == "judged" and o.effect is not None]
+    judged = [o for o in origins if o.judged is Judged.JUDGED and o.effect is not None]
     weight = sum(o.fetches for o in judged)
     effect = sum(o.fetches * (o.effect or 0.0) for o in judged) / weight if weight else None
     return ZoneTraffic(
@@ -150,7 +151,7 @@ def _totals(observation: ZoneObservation, origins: list[ObservedOrigin], total: 
         origins=tuple(origins),
         coverage_ratio=mapped / total if total else None,
         effect_ratio=effect,
-        too_new=sum(1 for o in origins if o.judged == "too_new"),
+        too_new=sum(1 for o in origins if o.judged is Judged.TOO_NEW),
     )
 
 

@@ -101,7 +101,7 @@ def log_report(report: RunReport) -> None:
     """One event per run summary, zone, failed item, failed scope and failed collector."""
     inventory = report.inventory
     for collector in inventory.collectors:
-        if not collector.listed:
+        if not collector.enumerated:
             log.error(
                 "collector_failed",
                 collector=collector.collector,
@@ -154,7 +154,7 @@ def _log_discovery(report: RunReport) -> None:
     for name in found.vanished:
         log.warning("zone_vanished", zone=name)
     level = logging.WARNING if not report.zones else logging.INFO
-    log.log(level, "zones_discovered", listed=found.listed, matched=found.matched)
+    log.log(level, "zones_discovered", listed=found.zones_listed, matched=found.matched)
 
 
 def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
@@ -189,7 +189,7 @@ def _log_zone(zone: ZoneReport, *, dry_run: bool) -> None:
         unchanged=len(plan.unchanged),
         skipped=len(plan.skips),
         failed=len(zone.failures),
-        listed=zone.listed or "mirror",
+        listed=zone.listed_because or "mirror",
         drift=zone.drift,
         coverage=_ratio(zone),
         observed=_rounded(zone.traffic.coverage_ratio) if zone.traffic else None,

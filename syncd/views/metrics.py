@@ -25,6 +25,7 @@ from syncd.model import (
     CollectorOutcome,
     CoverageState,
     Inventory,
+    Reason,
     RunReport,
     RunResult,
     ScopeOutcome,
@@ -58,7 +59,7 @@ class Metrics:
     """Every metric syncd exports, on the registry given (the daemon's, or a one-shot run's)."""
 
     def __init__(self, registry: CollectorRegistry, *, error_reasons: Iterable[str] = ()) -> None:
-        """``error_reasons``: every reason a collector can fail for (collectors/errors.py, a
+        """``error_reasons``: every reason a collector can fail for (collectors/failures.py, a
         layer this module may not import): each collector's errors start at zero for each, so
         the dashboard's error panel has series before the first error."""
         self.registry = registry
@@ -345,7 +346,7 @@ class Metrics:
                 for s in inventory.scopes
                 if s.scope.collector == outcome.collector and s.status is ScopeStatus.FAILED
             )
-            unlisted = 0 if outcome.listed else 1
+            unlisted = 0 if outcome.enumerated else 1
             self.last_failed_scopes.labels(collector=outcome.collector).set(failed + unlisted)
 
     def _observe_collectors(self, inventory: Inventory) -> None:
@@ -362,7 +363,7 @@ class Metrics:
                 self.collector_errors.labels(**labels, reason=reason)  # at zero until one
             for reason in _error_reasons(outcome, scopes):
                 self.collector_errors.labels(**labels, reason=reason).inc()
-            if outcome.listed:
+            if outcome.enumerated:
                 slowest = max((s.duration for s in scopes), default=0.0)
                 self.collector_duration.labels(**labels).observe(outcome.duration + slowest)
             self.discovered.labels(**labels).set(len(found.get(outcome.collector, ())))
@@ -418,17 +419,17 @@ def _drop(gauge: Gauge, *labels: str) -> None:
 
 
 def _collector_result(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> str:
-    if not outcome.listed or any(s.status is ScopeStatus.FAILED for s in scopes):
+    if not outcome.enumerated or any(s.status is ScopeStatus.FAILED for s in scopes):
         return "failed"
     if scopes and all(s.status is ScopeStatus.SKIPPED for s in scopes):
         return "skipped"
     return "ok"
 
 
-def _error_reasons(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> list[str]:
-    # The runner gives every failure a reason (collectors/errors.py); none is made up here.
-    reasons = [s.reason for s in scopes if s.status is ScopeStatus.FAILED]
-    if not outcome.listed:
+def _error_reasons(outcome: CollectorOutcome, scopes: list[ScopeOutcome]) -> list[Reason]:
+    # The runner gives every failure a reason (collectors/failures.py); none is made up here.
+    reasons = [s.reason for s in scopes if s.status is ScopeStatus.FAILED and s.reason]
+    if not outcome.enumerated and outcome.reason:
         reasons.append(outcome.reason)
     return reasons
 

@@ -209,7 +209,7 @@ def _discovery_lines(report: RunReport) -> list[str]:
     lines = [f"zone {name}: no longer listed by zone discovery" for name in found.vanished]
     if not report.zones:
         lines.append(
-            f"warning: zone discovery matched no zone ({found.listed} active zones listed): "
+            f"warning: zone discovery matched no zone ({found.zones_listed} active zones listed): "
             "nothing to do"
         )
     return lines
@@ -230,7 +230,7 @@ def _collector_lines(inventory: Inventory) -> list[str]:
     lines = [
         f"collector {c.collector} failed ({c.reason}): {c.error}"
         for c in inventory.collectors
-        if not c.listed
+        if not c.enumerated
     ]
     lines += [
         f"scope {o.scope.key} failed ({o.reason}): {o.error}"
@@ -378,13 +378,13 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "discovery": None
         if report.discovery is None
         else {
-            "listed": report.discovery.listed,
+            "listed": report.discovery.zones_listed,
             "matched": report.discovery.matched,
             "vanished": list(report.discovery.vanished),
         },
         "zones": [_zone_json(z) for z in report.zones],
         "collectors": [
-            {"collector": c.collector, "listed": c.listed, "error": c.error or None}
+            {"collector": c.collector, "listed": c.enumerated, "error": c.error or None}
             for c in report.inventory.collectors
         ],
         "scopes": [
@@ -404,7 +404,7 @@ def _zone_json(z: ZoneReport) -> dict[str, Any]:
         "zone_id": z.zone_id,
         "zone": z.zone_name,
         "api": z.generation or None,
-        "listed": z.listed or "mirror",
+        "listed": z.listed_because or "mirror",
         "drift": z.drift,
         "deferred": z.deferred or None,
         "create": [item(u.mapping) for u in p.creates],

@@ -18,7 +18,7 @@ from syncd.model import Address, Skip
 from syncd.simulators.base import Fault, Request, Response, SimulatorServer
 from syncd.sources import collectors
 from syncd.sources.collectors.base import CollectorSettings
-from syncd.sources.collectors.errors import CollectorError
+from syncd.sources.collectors.failures import CollectorError
 
 FAST = CollectorSettings(scope_timeout=5, request_timeout=2, max_attempts=1)
 KEYS = [

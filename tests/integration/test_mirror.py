@@ -45,12 +45,12 @@ def test_a_steady_run_lists_no_zone_and_writes_nothing(cf, tmp_path: Path):
     with_two_zones(cf)
     s = settings(cf, tmp_path)
     first = sync.run_once(s)
-    assert ["no_mirror", "no_mirror"] == [z.listed for z in first.zones]
+    assert ["no_mirror", "no_mirror"] == [z.listed_because for z in first.zones]
     assert [ZONE, ZONE2] == sorted(lists(cf))
     cf.clear_requests()
     steady = sync.run_once(s)
     assert RunResult.SUCCESS == steady.result
-    assert ["", ""] == [z.listed for z in steady.zones]
+    assert [None, None] == [z.listed_because for z in steady.zones]
     assert [] == lists(cf)
     assert [] == [r for r in cf.requests if r.method != "GET"]
     assert [2, 2] == [len(z.plan.unchanged) for z in steady.zones]
@@ -71,7 +71,7 @@ def test_confirmed_writes_keep_the_mirror_true(cf, tmp_path: Path):
     )
     changed = sync.run_once(moved)
     (zone,) = changed.zones
-    assert ("", 1, 1) == (zone.listed, zone.updated, zone.deleted)
+    assert (None, 1, 1) == (zone.listed_because, zone.updated, zone.deleted)
     cf.clear_requests()
     again = sync.run_once(moved)
     assert [] == lists(cf)
@@ -92,12 +92,16 @@ def test_verification_finds_drift_counts_it_and_repairs_it_in_the_same_run(cf, t
     # Someone edits the zone by hand: the mirror does not know.
     cf.set_mapping(ZONE, "192.0.2.10", "gcp", "us-east1")
     cf.set_mapping(ZONE, "198.51.100.1", "aws", "us-east-1")
-    assert ["", ""] == [z.listed for z in sync.run_once(s, clock=clock).zones]
+    assert [None, None] == [z.listed_because for z in sync.run_once(s, clock=clock).zones]
     clock.now += 3600  # verify_interval passed for every zone
     report = sync.run_once(s, clock=clock)
     by_zone = {z.zone_id: z for z in report.zones}
-    assert ("due", 2, 1) == (by_zone[ZONE].listed, by_zone[ZONE].drift, by_zone[ZONE].updated)
-    assert ("due", 0) == (by_zone[ZONE2].listed, by_zone[ZONE2].drift)
+    assert ("due", 2, 1) == (
+        by_zone[ZONE].listed_because,
+        by_zone[ZONE].drift,
+        by_zone[ZONE].updated,
+    )
+    assert ("due", 0) == (by_zone[ZONE2].listed_because, by_zone[ZONE2].drift)
     assert ("aws", "us-east-1") == cf.mappings(ZONE)["192.0.2.10"], "repaired in the same run"
     registry = CollectorRegistry()
     metrics.Metrics(registry).observe(report)
@@ -117,7 +121,7 @@ def test_first_verifications_are_spread_over_the_interval(cf, tmp_path: Path):
     for _ in range(4):
         clock.now += 900
         report = sync.run_once(s, clock=clock)
-        listed_per_quarter.append(sum(1 for z in report.zones if z.listed))
+        listed_per_quarter.append(sum(1 for z in report.zones if z.listed_because))
     assert 40 == sum(listed_per_quarter), "each zone verified once per interval"
     assert max(listed_per_quarter) <= 20, f"bunched: {listed_per_quarter}"
 
@@ -128,7 +132,7 @@ def test_sync_verify_lists_every_zone(cf, tmp_path: Path):
     sync.run_once(s)
     cf.clear_requests()
     report = sync.run_once(s, options=sync.Options(verify=True))
-    assert ["verify", "verify"] == [z.listed for z in report.zones]
+    assert ["verify", "verify"] == [z.listed_because for z in report.zones]
     assert [ZONE, ZONE2] == lists(cf)
 
 
@@ -149,7 +153,7 @@ def test_a_refused_write_distrusts_the_mirror(cf, tmp_path: Path):
     cf.clear_faults()
     cf.clear_requests()
     report = sync.run_once(more)
-    assert "no_mirror" == report.zones[0].listed
+    assert "no_mirror" == report.zones[0].listed_because
     assert ("aws", "us-east-1") == cf.mappings(ZONE)["192.0.2.12"]
 
 
@@ -160,10 +164,10 @@ def test_a_corrupt_mirror_is_rebuilt_by_a_full_list(cf, tmp_path: Path):
     with sqlite3.connect(tmp_path / "state.db") as db:
         db.execute("UPDATE mirror SET vendor = 'nowhere' WHERE zone_id = ?", (ZONE,))
     report = sync.run_once(s)
-    by_zone = {z.zone_id: z.listed for z in report.zones}
-    assert {ZONE: "mirror_corrupt", ZONE2: ""} == by_zone
+    by_zone = {z.zone_id: z.listed_because for z in report.zones}
+    assert {ZONE: "mirror_corrupt", ZONE2: None} == by_zone
     assert RunResult.SUCCESS == report.result
-    assert "" == sync.run_once(s).zones[0].listed, "rebuilt"
+    assert sync.run_once(s).zones[0].listed_because is None, "rebuilt"
 
 
 def test_a_pending_batch_is_settled_by_a_full_list(cf, tmp_path: Path):
@@ -177,7 +181,7 @@ def test_a_pending_batch_is_settled_by_a_full_list(cf, tmp_path: Path):
             (ZONE,),
         )
     report = sync.run_once(s)
-    assert "pending" == {z.zone_id: z.listed for z in report.zones}[ZONE]
+    assert "pending" == {z.zone_id: z.listed_because for z in report.zones}[ZONE]
 
 
 def test_a_plan_uses_the_mirror_and_never_writes_it(cf, tmp_path: Path):
@@ -186,7 +190,7 @@ def test_a_plan_uses_the_mirror_and_never_writes_it(cf, tmp_path: Path):
     sync.run_once(s)
     cf.clear_requests()
     report = sync.run_once(s, options=sync.Options(dry_run=True))
-    assert ["", ""] == [z.listed for z in report.zones]
+    assert [None, None] == [z.listed_because for z in report.zones]
     assert [] == lists(cf)
 
 

@@ -313,7 +313,7 @@ def test_tiered_cache_settings_are_read_again_every_six_intervals(cf, dns_sim, t
     cf.clear_requests()
     now[0] += 2 * 3600  # the zone is verified
     verified = sync.run_once(settings, clock=lambda: now[0])
-    assert "due" == verified.zones[0].listed
+    assert "due" == verified.zones[0].listed_because
     assert cf.requests_matching("GET", "load_balancers$"), "verification re-reads these"
     assert [] == cf.requests_matching("GET", "tiered_caching")
     assert True is _tiered(verified.zones[0]).smart_on

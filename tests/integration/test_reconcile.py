@@ -223,7 +223,7 @@ def test_a_write_applied_but_unanswered_stays_owned_and_is_deleted_later(
 
     second = sync.run_once(settings_for(cf, tmp_path, static=static(*IPS[:2]), zones=[policy]))
     assert RunResult.SUCCESS == second.result
-    assert second.zones[0].listed, "listed in full: the mirror is not trusted after it"
+    assert second.zones[0].listed_because, "listed in full: the mirror is not trusted after it"
     assert 4 == len(cf.requests_matching("PUT")), "settled by the list: nothing sent again"
 
     third = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[0]), zones=[policy]))
@@ -248,7 +248,7 @@ def test_a_write_refused_with_an_answer_is_not_pending(cf, tmp_path: Path):
     assert RunResult.PARTIAL == report.result
     assert not any("outcome unknown" in f.error for f in report.zones[0].failures)
     again = sync.run_once(settings)
-    assert "pending" != again.zones[0].listed
+    assert "pending" != again.zones[0].listed_because
     assert {IPS[0]} == set(cf.mappings(ZONE))
 
 
@@ -274,6 +274,6 @@ def test_a_mapping_of_an_unknown_vendor_is_foreign_and_the_zone_goes_on(cf, tmp_
     # Nothing discovered any more, policy sync: the owned mapping goes, the unknown one stays.
     gone = sync.run_once(settings_for(cf, tmp_path, static=static(IPS[9]), zones=[policy], api=api))
     assert (RunResult.SUCCESS, 1) == (gone.result, gone.zones[0].deleted)
-    assert gone.zones[0].listed, "listed in full while one is held (no mirror is kept)"
+    assert gone.zones[0].listed_because, "listed in full while one is held (no mirror is kept)"
     assert ("newcloud", "nc-west-1") == cf.mappings(ZONE)[IPS[5]]
     assert IPS[0] not in cf.mappings(ZONE)

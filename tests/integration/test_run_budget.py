@@ -52,22 +52,24 @@ def test_verification_takes_half_the_budget_most_overdue_first(cf, tmp_path: Pat
     s = _settings(cf, tmp_path, zones=5, static=0, run_budget=18)
     clock = Clock()
     first = sync.run_once(s, clock=clock)
-    assert ["no_mirror"] * 5 == [z.listed for z in first.zones], "a first list is not capped"
+    assert ["no_mirror"] * 5 == [z.listed_because for z in first.zones], (
+        "a first list is not capped"
+    )
     clock.now += 2 * 3600  # every zone is due
     cf.clear_requests()
     report = sync.run_once(s, clock=clock)
     assert RunResult.SUCCESS == report.result
-    verified = {z.zone_id for z in report.zones if z.listed == "due"}
+    verified = {z.zone_id for z in report.zones if z.listed_because == "due"}
     assert 3 == len(verified) == len(_listed(cf))
     assert 2 == report.verifications_waiting
     assert "2 zone(s) due for verification wait for the next run" in render.summary(report)
     cf.clear_requests()
     nxt = sync.run_once(s, clock=clock)
-    second = {z.zone_id for z in nxt.zones if z.listed == "due"}
+    second = {z.zone_id for z in nxt.zones if z.listed_because == "due"}
     assert set(ZONES) - verified == second, "the two that waited are listed now"
     assert 0 == nxt.verifications_waiting
     cf.clear_requests()
-    assert {""} == {z.listed for z in sync.run_once(s, clock=clock).zones}
+    assert {None} == {z.listed_because for z in sync.run_once(s, clock=clock).zones}
     assert [] == _listed(cf)
 
 
@@ -77,13 +79,13 @@ def test_verify_flag_and_verify_interval_0_are_not_capped(cf, tmp_path: Path):
     sync.run_once(s, clock=clock)
     clock.now += 2 * 3600
     report = sync.run_once(s, options=sync.Options(verify=True), clock=clock)
-    assert ["verify"] * 5 == [z.listed for z in report.zones]
+    assert ["verify"] * 5 == [z.listed_because for z in report.zones]
     listed = [{"id": z, "name": f"z{z[-1]}.example", "origins": "all"} for z in ZONES]
     every = settings_for(
         cf, tmp_path, zones=listed, cloudflare={"run_budget": 24, "verify_interval": 0}
     )
     always = sync.run_once(every, clock=clock)
-    assert ["due"] * 5 == [z.listed for z in always.zones]
+    assert ["due"] * 5 == [z.listed_because for z in always.zones]
     assert 0 == always.verifications_waiting
 
 
@@ -175,5 +177,5 @@ def test_a_zone_no_longer_synced_takes_no_verification_share(cf, tmp_path: Path)
     kept = [{"id": z, "name": f"z{z[-1]}.example", "origins": "all"} for z in ZONES[2:]]
     three = settings_for(cf, tmp_path, zones=kept, cloudflare={"run_budget": 18})
     report = sync.run_once(three, clock=clock)
-    assert ["due"] * 3 == [z.listed for z in report.zones]
+    assert ["due"] * 3 == [z.listed_because for z in report.zones]
     assert 0 == report.verifications_waiting

@@ -69,7 +69,7 @@ def test_every_matching_active_zone_is_kept_in_step(many, tmp_path: Path):
     assert RunResult.SUCCESS == report.result
     assert 110 == len(report.zones)  # 120 in A, minus shop-110 .. shop-119
     assert report.discovery is not None
-    assert (120, 110) == (report.discovery.listed, report.discovery.matched)
+    assert (120, 110) == (report.discovery.zones_listed, report.discovery.matched)
     assert {"192.0.2.10": ("aws", "us-east-1")} == many.mappings(f"{1:032x}")
     assert {} == many.mappings(f"{111:032x}"), "excluded"
     assert {} == many.mappings("00000001" + "b" * 24), "another account"

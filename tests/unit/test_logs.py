@@ -19,6 +19,7 @@ from syncd.model import (
     ItemFailure,
     Origin,
     OriginProblem,
+    Reason,
     RegionMapping,
     RunReport,
     Scope,
@@ -62,13 +63,17 @@ def failing_report() -> RunReport:
     inventory = Inventory(
         scopes=(
             ScopeOutcome(
-                scope=SCOPE, status=ScopeStatus.FAILED, reason="throttled", error="Throttling"
+                scope=SCOPE, status=ScopeStatus.FAILED, reason=Reason.THROTTLED, error="Throttling"
             ),
         ),
         collectors=(
-            CollectorOutcome(collector="aws-prod", vendor=Vendor.AWS, listed=True),
+            CollectorOutcome(collector="aws-prod", vendor=Vendor.AWS, enumerated=True),
             CollectorOutcome(
-                collector="gcp", vendor=Vendor.GCP, listed=False, reason="auth", error="401"
+                collector="gcp",
+                vendor=Vendor.GCP,
+                enumerated=False,
+                reason=Reason.AUTH,
+                error="401",
             ),
         ),
     )

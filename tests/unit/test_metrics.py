@@ -23,6 +23,7 @@ from syncd.model import (
     Origin,
     OriginCoverage,
     OriginProblem,
+    Reason,
     RegionMapping,
     RunReport,
     Scope,
@@ -80,18 +81,26 @@ def inventory() -> Inventory:
             ScopeOutcome(
                 scope=scope("aws-prod", "eu-west-1"),
                 status=ScopeStatus.FAILED,
-                reason="throttled",
+                reason=Reason.THROTTLED,
                 error="Throttling",
                 duration=7.0,
             ),
             ScopeOutcome(
-                scope=scope("aws-prod", "ap-east-1"), status=ScopeStatus.SKIPPED, reason="denied"
+                scope=scope("aws-prod", "ap-east-1"),
+                status=ScopeStatus.SKIPPED,
+                reason=Reason.REGION_DISABLED,
             ),
         ),
         collectors=(
-            CollectorOutcome(collector="aws-prod", vendor=Vendor.AWS, listed=True, duration=1.0),
             CollectorOutcome(
-                collector="gcp", vendor=Vendor.GCP, listed=False, reason="auth", error="401"
+                collector="aws-prod", vendor=Vendor.AWS, enumerated=True, duration=1.0
+            ),
+            CollectorOutcome(
+                collector="gcp",
+                vendor=Vendor.GCP,
+                enumerated=False,
+                reason=Reason.AUTH,
+                error="401",
             ),
         ),
     )
@@ -183,9 +192,9 @@ def test_collectors_results_errors_durations_and_distinct_addresses(registry: Co
     assert 1.0 == value(registry, "syncd_collector_runs_total", **aws, result="failed")
     assert 0.0 == value(registry, "syncd_collector_runs_total", **aws, result="ok")
     assert 1.0 == value(registry, "syncd_collector_runs_total", **gcp, result="failed")
-    assert 1.0 == value(registry, "syncd_collector_errors_total", **aws, reason="throttled")
+    assert 1.0 == value(registry, "syncd_collector_errors_total", **aws, reason=Reason.THROTTLED)
     assert 1.0 == value(registry, "syncd_collector_errors_total", **gcp, reason="auth")
-    assert value(registry, "syncd_collector_errors_total", **aws, reason="denied") is None
+    assert value(registry, "syncd_collector_errors_total", **aws, reason="region_disabled") is None
     # Listing (1 s) plus the slowest scope (7 s); an unlisted collector has no duration.
     assert 8.0 == value(registry, "syncd_collector_duration_seconds_sum", **aws)
     assert value(registry, "syncd_collector_duration_seconds_count", **gcp) is None
@@ -201,8 +210,8 @@ def test_collector_results_ok_and_skipped(registry: CollectorRegistry):
             ScopeOutcome(scope=scope("s", "r1"), status=ScopeStatus.SKIPPED),
         ),
         collectors=(
-            CollectorOutcome(collector="a", vendor=Vendor.AWS, listed=True),
-            CollectorOutcome(collector="s", vendor=Vendor.AWS, listed=True),
+            CollectorOutcome(collector="a", vendor=Vendor.AWS, enumerated=True),
+            CollectorOutcome(collector="s", vendor=Vendor.AWS, enumerated=True),
         ),
     )
     metrics.Metrics(registry).observe(report(inventory=inv))

@@ -14,6 +14,7 @@ from syncd.model import (
     CollectorOutcome,
     Inventory,
     Owned,
+    Reason,
     RegionMapping,
     Scope,
     ScopeKey,
@@ -250,8 +251,8 @@ def test_batches_are_cut_at_batch_size():
 def test_inventory_health_comes_from_outcomes():
     scope = Scope(collector="gcp", vendor=Vendor.GCP, account="p1")
     inv = Inventory(
-        scopes=(ScopeOutcome(scope=scope, status=ScopeStatus.FAILED, reason="auth"),),
-        collectors=(CollectorOutcome(collector="oci", vendor=Vendor.OCI, listed=False),),
+        scopes=(ScopeOutcome(scope=scope, status=ScopeStatus.FAILED, reason=Reason.AUTH),),
+        collectors=(CollectorOutcome(collector="oci", vendor=Vendor.OCI, enumerated=False),),
     )
     health = plan.Health.of(inv)
     assert not health.trusted(ScopeKey("gcp", "p1"))

@@ -38,8 +38,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
 from syncd.config import AwsCollectorConfig
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip
-from syncd.sources.collectors import errors
+from syncd.model import Address, IPAddress, Reason, Scope, Skip, SkipReason, Vendor, parse_ip
+from syncd.sources.collectors import failures
 from syncd.sources.collectors.base import (
     CloudCollector,
     CollectorSettings,
@@ -47,7 +47,7 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.errors import Deadline, Reason
+from syncd.sources.collectors.failures import ScopeDeadline
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -149,7 +149,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
                 if _code(exc) in _REGION_DENIED and not self._region_enabled(
                     session, scope.region, deadline, what
                 ):
-                    raise errors.ScopeDenied(
+                    raise failures.ScopeDenied(
                         f"{what}: region not enabled for the account ({_code(exc)})",
                         reason=Reason.REGION_DISABLED,
                     ) from exc
@@ -182,7 +182,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
         session: botocore.session.Session,
         service: str,
         region: str,
-        deadline: Deadline | None,
+        deadline: ScopeDeadline | None,
         what: str,
     ) -> BaseClient:
         with _CREATE:
@@ -207,7 +207,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
                 self._home = base_session.get_config_variable("region") or _HOME_REGION
                 base = base_session.get_credentials()
                 if base is None:
-                    raise errors.CollectorError(
+                    raise failures.CollectorError(
                         f"{self.name}: no AWS credentials found (environment, profile, web "
                         "identity, container or instance role)",
                         reason=Reason.AUTH,
@@ -252,7 +252,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
     # --- enumeration ---------------------------------------------------------------------------
 
     def _accounts(
-        self, session: botocore.session.Session, deadline: Deadline, what: str
+        self, session: botocore.session.Session, deadline: ScopeDeadline, what: str
     ) -> list[str]:
         org = self._cfg.organization
         if org is None:
@@ -270,7 +270,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
         if not listed:
             # An organization always holds its management account; nothing at all means the
             # caller sees no organization, which must not pass for "no addresses anywhere".
-            raise errors.CollectorError(
+            raise failures.CollectorError(
                 f"{what}: ListAccounts returned no accounts", reason=Reason.NOT_FOUND
             )
         return sorted(
@@ -283,7 +283,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
         )
 
     def _regions(
-        self, session: botocore.session.Session, deadline: Deadline, what: str
+        self, session: botocore.session.Session, deadline: ScopeDeadline, what: str
     ) -> list[str]:
         if self._cfg.regions != "all":
             return list(dict.fromkeys(self._cfg.regions))
@@ -296,7 +296,7 @@ class AwsCollector(CloudCollector[AwsCollectorConfig]):
         )
 
     def _region_enabled(
-        self, session: botocore.session.Session, region: str, deadline: Deadline, what: str
+        self, session: botocore.session.Session, region: str, deadline: ScopeDeadline, what: str
     ) -> bool:
         """Ask the account from its home region; True when it cannot tell, so nothing hides."""
         ec2 = cast("EC2Client", self._client(session, "ec2", self._home, deadline, what))
@@ -360,7 +360,7 @@ class _Shared(CredentialProvider):
         return self._credentials
 
 
-def _deadline_guard(deadline: Deadline, what: str) -> Callable[..., None]:
+def _deadline_guard(deadline: ScopeDeadline, what: str) -> Callable[..., None]:
     def guard(**_: object) -> None:
         deadline.left(what)
 
@@ -445,26 +445,26 @@ def _translated(what: str) -> Iterator[None]:
     except ClientError as exc:
         raise _client_error(exc, what) from exc
     except (BotoCoreError, ResponseParserError) as exc:
-        raise errors.by_type(what, exc, _BOTO_ERRORS) from exc
+        raise failures.by_type(what, exc, _BOTO_ERRORS) from exc
 
 
 # botocore's failures without an answer from AWS (timeouts are HTTPClientErrors: first).
-_BOTO_ERRORS: errors.ByType = (
-    ((ConnectTimeoutError, ReadTimeoutError), Reason.TIMEOUT, "no answer in time"),
-    ((BotoConnectionError, HTTPClientError), Reason.UNREACHABLE, "endpoint unreachable"),
+_BOTO_ERRORS: failures.ByType = (
+    ((ConnectTimeoutError, ReadTimeoutError), Reason.TIMEOUT, "no answer in time ({type})"),
+    ((BotoConnectionError, HTTPClientError), Reason.UNREACHABLE, "endpoint unreachable ({type})"),
     (
         (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, ProfileNotFound),
         Reason.AUTH,
-        "credentials unavailable",
+        "credentials unavailable ({type})",
     ),
-    (ResponseParserError, Reason.MALFORMED, "unreadable response"),
+    (ResponseParserError, Reason.MALFORMED, "unreadable response ({type})"),
 )
 
 
-def _client_error(exc: ClientError, what: str) -> errors.CollectorError:
+def _client_error(exc: ClientError, what: str) -> failures.CollectorError:
     """Classify by Error.Code, then by HTTP status. AWS's message text is not echoed."""
     code = _code(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    reason = _CODES.get(code) or errors.from_status(status)
+    reason = _CODES.get(code) or failures.from_status(status)
     message = f"{what}: {exc.operation_name} failed with {code or 'no error code'} (HTTP {status})"
-    return errors.CollectorError(message, reason=reason)
+    return failures.CollectorError(message, reason=reason)

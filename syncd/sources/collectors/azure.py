@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
@@ -35,7 +35,7 @@ from azure.mgmt.subscription import SubscriptionClient
 from azure.mgmt.subscription.models import Subscription
 
 from syncd.config import AzureCollectorConfig
-from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, parse_ip
+from syncd.model import Address, IPAddress, Reason, Scope, Skip, SkipReason, Vendor, parse_ip
 from syncd.sources.collectors.base import (
     CloudCollector,
     CollectorSettings,
@@ -43,7 +43,15 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.errors import CollectorError, Deadline, Reason, from_status
+from syncd.sources.collectors.failures import (
+    ByType,
+    CollectorError,
+    ScopeDeadline,
+    by_type,
+    failure,
+    from_status,
+    translated,
+)
 
 # Subscription states: Warned and PastDue subscriptions still run resources; Disabled and Deleted
 # ones are read-only shells (shared/reference/cloud-collectors.md, Azure "Calls").
@@ -72,7 +80,7 @@ class AzureCollector(CloudCollector[AzureCollectorConfig]):
                 yield self._scope(sub)
             return
         where = f"azure collector {self.name!r}: listing subscriptions"
-        with _azure_errors(where):
+        with _translated(where):
             client = SubscriptionClient(self._get_credential(), **self._client_options())
             with client:
                 for listed in _parsed(client.subscriptions.list(), Subscription, where):
@@ -86,7 +94,7 @@ class AzureCollector(CloudCollector[AzureCollectorConfig]):
     def collect(self, scope: Scope) -> Iterator[Discovery]:
         """Every public IP resource of one subscription, then its prefixes as skips."""
         where = f"azure collector {self.name!r}, subscription {scope.account}"
-        with _azure_errors(where):
+        with _translated(where):
             client = NetworkManagementClient(
                 self._get_credential(), scope.account, **self._client_options()
             )
@@ -222,7 +230,7 @@ class _DeadlineRetryPolicy(RetryPolicy[Any, Any]):
     cuts only the connect timeout to the time left; ``cap_read_timeout`` cuts the read timeout.
     """
 
-    def __init__(self, *, deadline: Deadline, read_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *, deadline: ScopeDeadline, read_timeout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._deadline = deadline
         self._read_timeout = read_timeout
@@ -303,38 +311,37 @@ def _parsed(pager: Iterable[Any], kind: type[_T], where: str) -> Iterator[_T]:
         yield item
 
 
-@contextmanager
-def _azure_errors(where: str) -> Iterator[None]:
-    """Translate azure-core and azure-identity exceptions into ``CollectorError``."""
-    try:
-        yield
-    except ClientAuthenticationError as exc:
-        raise CollectorError(
-            f"{where}: authentication failed: {_describe(exc)}", reason=Reason.AUTH
-        ) from exc
-    except (DecodeError, DeserializationError) as exc:
-        raise CollectorError(
-            f"{where}: malformed answer ({type(exc).__name__})", reason=Reason.MALFORMED
-        ) from exc
-    except HttpResponseError as exc:
-        reason = from_status(exc.status_code or 0)
-        raise CollectorError(f"{where}: {_describe(exc)}", reason=reason) from exc
-    except (ServiceRequestTimeoutError, ServiceResponseTimeoutError) as exc:
-        raise CollectorError(
-            f"{where}: timed out: {_describe(exc)}", reason=Reason.TIMEOUT
-        ) from exc
-    except (ServiceRequestError, ServiceResponseError) as exc:
-        raise CollectorError(
-            f"{where}: unreachable: {_describe(exc)}", reason=Reason.UNREACHABLE
-        ) from exc
-    except AzureError as exc:
-        raise CollectorError(f"{where}: {_describe(exc)}", reason=Reason.ERROR) from exc
+def _translated(where: str) -> AbstractContextManager[None]:
+    """Turn every azure-core and azure-identity failure into a ``CollectorError``."""
+    return translated(where, (AzureError, DeserializationError), _azure_error)
 
 
-def _describe(exc: AzureError) -> str:
+def _azure_error(where: str, exc: BaseException) -> CollectorError:
+    """By the table; an HTTP answer not in it (ARM's error) by its status."""
+    if isinstance(exc, HttpResponseError) and not isinstance(exc, _NOT_BY_STATUS):
+        return failure(where, from_status(exc.status_code or 0), _describe(exc))
+    return by_type(where, exc, _AZURE_ERRORS, detail=_describe)
+
+
+# azure-core's failures that say more than their status (both are HttpResponseErrors).
+_NOT_BY_STATUS = (ClientAuthenticationError, DecodeError)
+_AZURE_ERRORS: ByType = (
+    (ClientAuthenticationError, Reason.AUTH, "authentication failed: {detail}"),
+    ((DecodeError, DeserializationError), Reason.MALFORMED, "malformed answer ({type})"),
+    (
+        (ServiceRequestTimeoutError, ServiceResponseTimeoutError),
+        Reason.TIMEOUT,
+        "timed out: {detail}",
+    ),
+    ((ServiceRequestError, ServiceResponseError), Reason.UNREACHABLE, "unreachable: {detail}"),
+    (AzureError, Reason.ERROR, "{detail}"),
+)
+
+
+def _describe(exc: BaseException) -> str:
     """Status, ARM error code and the first line of the message (no secrets are in these)."""
     parts: list[str] = []
-    text = exc.message
+    text = exc.message if isinstance(exc, AzureError) else str(exc)
     if isinstance(exc, HttpResponseError):
         if exc.status_code is not None:
             parts.append(f"HTTP {exc.status_code}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from syncd.model import Address, IPAddress, Scope, Skip, SkipReason, Vendor, tag_tuple
-from syncd.sources.collectors.errors import Deadline
+from syncd.sources.collectors.failures import ScopeDeadline
 
 Discovery = Address | Skip
 
@@ -33,9 +33,9 @@ class CollectorSettings:
     # The clock every scope's deadline is read on.
     clock: Callable[[], float] = time.monotonic
 
-    def deadline(self) -> Deadline:
+    def deadline(self) -> ScopeDeadline:
         """A new scope's deadline: ``scope_timeout`` from now."""
-        return Deadline.after(self.scope_timeout, clock=self.clock)
+        return ScopeDeadline.after(self.scope_timeout, clock=self.clock)
 
 
 class Collector(Protocol):
@@ -58,12 +58,12 @@ class Collector(Protocol):
         ...
 
 
-class _Named(Protocol):
+class _HasName(Protocol):
     @property
     def name(self) -> str: ...
 
 
-_C = TypeVar("_C", bound=_Named)
+_C = TypeVar("_C", bound=_HasName)
 
 
 class CloudCollector(Generic[_C]):

@@ -26,7 +26,7 @@ from google.oauth2 import service_account
 from google.protobuf import json_format
 
 from syncd.config import GcpCollectorConfig
-from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
+from syncd.model import Address, IPAddress, Reason, Scope, SkipReason, Vendor, parse_ip
 from syncd.sources.collectors.base import (
     CloudCollector,
     CollectorSettings,
@@ -34,14 +34,14 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.errors import (
+from syncd.sources.collectors.failures import (
     ByType,
     CollectorError,
-    Deadline,
-    Reason,
+    ScopeDeadline,
     ScopeDenied,
     by_type,
     from_status,
+    translated,
 )
 
 # Read-only: Compute lists, and the project search for `projects: all`.
@@ -73,12 +73,16 @@ _MIN_ATTEMPT_TIMEOUT = 0.05
 # Errors from outside the API's answers (token refresh, the wire, the body). An API's answer
 # (GoogleAPICallError) is classified by its HTTP status instead.
 _OTHER_ERRORS: ByType = (
-    (auth_exc.TransportError, Reason.UNREACHABLE, "token endpoint unreachable"),
-    (auth_exc.GoogleAuthError, Reason.AUTH, "credentials refused"),
-    (requests.Timeout, Reason.TIMEOUT, "no answer in time"),
-    (requests.RequestException, Reason.UNREACHABLE, "unreachable"),
-    (json_format.ParseError, Reason.MALFORMED, "malformed answer"),
-    (UnicodeDecodeError, Reason.MALFORMED, "malformed answer"),  # protobuf decodes the body first
+    (auth_exc.TransportError, Reason.UNREACHABLE, "token endpoint unreachable ({type})"),
+    (auth_exc.GoogleAuthError, Reason.AUTH, "credentials refused ({type})"),
+    (requests.Timeout, Reason.TIMEOUT, "no answer in time ({type})"),
+    (requests.RequestException, Reason.UNREACHABLE, "unreachable ({type})"),
+    (json_format.ParseError, Reason.MALFORMED, "malformed answer ({type})"),
+    (
+        UnicodeDecodeError,
+        Reason.MALFORMED,
+        "malformed answer ({type})",
+    ),  # protobuf decodes the body first
 )
 _TRANSLATED = (
     gexc.GoogleAPIError,
@@ -355,7 +359,7 @@ class _Pager:
     a fresh retry whose timeout is what the scope has left.
     """
 
-    def __init__(self, deadline: Deadline, settings: CollectorSettings) -> None:
+    def __init__(self, deadline: ScopeDeadline, settings: CollectorSettings) -> None:
         self._deadline = deadline
         self._settings = settings
 
@@ -363,7 +367,7 @@ class _Pager:
         while True:
             remaining = self._deadline.left(where)
             retry = gretry.Retry(
-                predicate=_RetryBudget(self._settings.max_attempts),
+                predicate=_TransientRetries(self._settings.max_attempts),
                 initial=_BACKOFF_FIRST,
                 maximum=_BACKOFF_MAX,
                 multiplier=2.0,
@@ -385,7 +389,7 @@ class _Pager:
             request.page_token = page.next_page_token
 
 
-class _RetryBudget:
+class _TransientRetries:
     """Retry predicate of one request: transient errors only, ``max_attempts`` in all."""
 
     def __init__(self, max_attempts: int) -> None:
@@ -404,7 +408,7 @@ class _AttemptTimeout:
     A float timeout would be stretched back to its full value once under a second is left.
     """
 
-    def __init__(self, request_timeout: float, deadline: Deadline) -> None:
+    def __init__(self, request_timeout: float, deadline: ScopeDeadline) -> None:
         self._request_timeout = request_timeout
         self._deadline = deadline
 
@@ -429,13 +433,9 @@ def _rate_limited(exc: BaseException) -> bool:
     return isinstance(exc, gexc.Forbidden) and bool(_reasons(exc) & _RATE_REASONS)
 
 
-@contextlib.contextmanager
-def _translated(where: str) -> Iterator[None]:
+def _translated(where: str) -> contextlib.AbstractContextManager[None]:
     """Google, auth and transport errors become ``CollectorError``s (by type and code)."""
-    try:
-        yield
-    except _TRANSLATED as exc:
-        raise _translate(where, exc) from exc
+    return translated(where, _TRANSLATED, _translate)
 
 
 def _translate(where: str, exc: BaseException) -> CollectorError:

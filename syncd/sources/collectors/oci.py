@@ -17,7 +17,7 @@ from typing import Any
 import oci
 
 from syncd.config import OciCollectorConfig
-from syncd.model import Address, IPAddress, Scope, SkipReason, Vendor, parse_ip
+from syncd.model import Address, IPAddress, Reason, Scope, SkipReason, Vendor, parse_ip
 from syncd.sources.collectors.base import (
     CloudCollector,
     CollectorSettings,
@@ -25,7 +25,14 @@ from syncd.sources.collectors.base import (
     address_in,
     skip_in,
 )
-from syncd.sources.collectors.errors import CollectorError, Reason, from_status
+from syncd.sources.collectors.failures import (
+    ByType,
+    CollectorError,
+    by_type,
+    failure,
+    from_status,
+    translated,
+)
 
 # Lifecycle states of a public IP or IPv6 that is on its way out: not worth a mapping.
 _GONE = frozenset({"TERMINATING", "TERMINATED"})
@@ -56,16 +63,16 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
     def scopes(self) -> Iterator[Scope]:
         """Compartments (configured, or the tenancy and its ACTIVE subtree) x regions."""
         where = f"oci collector {self.name}"
-        budget = _Budget(self._settings, where)
+        limits = _CallLimits(self._settings, where)
         with _translated(where):
-            creds = self._load(budget)
+            creds = self._load(limits)
             with self._client(oci.identity.IdentityClient, creds, creds.region) as identity:
                 regions = self._cfg.regions
                 if regions == "subscribed":
-                    regions = _subscribed_regions(identity, creds.tenancy, budget)
+                    regions = _subscribed_regions(identity, creds.tenancy, limits)
                 compartments = self._cfg.compartments
                 if compartments == "all":
-                    compartments = _active_compartments(identity, creds.tenancy, budget)
+                    compartments = _active_compartments(identity, creds.tenancy, limits)
         for compartment in compartments:
             for region in regions:
                 yield Scope(
@@ -75,12 +82,12 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
     def collect(self, scope: Scope) -> Iterator[Discovery]:
         """Public IPs and IPv6 addresses of one compartment in one region, each IP once."""
         where = f"oci compartment {scope.account} in {scope.region}"
-        budget = _Budget(self._settings, where)
+        limits = _CallLimits(self._settings, where)
         seen: set[IPAddress] = set()
         with _translated(where):
-            creds = self._load(budget)
+            creds = self._load(limits)
             with self._client(oci.core.VirtualNetworkClient, creds, scope.region) as vcn:
-                for item in self._discover(vcn, creds, scope, budget):
+                for item in self._discover(vcn, creds, scope, limits):
                     if isinstance(item, Address):
                         if item.ip in seen:
                             continue
@@ -88,17 +95,17 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
                     yield item
 
     def _discover(
-        self, vcn: Any, creds: _Credentials, scope: Scope, budget: _Budget
+        self, vcn: Any, creds: _Credentials, scope: Scope, limits: _CallLimits
     ) -> Iterator[Discovery]:
         # Reserved IPs and ephemeral ones on regional entities (NAT gateways) are REGION-scoped;
         # ephemeral IPs on VNICs are listed per availability domain (shared/reference, OCI).
-        for item in _pages(vcn, "list_public_ips", budget, "REGION", scope.account):
+        for item in _pages(vcn, "list_public_ips", limits, "REGION", scope.account):
             yield _public_ip(item, scope)
-        for ad in self._availability_domains(creds, scope.region, budget):
+        for ad in self._availability_domains(creds, scope.region, limits):
             for item in _pages(
                 vcn,
                 "list_public_ips",
-                budget,
+                limits,
                 "AVAILABILITY_DOMAIN",
                 scope.account,
                 availability_domain=ad,
@@ -106,11 +113,11 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
             ):
                 yield _public_ip(item, scope)
         # IPv6 has no compartment-wide list: walk the subnets that have an IPv6 prefix.
-        for subnet in _pages(vcn, "list_subnets", budget, scope.account):
-            yield from _subnet_ipv6s(vcn, subnet, scope, budget)
+        for subnet in _pages(vcn, "list_subnets", limits, scope.account):
+            yield from _subnet_ipv6s(vcn, subnet, scope, limits)
 
     def _availability_domains(
-        self, creds: _Credentials, region: str, budget: _Budget
+        self, creds: _Credentials, region: str, limits: _CallLimits
     ) -> tuple[str, ...]:
         """The region's ADs, read once per collector and region (they do not change)."""
         with self._lock:
@@ -119,7 +126,7 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
             return cached
         with self._client(oci.identity.IdentityClient, creds, region) as identity:
             response = identity.list_availability_domains(
-                creds.tenancy, retry_strategy=budget.arm(identity)
+                creds.tenancy, retry_strategy=limits.arm(identity)
             )
         operation = "list_availability_domains"
         names = tuple(_text(ad, "name", operation) for ad in _items(response, operation))
@@ -127,14 +134,14 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
             self._ads[region] = names
         return names
 
-    def _load(self, budget: _Budget) -> _Credentials:
+    def _load(self, limits: _CallLimits) -> _Credentials:
         """Read the config profile or build the principal's signer, once per collector."""
         with self._lock:
             if self._credentials is None:
-                self._credentials = self._read_credentials(budget)
+                self._credentials = self._read_credentials(limits)
             return self._credentials
 
-    def _read_credentials(self, budget: _Budget) -> _Credentials:
+    def _read_credentials(self, limits: _CallLimits) -> _Credentials:
         cfg = self._cfg
         if cfg.auth == "api_key":
             config = oci.config.from_file(str(cfg.config_file), cfg.profile)
@@ -147,8 +154,8 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
             )
         if cfg.auth == "instance_principal":
             signer = oci.auth.signers.InstancePrincipalsSecurityTokenSigner(
-                retry_strategy=budget.retry_strategy(attempt=self._settings.request_timeout),
-                federation_client_retry_strategy=budget.retry_strategy(
+                retry_strategy=limits.retry_strategy(attempt=self._settings.request_timeout),
+                federation_client_retry_strategy=limits.retry_strategy(
                     attempt=self._settings.request_timeout
                 ),
                 federation_client_circuit_breaker_strategy=_no_circuit_breaker(),
@@ -169,7 +176,7 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
             # The default breaker is shared by name across clients: one failing compartment
             # would open it and stall the healthy scopes (issue 11).
             "circuit_breaker_strategy": _no_circuit_breaker(),
-            # Retries are passed per call, sized to what is left of the scope (``_Budget.arm``).
+            # Retries are passed per call, sized to what is left of the scope (``_CallLimits.arm``).
             "retry_strategy": oci.retry.NoneRetryStrategy(),
             # Raw JSON: parsed and checked below, so a malformed answer is a typed error.
             "skip_deserialization": True,
@@ -184,7 +191,7 @@ class OciCollector(CloudCollector[OciCollectorConfig]):
             client.base_client.session.close()
 
 
-class _Budget:
+class _CallLimits:
     """A scope's time. Before each call, ``arm`` cuts the client's timeout and the SDK's retries
     to what is left of ``scope_timeout``, so no attempt ends past the deadline."""
 
@@ -231,23 +238,23 @@ def _no_circuit_breaker() -> Any:
 
 
 def _pages(
-    client: Any, operation: str, budget: _Budget, *args: Any, **kwargs: Any
+    client: Any, operation: str, limits: _CallLimits, *args: Any, **kwargs: Any
 ) -> Iterator[dict[str, Any]]:
     """Every item of a list call, following ``opc-next-page``. Not the SDK's pagination
     helpers: they wrap each page in DEFAULT_RETRY_STRATEGY on top of ours (8 x 600 s)."""
     call = getattr(client, operation)
     page: str | None = None
     while True:
-        response = call(*args, page=page, retry_strategy=budget.arm(client), **kwargs)
+        response = call(*args, page=page, retry_strategy=limits.arm(client), **kwargs)
         yield from _items(response, operation)
         page = response.next_page
         if not page:
             return
 
 
-def _subscribed_regions(identity: Any, tenancy: str, budget: _Budget) -> tuple[str, ...]:
+def _subscribed_regions(identity: Any, tenancy: str, limits: _CallLimits) -> tuple[str, ...]:
     operation = "list_region_subscriptions"
-    response = identity.list_region_subscriptions(tenancy, retry_strategy=budget.arm(identity))
+    response = identity.list_region_subscriptions(tenancy, retry_strategy=limits.arm(identity))
     return tuple(
         _text(sub, "regionName", operation)
         for sub in _items(response, operation)
@@ -255,13 +262,13 @@ def _subscribed_regions(identity: Any, tenancy: str, budget: _Budget) -> tuple[s
     )
 
 
-def _active_compartments(identity: Any, tenancy: str, budget: _Budget) -> tuple[str, ...]:
+def _active_compartments(identity: Any, tenancy: str, limits: _CallLimits) -> tuple[str, ...]:
     """The tenancy (the root compartment, which the subtree list leaves out) and every ACTIVE
     compartment below it."""
     found = _pages(
         identity,
         "list_compartments",
-        budget,
+        limits,
         tenancy,
         compartment_id_in_subtree=True,
         access_level="ACCESSIBLE",
@@ -274,7 +281,7 @@ def _active_compartments(identity: Any, tenancy: str, budget: _Budget) -> tuple[
 
 
 def _subnet_ipv6s(
-    vcn: Any, subnet: dict[str, Any], scope: Scope, budget: _Budget
+    vcn: Any, subnet: dict[str, Any], scope: Scope, limits: _CallLimits
 ) -> Iterator[Discovery]:
     subnet_id = _text(subnet, "id", "list_subnets")
     blocks = subnet.get("ipv6CidrBlocks") or (
@@ -288,7 +295,7 @@ def _subnet_ipv6s(
         detail = "subnet prohibits internet ingress; its IPv6 addresses are not public"
         yield skip_in(scope, f"subnet/{subnet_id}", SkipReason.NON_PUBLIC, detail)
         return
-    for item in _pages(vcn, "list_ipv6s", budget, subnet_id=subnet_id):
+    for item in _pages(vcn, "list_ipv6s", limits, subnet_id=subnet_id):
         yield _address(item, scope, kind="ipv6", operation="list_ipv6s")
 
 
@@ -354,37 +361,41 @@ def _principal_signer(auth: str, name: str) -> Any:
         ) from exc
 
 
-@contextlib.contextmanager
-def _translated(where: str) -> Iterator[None]:
+def _translated(where: str) -> contextlib.AbstractContextManager[None]:
     """Turn whatever the oci SDK raises into a ``CollectorError`` naming the scope."""
-    try:
-        yield
-    except _Malformed as exc:
-        raise CollectorError(f"{where}: {exc}", reason=Reason.MALFORMED) from exc
-    except UnicodeDecodeError as exc:  # the SDK decodes every body as UTF-8 before we see it
-        raise CollectorError(f"{where}: answer is not UTF-8 text", reason=Reason.MALFORMED) from exc
-    except oci.exceptions.ServiceError as exc:
-        raise _service_error(exc, where) from exc
-    except oci.exceptions.ConnectTimeout as exc:
-        raise CollectorError(
-            f"{where}: timed out connecting to OCI", reason=Reason.TIMEOUT
-        ) from exc
-    except oci.exceptions.RequestException as exc:
+    return translated(where, _OCI_FAILURES, _oci_error)
+
+
+def _oci_error(where: str, exc: BaseException) -> CollectorError:
+    """By OCI's answer (status and code), by the wire's cause, else by the table."""
+    if isinstance(exc, oci.exceptions.ServiceError):
+        return _service_error(exc, where)
+    if isinstance(exc, oci.exceptions.RequestException):
         # The SDK wraps the exception of its vendored (private) requests as the first argument;
         # a timeout is told by the socket's own TimeoutError down the chain, not by that class.
         cause = exc.args[0] if exc.args else None
         reason = Reason.TIMEOUT if _timed_out(exc) else Reason.UNREACHABLE
-        raise CollectorError(
-            f"{where}: no answer from OCI ({type(cause).__name__})", reason=reason
-        ) from exc
-    except oci.exceptions.ClientError as exc:
-        raise CollectorError(
-            f"{where}: OCI credentials are unusable ({type(exc).__name__})", reason=Reason.AUTH
-        ) from exc
-    except OSError as exc:  # the key file named by the profile cannot be read
-        raise CollectorError(
-            f"{where}: cannot read the OCI key file {exc.filename}", reason=Reason.AUTH
-        ) from exc
+        return failure(where, reason, f"no answer from OCI ({type(cause).__name__})")
+    return by_type(where, exc, _OCI_ERRORS)
+
+
+# The SDK's failures without an answer from OCI; the first matching row wins. The SDK decodes
+# every body as UTF-8 before we see it; an OSError is the key file named by the profile.
+_OCI_ERRORS: ByType = (
+    (_Malformed, Reason.MALFORMED, "{exc}"),
+    (UnicodeDecodeError, Reason.MALFORMED, "answer is not UTF-8 text"),
+    (oci.exceptions.ConnectTimeout, Reason.TIMEOUT, "timed out connecting to OCI"),
+    (oci.exceptions.ClientError, Reason.AUTH, "OCI credentials are unusable ({type})"),
+    (OSError, Reason.AUTH, "cannot read the OCI key file {exc.filename}"),
+)
+_OCI_FAILURES = (
+    _Malformed,
+    UnicodeDecodeError,
+    oci.exceptions.ServiceError,
+    oci.exceptions.RequestException,
+    oci.exceptions.ClientError,
+    OSError,  # oci.exceptions.ConnectTimeout among them
+)
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -33,6 +33,7 @@ from syncd.model import (
     Address,
     CollectorOutcome,
     Inventory,
+    Reason,
     Scope,
     ScopeKey,
     ScopeOutcome,
@@ -42,7 +43,6 @@ from syncd.model import (
 )
 from syncd.sources.collectors import runner
 from syncd.sources.collectors.base import Collector, CollectorSettings, Discovery
-from syncd.sources.collectors.errors import Reason
 
 CHUNK = 2_000  # addresses per message: ~100 KB pickled, so neither side holds a scope's worth
 _GRACE = 2.0  # seconds, plus 10% of scope_timeout: a scope's own deadline fires first
@@ -60,6 +60,62 @@ _MODULES = {
 
 # An address as it crosses the pipe: (packed IP, region, resource, tags); the rest is its scope's.
 _Record = tuple[bytes, str, str, tuple[tuple[str, str], ...]]
+
+
+# The protocol: what the child sends the parent, in this order per collector and scope.
+@dataclass(frozen=True, slots=True)
+class _ChildReady:
+    """The child has started and built its collectors: their listings begin."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ScopesListed:
+    """A collector's scopes were enumerated (or not: ``outcome.enumerated``)."""
+
+    outcome: CollectorOutcome
+    scopes: tuple[Scope, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ScopeStarted:
+    key: ScopeKey
+
+
+@dataclass(frozen=True, slots=True)
+class _ChunkFound:
+    """A chunk of one scope's addresses and skips, before the scope is done."""
+
+    key: ScopeKey
+    records: list[_Record]
+    skips: list[Skip]
+
+
+@dataclass(frozen=True, slots=True)
+class _ScopeDone:
+    """A scope's outcome and its last chunk."""
+
+    outcome: ScopeOutcome
+    records: list[_Record]
+    skips: list[Skip]
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildLog:
+    """One of the SDKs' log records, as text."""
+
+    logger: str
+    level: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildEnd:
+    """Every collector is done: the child exits."""
+
+
+_Message = (
+    _ChildReady | _ScopesListed | _ScopeStarted | _ChunkFound | _ScopeDone | _ChildLog | _ChildEnd
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +247,7 @@ class _Watch:
     hung: str = ""  # the task that ran out of time, once the child is killed for it
     stopped: bool = False  # killed because syncd is shutting down
     running: dict[str, float] = field(default_factory=dict)  # task -> when it started
-    listed: list[CollectorOutcome] = field(default_factory=list)
+    collectors: list[CollectorOutcome] = field(default_factory=list)
     scopes: dict[ScopeKey, Scope] = field(default_factory=dict)  # listed, no outcome yet
     outcomes: list[ScopeOutcome] = field(default_factory=list)
     partial: dict[ScopeKey, runner.Gather] = field(default_factory=dict)
@@ -234,57 +290,55 @@ class _Watch:
         late = [task for task, t in self.running.items() if t + self._limit(task) <= now]
         return sorted(late)[0] if late else "a task"
 
-    def _take(self, message: tuple[Any, ...]) -> None:
-        kind, *body = message
-        if kind == "log":
-            _relog(self.process_name, *body)
-        elif kind == "ready":
-            del self.running["start-up"]
-            now = time.monotonic()
-            for name in names(self.job.config, self.job.vendor):
-                self.running[f"collector {name}: listing scopes"] = now
-        elif kind == "listed":
-            self._listed(*body)
-        elif kind == "started":
-            self.running[f"scope {body[0]}"] = time.monotonic()
-        elif kind == "found":
-            key, records, skips = body
-            _keep(self.partial.setdefault(key, runner.Gather()), self.scopes[key], records, skips)
-        elif kind == "done":
-            self._done(*body)
-        else:  # "end"
-            self.ended = True
+    def _take(self, message: _Message) -> None:
+        match message:
+            case _ChildLog(logger, level, text):
+                _relog(self.process_name, logger, level, text)
+            case _ChildReady():
+                del self.running["start-up"]
+                now = time.monotonic()
+                for name in names(self.job.config, self.job.vendor):
+                    self.running[f"collector {name}: listing scopes"] = now
+            case _ScopesListed(outcome, scopes):
+                self.running.pop(f"collector {outcome.collector}: listing scopes", None)
+                self.collectors.append(outcome)
+                self.scopes.update((s.key, s) for s in scopes)
+            case _ScopeStarted(key):
+                self.running[f"scope {key}"] = time.monotonic()
+            case _ChunkFound(key, records, skips):
+                _keep(
+                    self.partial.setdefault(key, runner.Gather()), self.scopes[key], records, skips
+                )
+            case _ScopeDone():
+                self._done(message)
+            case _ChildEnd():
+                self.ended = True
 
-    def _listed(self, outcome: CollectorOutcome, scopes: tuple[Scope, ...]) -> None:
-        self.running.pop(f"collector {outcome.collector}: listing scopes", None)
-        self.listed.append(outcome)
-        self.scopes.update((s.key, s) for s in scopes)
-
-    def _done(self, outcome: ScopeOutcome, records: list[_Record], skips: list[Skip]) -> None:
+    def _done(self, done: _ScopeDone) -> None:
+        outcome = done.outcome
         key = outcome.scope.key
         self.running.pop(f"scope {key}", None)
         del self.scopes[key]
         part = self.partial.pop(key, runner.Gather())
         self.outcomes.append(outcome)
         if outcome.status is ScopeStatus.OK:
-            _keep(part, outcome.scope, records, skips)
+            _keep(part, outcome.scope, done.records, done.skips)
             self.kept.addresses.extend(part.addresses)
             self.kept.skips.extend(part.skips)
 
     def fail_rest(self, death: _Death) -> None:
         """Every collector not listed and every scope without an outcome, failed."""
         said = f"the {self.job.vendor.value} collector process {death.said}"
-        done = {o.collector for o in self.listed}
+        done = {o.collector for o in self.collectors}
         for name in names(self.job.config, self.job.vendor):
             if name not in done:
-                self.listed.append(_unlisted(name, self.job.vendor, death.reason, said))
+                self.collectors.append(_unlisted(name, self.job.vendor, death.reason, said))
         for key, scope in self.scopes.items():
             self.outcomes.append(
                 ScopeOutcome(
                     scope=scope,
                     status=ScopeStatus.FAILED,
                     reason=death.reason,
-                    retryable=death.reason.retryable,
                     error=f"{key}: not collected: {said}",
                 )
             )
@@ -292,7 +346,7 @@ class _Watch:
         self.partial.clear()
 
     def inventory(self) -> Inventory:
-        self.kept.collectors = self.listed
+        self.kept.collectors = self.collectors
         self.kept.scopes = self.outcomes
         return self.kept.inventory()
 
@@ -301,10 +355,9 @@ def _unlisted(name: str, vendor: Vendor, reason: Reason, said: str) -> Collector
     return CollectorOutcome(
         collector=name,
         vendor=vendor,
-        listed=False,
+        enumerated=False,
         error=f"{name}: scopes not listed: {said}",
         reason=reason,
-        retryable=reason.retryable,
     )
 
 
@@ -354,10 +407,10 @@ def child_main(
     out = _Sender(writer)
     _forward_logs(out, job.levels)
     collectors = vendor_collectors(job.config, job.vendor, settings=job.settings)
-    out.send(("ready",))
+    out.send(_ChildReady())
     with ThreadPoolExecutor(concurrency, thread_name_prefix="syncd-scope") as pool:
         runner.stream(collectors, executor=pool, sink=_Streamed(out), chunk=job.chunk)
-    out.send(("end",))
+    out.send(_ChildEnd())
     writer.close()
 
 
@@ -368,7 +421,7 @@ class _Sender:
         self._writer = writer
         self._lock = threading.Lock()
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: _Message) -> None:
         with self._lock:
             self._writer.send(message)
 
@@ -380,16 +433,16 @@ class _Streamed:
         self._out = out
 
     def listed(self, outcome: CollectorOutcome, scopes: tuple[Scope, ...]) -> None:
-        self._out.send(("listed", outcome, scopes))
+        self._out.send(_ScopesListed(outcome, scopes))
 
     def started(self, scope: Scope) -> None:
-        self._out.send(("started", scope.key))
+        self._out.send(_ScopeStarted(scope.key))
 
     def found(self, scope: Scope, items: Sequence[Discovery]) -> None:
-        self._out.send(("found", scope.key, *_compact(items)))
+        self._out.send(_ChunkFound(scope.key, *_compact(items)))
 
     def done(self, outcome: ScopeOutcome, items: Sequence[Discovery]) -> None:
-        self._out.send(("done", outcome, *_compact(items)))
+        self._out.send(_ScopeDone(outcome, *_compact(items)))
 
 
 def _compact(items: Sequence[Discovery]) -> tuple[list[_Record], list[Skip]]:
@@ -409,7 +462,7 @@ class _Forward(logging.Handler):
             message = record.getMessage()
             if record.exc_info:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
-            self._out.send(("log", record.name, record.levelno, message))
+            self._out.send(_ChildLog(record.name, record.levelno, message))
         except Exception:  # noqa: BLE001 (logging must never fail the scope that logged)
             self.handleError(record)
 

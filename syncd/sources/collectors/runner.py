@@ -28,7 +28,7 @@ from syncd.model import (
     Skip,
 )
 from syncd.sources.collectors.base import Collector, Discovery
-from syncd.sources.collectors.errors import CollectorError, Reason, ScopeDenied
+from syncd.sources.collectors.failures import ScopeDenied, reason_of
 
 
 class Sink(Protocol):
@@ -167,20 +167,19 @@ def _listed(
     try:
         listed = future.result()
     except Exception as exc:  # noqa: BLE001 (scope boundary: the collector is failed and recorded)
-        reason = _reason(exc)
+        reason = reason_of(exc)
         return (
             CollectorOutcome(
                 collector=collector.name,
                 vendor=collector.vendor,
-                listed=False,
+                enumerated=False,
                 error=str(exc),
                 reason=reason,
-                retryable=reason.retryable,
             ),
             (),
         )
     outcome = CollectorOutcome(
-        collector=collector.name, vendor=collector.vendor, listed=True, duration=listed.duration
+        collector=collector.name, vendor=collector.vendor, enumerated=True, duration=listed.duration
     )
     return outcome, listed.scopes
 
@@ -193,12 +192,11 @@ def _collected(
     except ScopeDenied as exc:
         return ScopeOutcome(scope=scope, status=ScopeStatus.SKIPPED, reason=exc.reason), ()
     except Exception as exc:  # noqa: BLE001 (scope boundary: the scope is failed and recorded)
-        reason = _reason(exc)
+        reason = reason_of(exc)
         failed = ScopeOutcome(
             scope=scope,
             status=ScopeStatus.FAILED,
             reason=reason,
-            retryable=reason.retryable,
             error=str(exc),
         )
         return failed, ()
@@ -206,8 +204,3 @@ def _collected(
         scope=scope, status=ScopeStatus.OK, addresses=result.addresses, duration=result.duration
     )
     return outcome, result.items
-
-
-def _reason(exc: Exception) -> Reason:
-    """A collector's own reason; anything else that escaped it is an ``error``."""
-    return exc.reason if isinstance(exc, CollectorError) else Reason.ERROR

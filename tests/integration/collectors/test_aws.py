@@ -33,7 +33,7 @@ from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor
 from syncd.sources.collectors import runner
 from syncd.sources.collectors.aws import AwsCollector
 from syncd.sources.collectors.base import CollectorSettings
-from syncd.sources.collectors.errors import CollectorError, ScopeDenied
+from syncd.sources.collectors.failures import CollectorError, ScopeDenied
 
 BASE_ACCOUNT = "123456789012"  # moto's account for the plain test credentials
 OTHER_ACCOUNT = "111122223333"
@@ -494,8 +494,8 @@ def test_throttled_region_fails_after_max_attempts_while_others_report(moto: str
     outcomes = {o.scope.region: (o.status, o.reason) for o in inventory.scopes}
     assert {
         "eu-west-1": (ScopeStatus.FAILED, "throttled"),
-        "us-east-1": (ScopeStatus.OK, ""),
-        "us-west-2": (ScopeStatus.OK, ""),
+        "us-east-1": (ScopeStatus.OK, None),
+        "us-west-2": (ScopeStatus.OK, None),
     } == outcomes
     assert {("203.0.113.80", "us-east-1"), ("198.51.100.81", "us-west-2")} == {
         (str(a.ip), a.region) for a in inventory.addresses

@@ -30,7 +30,7 @@ from syncd.simulators.base import Fault, Request
 from syncd.sources.collectors import runner
 from syncd.sources.collectors.azure import AzureCollector
 from syncd.sources.collectors.base import CollectorSettings, Discovery
-from syncd.sources.collectors.errors import CollectorError
+from syncd.sources.collectors.failures import CollectorError
 from tests.conftest import eventually
 
 SUB = "6f1c4b7e-0d8a-4a53-9d2e-000000000001"
@@ -221,7 +221,7 @@ def test_failing_subscription_is_recorded_while_the_others_succeed(sim: AzureSim
 
     outcomes = {o.scope.account: (o.status, o.reason) for o in inventory.scopes}
     assert {
-        SUB: (ScopeStatus.OK, ""),
+        SUB: (ScopeStatus.OK, None),
         SUB2: (ScopeStatus.FAILED, "auth"),
         SUB3: (ScopeStatus.FAILED, "not_found"),
     } == outcomes

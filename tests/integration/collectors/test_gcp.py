@@ -16,7 +16,7 @@ from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor, p
 from syncd.simulators.base import Fault
 from syncd.simulators.gcp import GcpSimulator
 from syncd.sources.collectors.base import CollectorSettings, Discovery
-from syncd.sources.collectors.errors import CollectorError, ScopeDenied
+from syncd.sources.collectors.failures import CollectorError, ScopeDenied
 from syncd.sources.collectors.gcp import GcpCollector
 from syncd.sources.collectors.runner import run
 
@@ -284,7 +284,7 @@ def test_one_failing_project_does_not_stop_the_others(sim: GcpSimulator, key_fil
 
     outcomes = {o.scope.account: (o.status, o.reason) for o in inventory.scopes}
     assert {
-        PROJECT: (ScopeStatus.OK, ""),
+        PROJECT: (ScopeStatus.OK, None),
         "web-broken": (ScopeStatus.FAILED, "server_error"),
     } == outcomes
     assert EXPECTED == {(str(a.ip), a.region, a.resource) for a in inventory.addresses}
@@ -353,7 +353,7 @@ def test_no_google_exception_escapes(
         collect(make_collector(sim, key_file, settings=settings))
 
     assert reason == failed.value.reason
-    assert "syncd.sources.collectors.errors" == type(failed.value).__module__
+    assert "syncd.sources.collectors.failures" == type(failed.value).__module__
 
 
 def test_always_failing_project_costs_at_most_its_scope_timeout(

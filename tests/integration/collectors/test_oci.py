@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from syncd.config import OciCollectorConfig
-from syncd.model import Address, RunResult, Scope, ScopeStatus, Skip, SkipReason, Vendor
+from syncd.model import Address, Reason, RunResult, Scope, ScopeStatus, Skip, SkipReason, Vendor
 from syncd.run import once as sync
 from syncd.simulators.base import Fault
 from syncd.simulators.cloudflare import CloudflareSimulator
 from syncd.simulators.oci import OciSimulator, oci_fault
 from syncd.sources.collectors.base import CollectorSettings, Discovery
-from syncd.sources.collectors.errors import CollectorError, Reason
+from syncd.sources.collectors.failures import CollectorError
 from syncd.sources.collectors.oci import OciCollector
 from syncd.sources.collectors.runner import run
 from tests.conftest import ZONE, settings_for

@@ -63,7 +63,7 @@ def shape(inventory: Inventory) -> dict[str, Any]:
             (str(o.scope.key), o.status, o.reason, o.retryable, o.error, o.addresses)
             for o in inventory.scopes
         ],
-        "collectors": [(c.collector, c.listed, c.reason) for c in inventory.collectors],
+        "collectors": [(c.collector, c.enumerated, c.reason) for c in inventory.collectors],
     }
 
 

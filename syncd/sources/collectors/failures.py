@@ -1,46 +1,22 @@
-"""How a collector fails: the closed set of reasons, the error types, and the scope's deadline.
+"""How a collector fails: the error types, the translation helpers, and the scope's deadline.
 
-Every vendor module translates its SDK's failures here and nowhere else: it picks a ``Reason``
+Every vendor module translates its SDK's failures here and nowhere else: it picks a
+``model.Reason``
 from the SDK's own error type or code where that says more (a throttling code, an auth error
 type), and otherwise from the HTTP status through ``from_status``, the one table of statuses.
-``retryable`` follows from the reason and is never set by hand. A ``Deadline`` bounds the time of
-one scope (``scope_timeout``) on the clock the collector was given.
+``retryable`` follows from the reason and is never set by hand. A ``ScopeDeadline`` bounds the
+time of one scope (``scope_timeout``) on the clock the collector was given.
 """
 
 from __future__ import annotations
 
-import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from syncd.errors import SyncdError
-
-
-class Reason(enum.StrEnum):
-    """Why a scope (or a collector's listing) was not read. Bounded: a metric label."""
-
-    AUTH = "auth"  # credentials missing or refused, or a permission lacking: a person must act
-    CONFIG = "config"  # the collector's configuration cannot work (ids, files, authority)
-    NOT_FOUND = "not_found"  # the account, project or organization does not exist for the caller
-    THROTTLED = "throttled"  # the cloud's rate limit, after the SDK's retries
-    TIMEOUT = "timeout"  # no answer in time, or the scope's deadline ran out
-    UNREACHABLE = "unreachable"  # connection refused or reset, DNS, TLS
-    SERVER_ERROR = "server_error"  # the cloud answered 5xx, after the SDK's retries
-    MALFORMED = "malformed"  # an answer that is not what the API documents (a proxy's page)
-    REGION_DISABLED = "region_disabled"  # the account has not enabled the region: skipped
-    API_DISABLED = "api_disabled"  # the project has not enabled the API: skipped
-    ERROR = "error"  # anything else the SDK reports
-
-    @property
-    def retryable(self) -> bool:
-        """Transient: the next run will likely read the scope without anyone acting."""
-        return self in _TRANSIENT
-
-
-_TRANSIENT = frozenset(
-    {Reason.THROTTLED, Reason.TIMEOUT, Reason.UNREACHABLE, Reason.SERVER_ERROR, Reason.MALFORMED}
-)
+from syncd.model import Reason
 
 
 class CollectorError(SyncdError):
@@ -84,21 +60,50 @@ def failure(where: str, reason: Reason, detail: str) -> CollectorError:
 
 
 # An SDK's exception types, each with its reason and what to say; the first matching row wins.
+# What is said is a format: ``{type}`` the exception's type name, ``{exc}`` the exception,
+# ``{detail}`` what the vendor's ``detail`` function makes of it.
 ByType = Sequence[tuple[type[BaseException] | tuple[type[BaseException], ...], Reason, str]]
 
 
-def by_type(where: str, exc: BaseException, table: ByType) -> CollectorError:
+def by_type(
+    where: str,
+    exc: BaseException,
+    table: ByType,
+    *,
+    detail: Callable[[BaseException], str] | None = None,
+) -> CollectorError:
     """The error for an SDK exception that carries no HTTP status (the wire, credentials, a
-    body that does not parse), classified by its type; unlisted types are ``error``. Only the
-    type's name is quoted: an SDK's message may hold a URL with a token, or a key."""
+    body that does not parse), classified by its type; unlisted types are ``error``. A row
+    quotes the type's name unless it says more: an SDK's message may hold a URL with a token,
+    or a key, so only what a vendor's ``detail`` keeps of it (never a secret) is quoted."""
     for kinds, reason, said in table:
         if isinstance(exc, kinds):
-            return failure(where, reason, f"{said} ({type(exc).__name__})")
+            told = said.format(type=type(exc).__name__, exc=exc, detail=detail and detail(exc))
+            return failure(where, reason, told)
     return failure(where, Reason.ERROR, type(exc).__name__)
 
 
+@contextmanager
+def translated(
+    where: str,
+    kinds: tuple[type[BaseException], ...],
+    translate: Callable[[str, BaseException], CollectorError],
+) -> Iterator[None]:
+    """Run the body; an SDK failure of ``kinds`` is raised as ``translate``'s ``CollectorError``
+    (the vendor's one translation: its table, and what its SDK says better than a table)."""
+    try:
+        yield
+    except kinds as exc:
+        raise translate(where, exc) from exc
+
+
+def reason_of(exc: BaseException) -> Reason:
+    """A collector's own reason; anything else that escaped it is an ``error``."""
+    return exc.reason if isinstance(exc, CollectorError) else Reason.ERROR
+
+
 @dataclass(frozen=True, slots=True)
-class Deadline:
+class ScopeDeadline:
     """The end of one scope's time: ``scope_timeout`` from when it was made, on ``clock``."""
 
     at: float
@@ -106,7 +111,7 @@ class Deadline:
     clock: Callable[[], float] = time.monotonic
 
     @classmethod
-    def after(cls, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> Deadline:
+    def after(cls, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> ScopeDeadline:
         return cls(clock() + seconds, seconds, clock)
 
     def remaining(self) -> float:
