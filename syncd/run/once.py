@@ -151,7 +151,7 @@ def _run(  # noqa: PLR0917 (private seam of run_once)
             settings.cloudflare.observe.model_copy(update={"enabled": True})
             if opts.observe_now
             else settings.cloudflare.observe,
-            observe.Due(now=reading.now, now_all=opts.verify or opts.observe_now),
+            observe.TrafficDue(now=reading.now, now_all=opts.verify or opts.observe_now),
             stop=lambda: turn.budget.why() if turn.budget.spent() else "",
         )
         held = {z.id: pool.submit(zone.read, reach, z, registry, reading) for z in zones}

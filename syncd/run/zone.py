@@ -135,7 +135,7 @@ def read(reach: Reach, zone: ZoneConfig, registry: Registry, reading: Reading) -
         raise BudgetSpent(reading.budget.why())
     api = reach.cloudflare
     mirror, why = _mirror(registry, zone.id, reading)
-    when = facts.Due(
+    when = facts.FactsDue(
         now=reading.now,
         interval=reading.interval,
         verifying=why is not None and why.verifies,

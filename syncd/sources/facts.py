@@ -27,7 +27,7 @@ TIERED_EVERY = 6  # verify_intervals between reads of the Tiered Cache settings 
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Due:
+class FactsDue:
     """When this run reads a zone."""
 
     now: float
@@ -37,7 +37,7 @@ class Due:
 
 
 def current(
-    api: CloudflareAPI, registry: Registry, zone: ZoneConfig, due: Due, *, account: str = ""
+    api: CloudflareAPI, registry: Registry, zone: ZoneConfig, due: FactsDue, *, account: str = ""
 ) -> ZoneFacts:
     """The zone's facts: each part as the registry kept it unless due, then from Cloudflare.
 

@@ -33,7 +33,7 @@ _EDGE = 60.0  # seconds kept from notOlderThan: a query a moment late is not ref
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Due:
+class TrafficDue:
     """When this run reads traffic."""
 
     now: float
@@ -45,7 +45,7 @@ def current(
     registry: Registry,
     zones: Sequence[ZoneConfig],
     cfg: ObserveConfig,
-    due: Due,
+    due: TrafficDue,
     *,
     stop: Callable[[], str],
 ) -> dict[str, ZoneObservation]:
@@ -81,7 +81,7 @@ def _access(  # noqa: PLR0917 (private: current()'s state, in order)
     kept: dict[str, ObservedFacts | None],
     reading: list[str],
     cfg: ObserveConfig,
-    due: Due,
+    due: TrafficDue,
     stop: Callable[[], str],
 ) -> dict[str, DatasetAccess]:
     """Each zone's settings node: kept while fresh and the zone could answer, else read."""

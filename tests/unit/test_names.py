@@ -16,10 +16,6 @@ from syncd.model import Vendor
 
 SYNCD = Path(__file__).resolve().parents[2] / "syncd"
 _VENDORS = {SYNCD / "sources" / "collectors" / f"{v.value}.py" for v in Vendor}
-# Names still defined twice in modules this change may not edit (sources/facts.py and
-# sources/observe.py belong to the registry's split, issue 24 item 1). Shrinks to empty;
-# ``test_each_pending_name_is_still_pending`` fails once one is fixed, so it is taken out.
-_PENDING = {"Due"}
 
 
 def _modules() -> list[Path]:
@@ -33,7 +29,7 @@ def _twice(defined: dict[str, set[Path]]) -> dict[str, list[str]]:
     return {
         name: sorted(str(p.relative_to(SYNCD.parent)) for p in where)
         for name, where in defined.items()
-        if len(where) > 1 and not where <= _VENDORS and name not in _PENDING
+        if len(where) > 1 and not where <= _VENDORS
     }
 
 
@@ -63,8 +59,3 @@ def test_the_check_sees_the_tree():
     # Guards the two tests above against passing on an empty walk.
     names = {p.stem for p in _modules()}
     assert {"model", "failures", "deadline", "budget", "transport"} <= names
-
-
-def test_each_pending_name_is_still_pending():
-    twice = {name for name, where in _classes().items() if len(where) > 1 and not where <= _VENDORS}
-    assert _PENDING == twice
