@@ -16,11 +16,9 @@ the rest of syncd uses.
 from syncd.config.cloudflare import (
     CloudflareConfig,
     ObserveConfig,
-    RateLimitConfig,
     ZoneConfig,
     ZoneDiscoveryConfig,
     ZoneSettings,
-    check_glob,
 )
 from syncd.config.collectors import (
     AwsCollectorConfig,
@@ -31,34 +29,23 @@ from syncd.config.collectors import (
     OciCollectorConfig,
     StaticEntry,
 )
-from syncd.config.loader import DEFAULT_PATH, expand, load, parse, resolve_path, validate
+from syncd.config.loader import expand, load, parse, resolve_path, validate
 from syncd.config.runtime import (
-    MOVED,
     LoggingConfig,
     MetricsConfig,
     ResolverConfig,
-    StateConfig,
-    SyncConfig,
 )
 from syncd.config.schedule import ScheduleConfig, cron_trigger, crontab_weekdays
 from syncd.config.settings import Settings, masked
 from syncd.config.values import (
-    DEFAULT_BASE_URL,
-    SHOWN_CHARS,
-    format_duration,
-    is_loopback_host,
     parse_duration,
     shown,
 )
-from syncd.config.yaml_reader import MAX_DEPTH, MAX_NODES, read_yaml
+from syncd.config.yaml_reader import MAX_DEPTH, MAX_NODES
 
 __all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_PATH",
     "MAX_DEPTH",
     "MAX_NODES",
-    "MOVED",
-    "SHOWN_CHARS",
     "AwsCollectorConfig",
     "AwsOrganization",
     "AzureCollectorConfig",
@@ -69,27 +56,20 @@ __all__ = [
     "MetricsConfig",
     "ObserveConfig",
     "OciCollectorConfig",
-    "RateLimitConfig",
     "ResolverConfig",
     "ScheduleConfig",
     "Settings",
-    "StateConfig",
     "StaticEntry",
-    "SyncConfig",
     "ZoneConfig",
     "ZoneDiscoveryConfig",
     "ZoneSettings",
-    "check_glob",
     "cron_trigger",
     "crontab_weekdays",
     "expand",
-    "format_duration",
-    "is_loopback_host",
     "load",
     "masked",
     "parse",
     "parse_duration",
-    "read_yaml",
     "resolve_path",
     "shown",
     "validate",

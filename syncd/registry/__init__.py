@@ -24,11 +24,11 @@ from pathlib import Path
 from syncd.registry.db import Database
 from syncd.registry.handover import Handover
 from syncd.registry.kept import Kept
-from syncd.registry.mirror import Mirror, Mirrors, Relisted
+from syncd.registry.mirror import Mirror, Mirrors
 from syncd.registry.ownership import Ownership
 from syncd.registry.window import Windows, load_window
 
-__all__ = ["Mirror", "Registry", "Relisted", "load_window"]
+__all__ = ["Mirror", "Registry", "load_window"]
 
 
 class Registry:
