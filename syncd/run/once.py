@@ -61,25 +61,18 @@ def run_once(
         Resolver.configured(settings.resolver) as names,
         ThreadPoolExecutor(1, thread_name_prefix="syncd-collect") as coordinator,
     ):
-
-        def report(inventory: Inventory, error: str = "") -> RunReport:
-            left = cloudflare.budget()
-            return RunReport(
-                started=started,
-                finished=clock(),
-                inventory=inventory,
-                error=error,
-                calls=cloudflare.calls(),
-                budget_remaining=left.remaining,
-                budget_source=left.source,
-            )
-
         abandon = _Abandon(opts.stop)
-        collecting = coordinator.submit(collectors.collect, settings, abandon)
-        reading = zone.Reading(settings.cloudflare.verify_interval, opts.verify, clock())
-        return _run(
-            settings, opts, cloudflare, names, collecting, report, reading=reading, abandon=abandon
+        run = _Run(
+            settings=settings,
+            opts=opts,
+            cloudflare=cloudflare,
+            names=names,
+            collecting=coordinator.submit(collectors.collect, settings, abandon),
+            abandon=abandon,
+            started=started,
+            clock=clock,
         )
+        return run.through()
 
 
 class _Abandon(threading.Event):
@@ -106,80 +99,101 @@ def _refused(exc: AuthError, cf: CloudflareConfig) -> str:
     )
 
 
-def _run(  # noqa: PLR0917 (private seam of run_once)
-    settings: Settings,
-    opts: Options,
-    cloudflare: api.Cloudflare,
-    names: Resolver,
-    collecting: Future[Inventory],
-    report: Callable[[Inventory, str], RunReport],
-    *,
-    reading: zone.Reading,
-    abandon: threading.Event,
-) -> RunReport:
-    """The zones are read while the collectors finish, then each is planned and applied."""
-    try:
-        found = cloudflare.zones(settings.cloudflare)
-        zones = found.zones
-        regions = (
-            api.supported_regions(cloudflare, [z.id for z in zones])
-            if zones
-            else SupportedRegions({})
-        )
-    except CloudflareError as exc:
-        budget.save_window(settings.state.path, cloudflare.window(), dry_run=opts.dry_run)
-        if isinstance(exc, AuthError):  # nothing can be done: the collection is not awaited
-            abandon.set()  # its processes are killed; what they found is dropped
-            collecting.result()
-            return report(Inventory(), _refused(exc, settings.cloudflare))
-        return report(collecting.result(), f"Cloudflare: {exc}")
-    try:
-        # Opened before the zones are read: it holds each zone's mirror of Cloudflare.
-        registry = Registry(settings.state.path, read_only=opts.dry_run)
-    except StateError as exc:
-        return report(collecting.result(), str(exc))
-    reach = zone.Reach(cloudflare, names, found.accounts)
-    with registry, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
-        turn = budget.schedule(settings, registry, zones, now=reading.now, sent=cloudflare.sent)
-        zones, reading = turn.zones, replace(reading, waiting=turn.waiting, budget=turn.budget)
-        observing = pool.submit(
-            observe.current,
-            cloudflare,
-            registry,
-            zones,
-            # origins --observed asks for the traffic: read it even where observation is off.
-            settings.cloudflare.observe.model_copy(update={"enabled": True})
-            if opts.observe_now
-            else settings.cloudflare.observe,
-            observe.TrafficDue(now=reading.now, now_all=opts.verify or opts.observe_now),
-            stop=lambda: turn.budget.why() if turn.budget.spent() else "",
-        )
-        held = {z.id: pool.submit(zone.read, reach, z, registry, reading) for z in zones}
-        inventory = collecting.result()
-        with inventory_frozen():
-            run = zone.Run(
-                api=cloudflare,
-                registry=registry,
-                resolved=plan.resolve(inventory, plan.RegionMatcher(regions.regions)),
-                health=plan.Health.of(inventory),
-                settings=plan.PlanSettings.of(settings, allow_mass_delete=opts.allow_mass_delete),
-                dry_run=opts.dry_run,
-                stop=opts.stop,
-                budget=reading.budget,
-                observed=_observations(observing),
-                upper_tiers=regions.upper_tiers,
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Run:
+    """What one run holds while it goes: the connection, the resolver, the collection under way
+    (started beside the first Cloudflare requests) and its clock."""
+
+    settings: Settings
+    opts: Options
+    cloudflare: api.Cloudflare
+    names: Resolver
+    collecting: Future[Inventory]
+    abandon: threading.Event  # set: the collection is ended at once, what it found dropped
+    started: float
+    clock: Callable[[], float]
+
+    def through(self) -> RunReport:
+        """The zones are read while the collectors finish, then each is planned and applied."""
+        settings, opts, cloudflare = self.settings, self.opts, self.cloudflare
+        reading = zone.Reading(settings.cloudflare.verify_interval, opts.verify, self.clock())
+        try:
+            found = cloudflare.zones(settings.cloudflare)
+            zones = found.zones
+            regions = (
+                api.supported_regions(cloudflare, [z.id for z in zones])
+                if zones
+                else SupportedRegions({})
             )
-            work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
-            reports = tuple(f.result() for f in work)
-        discovery = budget.remember(settings, registry, found, cloudflare.window(), reports)
-    return replace(
-        report(inventory, ""),
-        zones=reports,
-        dry_run=opts.dry_run,
-        api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
-        discovery=discovery,
-        verifications_waiting=len(reading.waiting),
-    )
+        except CloudflareError as exc:
+            budget.save_window(settings.state.path, cloudflare.window(), dry_run=opts.dry_run)
+            if isinstance(exc, AuthError):  # nothing can be done: the collection is not awaited
+                self.abandon.set()  # its processes are killed; what they found is dropped
+                self.collecting.result()
+                return self.report(Inventory(), _refused(exc, settings.cloudflare))
+            return self.report(self.collecting.result(), f"Cloudflare: {exc}")
+        try:
+            # Opened before the zones are read: it holds each zone's mirror of Cloudflare.
+            registry = Registry(settings.state.path, read_only=opts.dry_run)
+        except StateError as exc:
+            return self.report(self.collecting.result(), str(exc))
+        reach = zone.Reach(cloudflare, self.names, found.accounts)
+        with registry, ThreadPoolExecutor(max(1, min(_ZONE_WORKERS, len(zones)))) as pool:
+            turn = budget.schedule(settings, registry, zones, now=reading.now, sent=cloudflare.sent)
+            zones, reading = turn.zones, replace(reading, waiting=turn.waiting, budget=turn.budget)
+            observing = pool.submit(
+                observe.current,
+                cloudflare,
+                registry,
+                zones,
+                # origins --observed asks for the traffic: read it even where observation is off.
+                settings.cloudflare.observe.model_copy(update={"enabled": True})
+                if opts.observe_now
+                else settings.cloudflare.observe,
+                observe.TrafficDue(now=reading.now, now_all=opts.verify or opts.observe_now),
+                stop=lambda: turn.budget.why() if turn.budget.spent() else "",
+            )
+            held = {z.id: pool.submit(zone.read, reach, z, registry, reading) for z in zones}
+            inventory = self.collecting.result()
+            with inventory_frozen():
+                run = zone.Run(
+                    api=cloudflare,
+                    registry=registry,
+                    resolved=plan.resolve(inventory, plan.RegionMatcher(regions.regions)),
+                    health=plan.Health.of(inventory),
+                    settings=plan.PlanSettings.of(
+                        settings, allow_mass_delete=opts.allow_mass_delete
+                    ),
+                    dry_run=opts.dry_run,
+                    stop=opts.stop,
+                    budget=reading.budget,
+                    observed=_observations(observing),
+                    upper_tiers=regions.upper_tiers,
+                )
+                work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
+                reports = tuple(f.result() for f in work)
+            discovery = budget.remember(settings, registry, found, cloudflare.window(), reports)
+        return replace(
+            self.report(inventory, ""),
+            zones=reports,
+            dry_run=opts.dry_run,
+            api_generation=",".join(sorted({z.generation for z in reports if z.generation})),
+            discovery=discovery,
+            verifications_waiting=len(reading.waiting),
+        )
+
+    def report(self, inventory: Inventory, error: str = "") -> RunReport:
+        """The run's report so far: its requests, the budget left, and ``error`` if it ended."""
+        left = self.cloudflare.budget()
+        return RunReport(
+            started=self.started,
+            finished=self.clock(),
+            inventory=inventory,
+            error=error,
+            calls=self.cloudflare.calls(),
+            budget_remaining=left.remaining,
+            budget_source=left.source,
+        )
 
 
 def _observations(observing: Future[dict[str, ZoneObservation]]) -> dict[str, ZoneObservation]:
