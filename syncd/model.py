@@ -841,6 +841,10 @@ class ZoneObservation:
     truncated: bool = False  # Cloudflare's page held as many groups as asked for: the rest cut
     tiers: bool = True  # upperTierColoName was read (a plan may lack it: no effect figure)
     kept: tuple[IPAddress, ...] = ()
+    # What traffic proves for the zone is unknown this run (reading it crashed, or the kept
+    # readings could not be read and none was read now, or a cut page with nothing kept to
+    # fill it): under ``origins: dns`` the zone's deletions are held.
+    uncertain: bool = False
 
     @property
     def addresses(self) -> frozenset[IPAddress]:
@@ -918,3 +922,6 @@ class ObservedFacts:
     latest: ZoneObservation | None = None  # the last reading that did not fail
     good: ZoneObservation | None = None  # the last reading with figures (``observed``)
     next_at: float = 0.0  # when the zone's traffic is read again
+    # The kept row could not be read (the registry says so): what traffic proved before is
+    # unknown until a reading with figures.
+    lost: bool = False

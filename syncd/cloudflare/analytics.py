@@ -172,16 +172,13 @@ class Reader:
     ) -> Any | list[_Refused]:
         """The answer's ``data``, or why there is none (a list: one entry per error)."""
         why = stop()
+        if not why and not self.quota.try_acquire():
+            why = (
+                f"Cloudflare's GraphQL quota ({QUOTA[0]} queries per 5 minutes) is used up; "
+                "read again next run"
+            )
         if why:
             return [_Refused(ObservationState.FAILED, why)]
-        if not self.quota.try_acquire():
-            return [
-                _Refused(
-                    ObservationState.FAILED,
-                    f"Cloudflare's GraphQL quota ({QUOTA[0]} queries per 5 minutes) is used up; "
-                    "read again next run",
-                )
-            ]
         try:
             envelope = self.transport.request(
                 "POST",
@@ -202,7 +199,10 @@ class Reader:
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             return [_error(e) for e in errors]
-        return body.get("data")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            return [_Refused(ObservationState.FAILED, "Cloudflare's answer has no data object")]
+        return data
 
 
 def _chunks(zone_ids: Sequence[str]) -> list[Sequence[str]]:

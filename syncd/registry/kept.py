@@ -2,8 +2,8 @@
 load balancers, pools; ``sources.facts`` decides when they are read again) and its traffic
 readings (``sources.observe``).
 
-Only a cache: a row that is missing or cannot be read or validated is None, and the caller
-reads Cloudflare again.
+Only a cache: a row that is missing or cannot be read or validated is read from Cloudflare
+again; an unreadable traffic row is said to be ``lost`` (what it proved is unknown).
 """
 
 from __future__ import annotations
@@ -37,17 +37,20 @@ class Kept:
         self._save("facts", zone_id, _FACTS.dump_json(facts))
 
     def observed(self, zone_id: str) -> ObservedFacts | None:
-        """The zone's kept traffic readings; None when there are none or they cannot be
-        trusted (the caller reads them from Cloudflare again)."""
-        return self._document("observed", zone_id, _OBSERVED)
+        """The zone's kept traffic readings; None when there are none. A row that cannot be
+        read is ``lost``: what traffic proved is unknown, so the caller must not take it for
+        "never observed" (that would let what it proved be deleted)."""
+        return self._document("observed", zone_id, _OBSERVED, unreadable=ObservedFacts(lost=True))
 
     def save_observed(self, zone_id: str, observed: ObservedFacts) -> None:
         """Keep the zone's traffic readings for the next runs."""
         self._save("observed", zone_id, _OBSERVED.dump_json(observed))
 
-    def _document(self, table: str, zone_id: str, kind: TypeAdapter[_D]) -> _D | None:
-        """A zone's JSON row of ``table`` (facts, observed), validated; None when missing or
-        unreadable."""
+    def _document(
+        self, table: str, zone_id: str, kind: TypeAdapter[_D], *, unreadable: _D | None = None
+    ) -> _D | None:
+        """A zone's JSON row of ``table`` (facts, observed), validated; None when missing,
+        ``unreadable`` when it cannot be read or validated."""
         try:
             with self._db.transaction("read") as db:
                 if not has(db, table):
@@ -57,13 +60,13 @@ class Kept:
                     (zone_id,),
                 ).fetchone()
         except StateError:
-            return None
+            return unreadable
         if row is None:
             return None
         try:
             return kind.validate_json(row[0])
         except (ValidationError, ValueError, TypeError):
-            return None
+            return unreadable
 
     def _save(self, table: str, zone_id: str, data: bytes) -> None:
         if self._db.read_only:

@@ -14,7 +14,7 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -22,9 +22,15 @@ import structlog
 
 from syncd import plan
 from syncd.cloudflare import api
-from syncd.config import CloudflareConfig, Settings
+from syncd.config import CloudflareConfig, Settings, ZoneConfig
 from syncd.errors import AuthError, CloudflareError, StateError
-from syncd.model import Inventory, RunReport, SupportedRegions, ZoneObservation
+from syncd.model import (
+    Inventory,
+    ObservationState,
+    RunReport,
+    SupportedRegions,
+    ZoneObservation,
+)
 from syncd.registry import Registry, load_window
 from syncd.run import budget, zone
 from syncd.sources import collectors, observe
@@ -167,7 +173,7 @@ class _Run:
                     dry_run=opts.dry_run,
                     stop=opts.stop,
                     budget=reading.budget,
-                    observed=_observations(observing),
+                    observed=_observations(observing, zones),
                     upper_tiers=regions.upper_tiers,
                 )
                 work = [pool.submit(zone.reconcile, z, held[z.id], run) for z in zones]
@@ -196,13 +202,21 @@ class _Run:
         )
 
 
-def _observations(observing: Future[dict[str, ZoneObservation]]) -> dict[str, ZoneObservation]:
-    """The zones' traffic; advisory, so even a bug in reading it never fails the run."""
+def _observations(
+    observing: Future[dict[str, ZoneObservation]], zones: Sequence[ZoneConfig]
+) -> dict[str, ZoneObservation]:
+    """The zones' traffic; advisory, so even a bug in reading it never fails the run. But what
+    traffic proved is then unknown: each zone's is ``uncertain`` (its deletions are held)."""
     try:
         return observing.result()
-    except Exception:  # advisory boundary: logged with its traceback, the run goes on unobserved
+    except Exception as exc:  # advisory boundary: logged with its traceback, the run goes on
         log.exception("observation_crashed")
-        return {}
+        failed = ZoneObservation(
+            state=ObservationState.FAILED,
+            detail=f"reading the traffic failed ({type(exc).__name__})",
+            uncertain=True,
+        )
+        return {z.id: failed for z in zones}
 
 
 @contextlib.contextmanager

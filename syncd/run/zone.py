@@ -264,7 +264,7 @@ def _plan(zone: ZoneConfig, state: Held, run: Run) -> ZonePlan:
         owned=run.registry.ownership.settle(zone.id, state.current),
         dns_origins=found.addresses if found is not None else None,
         health=run.health,
-        settings=replace(run.settings, hold_deletions=_hold(found)),
+        settings=replace(run.settings, hold_deletions=_hold(found, observation)),
         fetched=observation.by_address() if observation is not None else None,
     )
     return replace(zplan, skips=zplan.skips + _origin_skips(found))
@@ -301,11 +301,16 @@ def _applied(
     )
 
 
-def _hold(found: ZoneOrigins | None) -> str:
-    """Why no deletion may happen in the zone: part of its origins could not be read."""
-    if found is None or found.complete:
+def _hold(found: ZoneOrigins | None, observation: ZoneObservation | None) -> str:
+    """Why no deletion may happen in the zone: part of its origins could not be read, or what
+    traffic proves to be origins is unknown this run."""
+    if found is None:
         return ""
-    return "part of the zone's origins could not be read this run; deletion deferred"
+    if not found.complete:
+        return "part of the zone's origins could not be read this run; deletion deferred"
+    if observation is not None and observation.uncertain:
+        return "the origins traffic proves are unknown this run; deletion deferred"
+    return ""
 
 
 def _origin_skips(found: ZoneOrigins | None) -> tuple[Skip, ...]:

@@ -189,6 +189,7 @@ class _Zone:
     enabled: bool = True
     max_duration: int = MAX_DURATION
     not_older_than: int = NOT_OLDER_THAN
+    max_page_size: int = MAX_PAGE_SIZE  # a plan may allow smaller pages
 
 
 def _time(text: Any) -> float:
@@ -322,6 +323,11 @@ class AnalyticsSimulator:
             zone = self._zone(zone_id)
             zone.max_duration, zone.not_older_than = max_duration, not_older_than
 
+    def set_page_size(self, zone_id: str, size: int) -> None:
+        """The largest page the zone's plan allows (its settings node's ``maxPageSize``)."""
+        with self._lock:
+            self._zone(zone_id).max_page_size = size
+
     def _zone(self, zone_id: str) -> _Zone:
         return self._zones.setdefault(zone_id, _Zone())
 
@@ -436,7 +442,7 @@ class _ZoneNode:
                 "availableFields": allowed if zone.enabled else [],
                 "maxDuration": zone.max_duration,
                 "notOlderThan": zone.not_older_than,
-                "maxPageSize": MAX_PAGE_SIZE,
+                "maxPageSize": zone.max_page_size,
                 "maxNumberOfFields": MAX_FIELDS,
             }
         }
@@ -456,9 +462,9 @@ class _ZoneNode:
         refused = sorted(named & zone.missing)
         if refused:
             raise _authz(f"zone does not have access to the field {refused[0]}")
-        if not 0 < limit <= MAX_PAGE_SIZE:
+        if not 0 < limit <= zone.max_page_size:
             raise GraphQLError(
-                f"limit must be positive number and not greater than {MAX_PAGE_SIZE}"
+                f"limit must be positive number and not greater than {zone.max_page_size}"
             )
         self._check_range(filter)
         dims = sorted(wanted & set(DIMENSIONS))

@@ -144,12 +144,16 @@ def _remember(  # noqa: PLR0917 (private: one zone's reading and what was kept)
     if access.state is not ObservationState.FAILED and access is not before.access:
         facts = replace(facts, access=access, access_read_at=now)
     observation = replace(observation, read_at=now)
+    good = observation.state is ObservationState.OBSERVED
+    if good and observation.truncated:
+        observation = _filled(observation, before)
     if observation.state is not ObservationState.FAILED:
         first = before.latest is None
         facts = replace(
             facts,
             latest=observation,
-            good=observation if observation.state is ObservationState.OBSERVED else facts.good,
+            good=observation if good else facts.good,
+            lost=facts.lost and not good,
             # The first reading's next one is spread over the interval (zones never bunch).
             next_at=now + cfg.interval * (phase(zone_id) if first else 1.0),
         )
@@ -162,7 +166,24 @@ def _remember(  # noqa: PLR0917 (private: one zone's reading and what was kept)
 
 
 def _with_kept(observation: ZoneObservation, facts: ObservedFacts) -> ZoneObservation:
-    """A zone without figures this run keeps the addresses its last figures showed."""
-    if observation.state is ObservationState.OBSERVED or facts.good is None:
+    """A zone without figures this run keeps the addresses its last figures showed; when those
+    could not be read (``lost``), what traffic proves is unknown (``uncertain``)."""
+    if observation.state is ObservationState.OBSERVED:
+        return observation
+    if facts.lost:
+        return replace(observation, uncertain=True)
+    if facts.good is None:
         return observation
     return replace(observation, kept=tuple(sorted(facts.good.addresses, key=str)))
+
+
+def _filled(observation: ZoneObservation, before: ObservedFacts) -> ZoneObservation:
+    """A cut page (Cloudflare returned as many groups as asked for) lacks the least fetched
+    addresses: those the last figures showed stay proven until a whole page says otherwise."""
+    if before.lost:
+        return replace(observation, uncertain=True)
+    if before.good is None:
+        return observation
+    seen = {f.ip for f in observation.fetches}
+    earlier = before.good.addresses - seen
+    return replace(observation, kept=tuple(sorted(earlier, key=str)))

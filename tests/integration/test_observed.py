@@ -134,6 +134,60 @@ def test_an_origin_seen_only_in_traffic_is_mapped_and_kept_while_observed(estate
     assert "198.51.100.11" not in estate.mappings(ZONE)
 
 
+def _observed_only(estate: CloudflareSimulator, tmp_path: Path):
+    """Settings whose first run maps 198.51.100.11, an address only traffic proves (no record),
+    owned under ``policy: sync``."""
+    estate.analytics.add_fetches(ZONE, "198.51.100.11", 300, upper_tier="IAD")
+    settings = _settings(estate, tmp_path)
+    sync.run_once(settings)
+    assert "198.51.100.11" in estate.mappings(ZONE)
+    return settings
+
+
+def test_an_answer_without_a_data_object_keeps_what_traffic_proved(estate, tmp_path):
+    settings = _observed_only(estate, tmp_path)
+    # HTTP 200, no errors, and data that is not an object: the reading fails, nothing crashes.
+    wrong = b'{"data": [{"zone_index": 0}]}'
+    estate.inject(Fault(status=200, body=wrong, times=100, path=r"/graphql$"))
+    report = sync.run_once(settings, options=sync.Options(verify=True))
+    assert RunResult.SUCCESS == report.result
+    observation = _traffic(report.zones[0]).observation
+    assert ObservationState.FAILED is observation.state
+    assert "no data object" in observation.detail
+    assert 0 == report.zones[0].deleted
+    assert "198.51.100.11" in estate.mappings(ZONE), "kept: the last reading proved it"
+
+
+def test_a_cut_page_keeps_what_the_last_whole_page_showed(estate, tmp_path):
+    settings = _observed_only(estate, tmp_path)
+    estate.analytics.set_page_size(ZONE, 1)  # only the most fetched group comes back
+    report = sync.run_once(settings, options=sync.Options(verify=True))
+    observation = _traffic(report.zones[0]).observation
+    assert observation.truncated
+    assert {"198.51.100.10"} == {str(f.ip) for f in observation.fetches}
+    assert 0 == report.zones[0].deleted
+    assert "198.51.100.11" in estate.mappings(ZONE), "cut from the page, not from the traffic"
+
+
+def test_unreadable_kept_readings_and_a_failed_read_hold_the_zones_deletions(estate, tmp_path):
+    settings = _observed_only(estate, tmp_path)
+    with sqlite3.connect(settings.state.path) as db:
+        assert 1 == db.execute("UPDATE observed SET data = '{not json'").rowcount
+    estate.inject(Fault(status=503, body=b"unavailable", times=100, path=r"/graphql$"))
+    report = sync.run_once(settings, options=sync.Options(verify=True))
+    assert RunResult.SUCCESS == report.result
+    zone = report.zones[0]
+    assert 0 == zone.deleted
+    assert "198.51.100.11" in estate.mappings(ZONE)
+    held = [s for s in zone.plan.skips if "traffic proves are unknown" in s.detail]
+    assert ["198.51.100.11"] == [s.subject for s in held]
+    # A reading with figures again settles it: the traffic moved, so the mapping goes.
+    estate.clear_faults()
+    estate.analytics.clear(ZONE)
+    estate.analytics.add_fetches(ZONE, "198.51.100.10", 10, upper_tier="IAD")
+    assert 1 == sync.run_once(settings, options=sync.Options(verify=True)).zones[0].deleted
+
+
 def test_under_the_cap_the_most_fetched_origins_are_kept_first(estate, tmp_path):
     estate.add_dns_record(ZONE, "A", "api.example.com", "198.51.100.11")
     estate.analytics.add_fetches(ZONE, "198.51.100.11", 5000, upper_tier="IAD")
