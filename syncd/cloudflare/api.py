@@ -140,9 +140,9 @@ class Cloudflare:
         """How many requests this connection has sent (retries included)."""
         return self._transport.sent()
 
-    def budget(self) -> WindowLeft:
+    def window_left(self) -> WindowLeft:
         """Requests left in the rate window now: Cloudflare's figure when fresh, else syncd's."""
-        return self._transport.limiter.budget()
+        return self._transport.limiter.window_left()
 
     def window(self) -> RateWindow:
         """The requests of the current rate window (and of the GraphQL quota's), for the next

@@ -162,7 +162,7 @@ class RateLimiter:
             if quota.limit is not None:  # the same 5% reserve, of the server's quota
                 self._reserve = max(1, quota.limit - int(quota.limit * 0.95))
 
-    def budget(self) -> WindowLeft:
+    def window_left(self) -> WindowLeft:
         """Requests left in the current window: the server's figure if fresh, else syncd's."""
         with self._lock:
             now = self._clock()

@@ -190,7 +190,7 @@ class _Run:
 
     def report(self, inventory: Inventory, error: str = "") -> RunReport:
         """The run's report so far: its requests, the budget left, and ``error`` if it ended."""
-        left = self.cloudflare.budget()
+        left = self.cloudflare.window_left()
         return RunReport(
             started=self.started,
             finished=self.clock(),

@@ -124,10 +124,10 @@ def test_the_servers_remaining_quota_paces_sending_until_its_reset():
     for _ in range(3):
         rl.acquire()
     assert 0.0 == clock.now
-    assert WindowLeft(60, WindowSource.SERVER) == rl.budget()
+    assert WindowLeft(60, WindowSource.SERVER) == rl.window_left()
     rl.acquire()  # the server's figure is down to the reserve: wait for its window
     assert 40.0 == clock.now
-    assert WindowLeft(1200 * 95 // 100 - 4, WindowSource.SYNCD) == rl.budget()
+    assert WindowLeft(1200 * 95 // 100 - 4, WindowSource.SYNCD) == rl.window_left()
 
 
 def test_out_of_order_answers_keep_the_lowest_figure_of_a_window():
@@ -135,10 +135,10 @@ def test_out_of_order_answers_keep_the_lowest_figure_of_a_window():
     rl = limiter(1200, 300.0, clock)
     rl.observe(ServerQuota(remaining=100, reset=30.0))
     rl.observe(ServerQuota(remaining=400, reset=30.2))
-    assert WindowLeft(100, WindowSource.SERVER) == rl.budget()
+    assert WindowLeft(100, WindowSource.SERVER) == rl.window_left()
     clock.now = 31.0
     rl.observe(ServerQuota(remaining=900, reset=299.0))  # a new window
-    assert WindowLeft(900, WindowSource.SERVER) == rl.budget()
+    assert WindowLeft(900, WindowSource.SERVER) == rl.window_left()
 
 
 def test_the_window_survives_a_process_in_wall_clock_time():
@@ -157,7 +157,7 @@ def test_the_window_survives_a_process_in_wall_clock_time():
     second = RateLimiter(20, 10.0, clock=clock2, sleep=clock2.sleep, wall=wall)
     second.restore(saved)
     second.restore(saved)  # only the first restore counts: a daemon's limiter knows its own
-    assert WindowLeft(0, WindowSource.SYNCD) == second.budget()
+    assert WindowLeft(0, WindowSource.SYNCD) == second.window_left()
     second.acquire()
     assert 508.5 == clock2.now, "the oldest slot (2 s ago) frees 10.5 s after it was taken"
 
@@ -167,6 +167,6 @@ def test_a_restored_pause_holds_and_requests_from_the_future_are_ignored():
     wall.now = 100.0
     rl = RateLimiter(20, 10.0, clock=clock, sleep=clock.sleep, wall=wall)
     rl.restore(RateWindow(taken=(150.0,), paused_until=104.0))
-    assert WindowLeft(19, WindowSource.SYNCD) == rl.budget()
+    assert WindowLeft(19, WindowSource.SYNCD) == rl.window_left()
     rl.acquire()
     assert 4.0 == clock.now
