@@ -49,7 +49,6 @@ from bench.estate import (
 # 2026-12-08 (issue 26): 39.7 s of process-tree CPU for a steady run of 50,000 addresses.
 STEADY_CPU_PER_ADDRESS = 39.7 / 50_000
 ZONE_WORKERS = 32  # syncd.run.once pushes up to 32 zones at once (its _ZONE_WORKERS)
-NAIVE_BUDGET = 600.0  # seconds: a longer naive run is done on a smaller estate, extrapolated
 RSS_ADDRESSES = 100_000
 PLAN_ADDRESSES = 100_000  # whatever --scale: the planner's CPU target is for 100,000
 PLAN_ZONES = 10
@@ -82,6 +81,9 @@ class Phase:
     bound: model.Bound
     ratio: float
     children_cpu: float = 0.0  # of ``cpu``: the vendors' collector processes
+    replayed: int = 0  # cloud requests answered from memory by the replayers
+    forwarded: int = 0  # cloud requests passed on to a simulator (not rehearsed)
+    forwarded_requests: tuple[str, ...] = field(default=(), repr=False)
     cpu_bound: float = 0.0  # syncd's CPU over the cores it can use: a floor as real as latency
     expected_writes: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -104,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     out["import_seconds"] = _import_collectors()
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         work = Path(tmp)
-        phases = _main_scenario(spec, args, work)
+        phases, naive = _main_scenario(spec, args, work)
         out["phases"] = phases
+        if naive is not None:
+            out["naive"] = naive
         out["peak_rss_mb_main"] = peak_rss_mb()
         # The three runs share a limiter (as the daemon's do): together they stay under it.
         main_runs = [t for p in phases[:3] for t in p.cloudflare_times]
@@ -113,8 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_rss:
             out["rss_probe"] = _rss_probe(spec, args, work)
         out["planning"] = _in_child(plan_cpu, PLAN_ADDRESSES, PLAN_ZONES)
-        if not args.skip_naive:
-            out["naive"] = _naive(spec, args, work, phases[0])
     out["total_seconds"] = time.monotonic() - started
     out["targets"] = _targets(out)
     if args.json:  # the JSON on stdout, the readable report with the progress on stderr
@@ -141,12 +143,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="REQUESTS/SECONDS for the rate-limit stress sync ('off' to skip)",
     )
     p.add_argument("--skip-naive", action="store_true", help="no concurrency-1 baseline")
-    p.add_argument(
-        "--naive-scale",
-        type=float,
-        default=None,
-        help="estate fraction for the baseline (default: 1, or less if it would pass 10 min)",
-    )
     p.add_argument("--skip-rss", action="store_true", help="no 100,000-address RSS probe")
     p.add_argument(
         "--json", action="store_true", help="JSON on stdout (the readable report on stderr)"
@@ -155,10 +151,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _main_scenario(spec: Spec, args: argparse.Namespace, work: Path) -> list[Phase]:
+def _main_scenario(
+    spec: Spec, args: argparse.Namespace, work: Path
+) -> tuple[list[Phase], dict[str, Any] | None]:
+    """The timed phases on one replayed estate, and the naive baseline on the same estate."""
     from syncd.cloudflare import api
 
     phases: list[Phase] = []
+    naive = None
     c = args.concurrency
     with Host(spec, work / "estate") as host:
         info = _ready(host)
@@ -175,7 +175,9 @@ def _main_scenario(spec: Spec, args: argparse.Namespace, work: Path) -> list[Pha
             batch = settings.cloudflare.batch_size
             writes = sum(math.ceil(n / batch) for n in host.origins().values())
             phases.append(_stress(host, info, work, args, writes))
-    return phases
+        if not args.skip_naive:
+            naive = _naive(host, info, work, phases[0])
+    return phases, naive
 
 
 def _stress(host: Host, info: Info, work: Path, args: argparse.Namespace, writes: int) -> Phase:
@@ -188,35 +190,21 @@ def _stress(host: Host, info: Info, work: Path, args: argparse.Namespace, writes
     return _timed(host, settings, name, args.concurrency, None, expected=writes)
 
 
-def _naive(spec: Spec, args: argparse.Namespace, work: Path, first: Phase) -> dict[str, Any]:
-    """The first sync at concurrency 1, on a smaller estate when it would take too long."""
-    full = model.lower_bound(
-        first.workload,
-        concurrency=1,
-        zone_workers=ZONE_WORKERS,
-        cloud_latency=spec.latency_cloud,
-        cloudflare_latency=spec.latency_cloudflare,
+def _naive(host: Host, info: Info, work: Path, first: Phase) -> dict[str, Any]:
+    """The first sync again at concurrency 1, on the same replayed estate (Cloudflare emptied,
+    a state database of its own): the baseline the concurrent first sync is compared with."""
+    host.reset_cloudflare()
+    batch = _settings(info, work / "naive", 1).cloudflare.batch_size
+    writes = sum(math.ceil(n / batch) for n in host.origins().values())
+    phase = _timed(
+        host,
+        _settings(info, work / "naive", 1),
+        "first sync, concurrency 1",
+        1,
+        None,
+        expected=writes,
     )
-    # At concurrency 1 nothing overlaps: the requests' latency plus the CPU the first sync used.
-    estimate = full.total + first.cpu
-    fraction = args.naive_scale or (1.0 if estimate <= NAIVE_BUDGET else NAIVE_BUDGET / estimate)
-    fraction = min(1.0, fraction)
-    small = spec.scaled(fraction) if fraction < 1.0 else spec
-    _say(f"naive baseline: estimated {estimate:.0f}s at full size; running at {fraction:.2f}")
-    with Host(small, work / "naive-estate") as host:
-        info = _ready(host)
-        naive = _settings(info, work / "naive", 1)
-        phase = _timed(host, naive, "first sync, concurrency 1", 1, None)
-    scaled_bound = phase.bound.total
-    factor = full.total / scaled_bound if fraction < 1.0 and scaled_bound else 1.0
-    return {
-        "phase": phase,
-        "fraction": fraction,
-        "bound_full": full.total,
-        "wall_full": phase.wall * factor,
-        "extrapolated": fraction < 1.0,
-        "speedup": phase.wall * factor / first.wall,
-    }
+    return {"phase": phase, "speedup": phase.wall / first.wall}
 
 
 def _rss_probe(spec: Spec, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -224,7 +212,7 @@ def _rss_probe(spec: Spec, args: argparse.Namespace, work: Path) -> dict[str, An
     with the container image's allocator (``PYTHONMALLOC=malloc``) and with Python's own."""
     big = replace(spec, addresses=round(RSS_ADDRESSES * args.scale))
     probes: dict[str, Any] = {}
-    with Host(big, work / "rss-estate") as host:
+    with Host(big, work / "rss-estate", replay=False) as host:  # memory, not time
         info = _ready(host)
         for allocator in ("malloc", "pymalloc"):
             _say(f"RSS probe: first sync of {info.addresses} addresses, {allocator}")
@@ -282,6 +270,8 @@ def _timed(
 ) -> Phase:
     from syncd.run import once as sync
 
+    if host.replay and not host.rehearsed:
+        _rehearse(host, settings)
     before = host.drain()
     _say(f"{name}: running")
     stamped = _Stamped()
@@ -300,6 +290,11 @@ def _timed(
     phase.peak_in_window = model.peak_in_window(stamped.sent, limit[1])
     phase.simulator_cpu = log.simulator_cpu - before.simulator_cpu
     phase.children_cpu = children
+    phase.replayed, phase.forwarded = log.replayed, len(log.forwarded)
+    phase.forwarded_requests = log.forwarded
+    if log.forwarded:
+        shown = ", ".join(log.forwarded[:5]) + (", ..." if len(log.forwarded) > 5 else "")
+        phase.notes.append(f"cloud requests not rehearsed, passed to the simulators: {shown}")
     phase.cpu_bound = cpu / CORES
     phase.ratio = wall / max(phase.bound.total, phase.cpu_bound, 1e-9)
     if churn is not None:
@@ -312,6 +307,21 @@ def _timed(
     phase.expected_writes = expected
     _say(f"{name}: {wall:.2f}s wall (bound {phase.bound.total:.2f}s), {phase.writes} writes")
     return phase
+
+
+def _rehearse(host: Host, settings: Any) -> None:
+    """Collect once, untimed, so that the replayers hold every cloud answer of the estate as it
+    is now, rendered by the simulators themselves; the timed phase is then answered from memory."""
+    from syncd.sources import collectors
+
+    t0 = time.perf_counter()
+    inventory = collectors.collect(settings)
+    host.drain()
+    host.rehearsed = True
+    _say(
+        f"rehearsal: {len(inventory.addresses)} addresses collected in "
+        f"{time.perf_counter() - t0:.1f}s, every cloud answer kept by the replayers"
+    )
 
 
 def _phase(  # noqa: PLR0917 (one caller, _timed, in the order it measures)
@@ -388,10 +398,11 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         *(
             _target(
                 f"{p.name}: the simulators' CPU under 10% of syncd's",
-                f"{p.simulator_cpu:.1f}s of {p.cpu:.1f}s ({_share(p):.0%})",
+                f"{p.simulator_cpu:.1f}s of {p.cpu:.1f}s ({_share(p):.0%}; cloud answers "
+                f"replayed {p.replayed}, forwarded {p.forwarded})",
                 _share(p) < SIMULATOR_SHARE,
             )
-            for p in out["phases"]
+            for p in [*out["phases"], *([out["naive"]["phase"]] if "naive" in out else [])]
         ),
         _target(
             "steady state: syncd's process-tree CPU at most half of 2026-12-08's "
@@ -454,8 +465,14 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if "naive" in out:
         naive = out["naive"]
-        speed = f"{naive['speedup']:.1f}x" + (" (extrapolated)" if naive["extrapolated"] else "")
-        rows.append(_target("at least 5x faster than concurrency 1", speed, naive["speedup"] >= 5))
+        n = naive["phase"]
+        rows.append(
+            _target(
+                "first sync at least 5x faster than at concurrency 1 (same replayed estate)",
+                f"{naive['speedup']:.1f}x ({n.wall:.1f}s against {first.wall:.1f}s)",
+                naive["speedup"] >= 5,
+            )
+        )
     return rows
 
 
@@ -539,9 +556,8 @@ def _extras(out: dict[str, Any]) -> list[str]:
         )
     if "naive" in out:
         n = out["naive"]
-        how = f"extrapolated from {n['fraction']:.2f} of the estate" if n["extrapolated"] else ""
         lines.append(
-            f"naive (concurrency 1): {n['wall_full']:.1f}s {how}; model {n['bound_full']:.1f}s;"
+            f"naive (concurrency 1): {n['phase'].wall:.1f}s; model {n['phase'].bound.total:.1f}s;"
             f" speedup {n['speedup']:.1f}x"
         )
     return lines
@@ -595,7 +611,7 @@ def _say(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-_HIDDEN = frozenset({"workload", "cloudflare_times"})
+_HIDDEN = frozenset({"workload", "cloudflare_times", "forwarded_requests"})
 
 
 def _jsonable(value: Any) -> Any:

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bench.model import Task, Workload
+from bench.replay import Replayer, Upstream
 from syncd.simulators.azure import AzureSimulator
 from syncd.simulators.base import Request, Response
 from syncd.simulators.cloudflare import CloudflareSimulator
@@ -142,7 +143,9 @@ class PhaseLog:
     cloud_requests: dict[str, int]
     cloudflare_kinds: dict[str, int]
     cloudflare_times: tuple[tuple[float, str], ...]  # (arrival, kind), monotonic seconds
-    simulator_cpu: float
+    simulator_cpu: float  # the simulators' host and the replayers, since they started
+    replayed: int = 0  # cloud requests answered from memory (bench.replay)
+    forwarded: tuple[str, ...] = ()  # cloud requests passed to a simulator (not rehearsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,19 +178,24 @@ class _Failed:
 class Host:
     """The simulators' process. ``with Host(spec, workdir) as host:``; ``host.info`` then."""
 
-    def __init__(self, spec: Spec, workdir: Path) -> None:
+    def __init__(self, spec: Spec, workdir: Path, *, replay: bool = True) -> None:
         self.spec = spec
         self.workdir = workdir
+        self.replay = replay
         self._conn: Connection | None = None
         self._proc: Any = None
         self.info: Info | None = None
+        # Whether every cloud answer of the estate as it is now has been rendered once (replay).
+        self.rehearsed = False
 
     def __enter__(self) -> Host:
         ctx = multiprocessing.get_context("spawn")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
-            target=serve, args=(child, self.spec, str(self.workdir)), name="bench-simulators"
+            target=serve,
+            args=(child, self.spec, str(self.workdir), self.replay),
+            name="bench-simulators",
         )
         self._proc.start()
         child.close()
@@ -219,6 +227,7 @@ class Host:
 
     def churn(self, fraction: float) -> Churn:
         changed: Churn = self.call("churn", fraction=fraction)
+        self.rehearsed = False  # the replayers forgot their answers
         return changed
 
     def reset_cloudflare(self) -> None:
@@ -305,13 +314,13 @@ def _collectors(info: Info, concurrency: int) -> dict[str, Any]:
 # --- the child process ----------------------------------------------------------------------------
 
 
-def serve(conn: Connection, spec: Spec, workdir: str) -> None:
+def serve(conn: Connection, spec: Spec, workdir: str, replay: bool = True) -> None:
     """The simulator process's main: start, seed, then answer commands until ``stop``."""
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"  # 5x faster EC2 backends, no AMIs needed
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     try:
         with contextlib.ExitStack() as stack:
-            estate = _Estate(spec, Path(workdir), stack)
+            estate = _Estate(spec, Path(workdir), stack, replay=replay)
             conn.send(estate.info)
             _loop(conn, estate)
     except Exception:
@@ -437,22 +446,30 @@ class _Moto:
         return call
 
     def _note(self, environ: dict[str, Any], body: bytes) -> None:
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        scope = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", auth)
-        key, region, service = scope.groups() if scope else ("", "", "")
-        form = parse_qs(body.decode(errors="replace")) if body else {}
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        action = target.rsplit(".", 1)[-1] if target else form.get("Action", [""])[0]
-        role = form.get("RoleArn", [""])[0]
-        account = role.split(":")[4] if role.count(":") >= 5 else ""
+        call = _aws_call(
+            environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_X_AMZ_TARGET", ""), body
+        )
         with self._lock:
-            self.calls.append(_AwsCall(service, action, key, region, account))
+            self.calls.append(call)
+
+
+def _aws_call(authorization: str, target: str, body: bytes) -> _AwsCall:
+    """What an AWS request was: service, action, key and region from its signature's scope."""
+    scope = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", authorization)
+    key, region, service = scope.groups() if scope else ("", "", "")
+    form = parse_qs(body.decode(errors="replace")) if body else {}
+    action = target.rsplit(".", 1)[-1] if target else form.get("Action", [""])[0]
+    role = form.get("RoleArn", [""])[0]
+    account = role.split(":")[4] if role.count(":") >= 5 else ""
+    return _AwsCall(service, action, key, region, account)
 
 
 class _Estate:
     """The running simulators, what was seeded in them, and the commands of the pipe."""
 
-    def __init__(self, spec: Spec, workdir: Path, stack: contextlib.ExitStack[Any]) -> None:
+    def __init__(
+        self, spec: Spec, workdir: Path, stack: contextlib.ExitStack[Any], *, replay: bool
+    ) -> None:
         started = time.monotonic()
         self.spec = spec
         self._rng = random.Random(spec.seed)
@@ -462,22 +479,45 @@ class _Estate:
         token = secrets.token_hex(16)
         azure_secret = secrets.token_hex(12)
         self.cf = stack.enter_context(_TimedCloudflare(token, spec.latency_cloudflare))
-        self.moto = _Moto(spec.latency_cloud)
+        latency = 0.0 if replay else spec.latency_cloud  # else the replayers wait it
+        self.moto = _Moto(latency)
         stack.callback(self.moto.stop)
-        self.gcp = stack.enter_context(GcpSimulator(latency=spec.latency_cloud))
+        self.gcp = stack.enter_context(GcpSimulator(latency=latency))
         self.azure = stack.enter_context(
-            AzureSimulator(client_secret=azure_secret, latency=spec.latency_cloud)
+            AzureSimulator(client_secret=azure_secret, latency=latency)
         )
         self.ocis = [
             stack.enter_context(
-                OciSimulator(tenancy=f"ocid1.tenancy.oc1..bench{t}", latency=spec.latency_cloud)
+                OciSimulator(tenancy=f"ocid1.tenancy.oc1..bench{t}", latency=latency)
             )
             for t in range(spec.oci_tenancies)
         ]
+        self.replayers: dict[str, Replayer] = {}
+        if replay:
+            self._start_replayers(workdir, stack)
         self._accounts = self._seed_aws_organization()
         self._seed_addresses()
         zones = self._seed_zones()
         self.info = self._describe(workdir, token, azure_secret, zones, started)
+
+    def _start_replayers(self, workdir: Path, stack: contextlib.ExitStack[Any]) -> None:
+        """One replayer process per cloud vendor in front of its simulators (bench.replay)."""
+        upstreams = {
+            "aws": [Upstream("aws", self.moto.url)],
+            "gcp": [Upstream("gcp", self.gcp.url)],
+            "azure": [Upstream("azure", self.azure.url, str(self.azure.ca_file))],
+            "oci": [Upstream(f"oci{t}", sim.url) for t, sim in enumerate(self.ocis)],
+        }
+        for vendor, ups in upstreams.items():
+            replayer = Replayer(vendor, ups, self.spec.latency_cloud, workdir / f"replay-{vendor}")
+            self.replayers[vendor] = stack.enter_context(replayer)
+
+    def _url(self, simulator_url: str) -> str:
+        """The URL syncd is given for a simulator: its replayer's, when there is one."""
+        for replayer in self.replayers.values():
+            if simulator_url in replayer.urls:
+                return replayer.urls[simulator_url]
+        return simulator_url
 
     # --- seeding ------------------------------------------------------------------------
 
@@ -622,25 +662,29 @@ class _Estate:
         oci = []
         for t, sim in enumerate(self.ocis):
             config, profile = sim.write_config(workdir, profile=f"T{t}")
-            oci.append((str(config), profile, sim.endpoint_template()))
-        assert self.azure.ca_file is not None
+            template = sim.endpoint_template().replace(sim.url, self._url(sim.url))
+            oci.append((str(config), profile, template))
+        gcp_key = self.gcp.write_service_account(workdir / "gcp-key.json")
+        gcp_key.write_text(gcp_key.read_text().replace(self.gcp.url, self._url(self.gcp.url)))
+        ca_file = self.replayers["azure"].ca_file if self.replayers else self.azure.ca_file
+        assert ca_file is not None
         env = {
             "CLOUDFLARE_API_TOKEN": token,
             "AWS_ACCESS_KEY_ID": AWS_HUB_KEY,
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "REQUESTS_CA_BUNDLE": str(self.azure.ca_file),
+            "REQUESTS_CA_BUNDLE": str(ca_file),
             "SYNCD_BENCH_AZURE_SECRET": azure_secret,
         }
         return Info(
             env=env,
             cloudflare_url=self.cf.base_url,
             zones=tuple(zones),
-            aws_endpoint=self.moto.url,
+            aws_endpoint=self._url(self.moto.url),
             aws_regions=AWS_REGIONS[: self.spec.aws_regions],
-            gcp_url=self.gcp.url,
-            gcp_key_file=str(self.gcp.write_service_account(workdir / "gcp-key.json")),
-            azure_url=self.azure.url,
+            gcp_url=self._url(self.gcp.url),
+            gcp_key_file=str(gcp_key),
+            azure_url=self._url(self.azure.url),
             azure_tenant=self.azure.tenant_id,
             azure_client=self.azure.client_id,
             oci=tuple(oci),
@@ -681,6 +725,8 @@ class _Estate:
                 upserts[item.zone] += 1
         for k in range(n - 2 * third):
             upserts[self._add(k).zone] += 1
+        for replayer in self.replayers.values():
+            replayer.forget()
         return Churn(third, third, n - 2 * third, dict(upserts), dict(deletes))
 
     def _release(self, item: _Item) -> None:
@@ -741,6 +787,21 @@ class _Estate:
         for sim in sims:
             sim.clear_requests()
         gcp, azure, *ocis = logs
+        replayed, forwarded = 0, list[str]()
+        replay_cpu = 0.0
+        if self.replayers:  # what syncd sent is in the replayers' logs (a simulator's: misses)
+            seen = {vendor: r.drain() for vendor, r in self.replayers.items()}
+            aws = [
+                _aws_call(
+                    r.headers.get("authorization", ""), r.headers.get("x-amz-target", ""), r.body
+                )
+                for r in seen["aws"].requests["aws"]
+            ]
+            gcp, azure = seen["gcp"].requests["gcp"], seen["azure"].requests["azure"]
+            ocis = [seen["oci"].requests[f"oci{t}"] for t in range(len(self.ocis))]
+            replayed = sum(log.replayed for log in seen.values())
+            forwarded = [f"{vendor}: {f}" for vendor, log in seen.items() for f in log.forwarded]
+            replay_cpu = sum(log.cpu for log in seen.values())
         tasks = [*_aws_tasks(aws), *_gcp_tasks(gcp), *_azure_tasks(azure)]
         for t, log in enumerate(ocis):
             tasks += _oci_tasks(f"oci{t}", log)
@@ -757,7 +818,9 @@ class _Estate:
             },
             cloudflare_kinds=dict(Counter(kind for _, kind in kinds)),
             cloudflare_times=tuple(kinds),
-            simulator_cpu=usage.user + usage.system,
+            simulator_cpu=usage.user + usage.system + replay_cpu,
+            replayed=replayed,
+            forwarded=tuple(forwarded),
         )
 
 
