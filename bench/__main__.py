@@ -291,6 +291,12 @@ def _timed(
     phase.simulator_cpu = log.simulator_cpu - before.simulator_cpu
     phase.children_cpu = children
     phase.replayed, phase.forwarded = log.replayed, len(log.forwarded)
+    phase.notes.append(
+        f"simulators' CPU {phase.simulator_cpu:.2f}s: replayers "
+        f"{log.replay_cpu - before.replay_cpu:.2f}s ({log.replayed} answers from memory), "
+        "Cloudflare and the simulators' host "
+        f"{phase.simulator_cpu - (log.replay_cpu - before.replay_cpu):.2f}s"
+    )
     phase.forwarded_requests = log.forwarded
     if log.forwarded:
         shown = ", ".join(log.forwarded[:5]) + (", ..." if len(log.forwarded) > 5 else "")

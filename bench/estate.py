@@ -144,6 +144,7 @@ class PhaseLog:
     cloudflare_kinds: dict[str, int]
     cloudflare_times: tuple[tuple[float, str], ...]  # (arrival, kind), monotonic seconds
     simulator_cpu: float  # the simulators' host and the replayers, since they started
+    replay_cpu: float = 0.0  # of which the replayers'
     replayed: int = 0  # cloud requests answered from memory (bench.replay)
     forwarded: tuple[str, ...] = ()  # cloud requests passed to a simulator (not rehearsed)
 
@@ -776,6 +777,7 @@ class _Estate:
 
     def drain(self) -> PhaseLog:
         """The requests since the last drain, as a workload; the logs are then emptied."""
+        usage = os.times()  # first: the phase's CPU, not the bookkeeping below
         with self.moto._lock:
             aws = list(self.moto.calls)
             self.moto.calls.clear()
@@ -807,7 +809,6 @@ class _Estate:
             tasks += _oci_tasks(f"oci{t}", log)
         kinds = [(at, _cloudflare_kind(method, path)) for at, method, path in arrivals]
         workload = Workload(tasks=tuple(tasks), **_cloudflare_chains(arrivals))
-        usage = os.times()
         return PhaseLog(
             workload=workload,
             cloud_requests={
@@ -819,6 +820,7 @@ class _Estate:
             cloudflare_kinds=dict(Counter(kind for _, kind in kinds)),
             cloudflare_times=tuple(kinds),
             simulator_cpu=usage.user + usage.system + replay_cpu,
+            replay_cpu=replay_cpu,
             replayed=replayed,
             forwarded=tuple(forwarded),
         )

@@ -75,7 +75,8 @@ class _Answer:
 class _State:
     latency: float
     answers: dict[tuple[str, str, str, bytes], _Answer] = field(default_factory=dict)
-    log: dict[str, list[Request]] = field(default_factory=dict)
+    # upstream name -> (method, target, headers, body) of each request, made Requests at drain
+    log: dict[str, list[tuple[str, str, dict[str, str], bytes]]] = field(default_factory=dict)
     replayed: int = 0
     forwarded: list[str] = field(default_factory=list)
 
@@ -156,14 +157,14 @@ async def _main(conn: Connection, upstreams: list[Upstream], latency: float, wor
 
     state = _State(latency)
     tls = _server_tls(workdir) if any(u.url.startswith("https:") for u in upstreams) else None
-    runners: list[web.AppRunner] = []
+    runners: list[web.ServerRunner] = []
     urls: dict[str, str] = {}
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         for upstream in upstreams:
             state.log[upstream.name] = []
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", _handler(state, upstream, session, urls))
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # aiohttp's low-level server: no application, router or middleware per request.
+            server = web.Server(_handler(state, upstream, session, urls), access_log=None)
+            runner = web.ServerRunner(server, handle_signals=False)
             await runner.setup()
             https = upstream.url.startswith("https:")
             site = web.TCPSite(
@@ -192,11 +193,25 @@ async def _commands(conn: Connection, state: _State) -> None:
             state.answers.clear()
             conn.send(None)
         elif command == "drain":
-            log = state.log
-            state.log = {name: [] for name in log}
-            usage = os.times()
-            conn.send(ReplayLog(log, state.replayed, state.forwarded, usage.user + usage.system))
+            usage = os.times()  # before the log is made: the phase's CPU, not the bench's
+            log, state.log = state.log, {name: [] for name in state.log}
+            requests = {name: [_request(*r) for r in entries] for name, entries in log.items()}
+            cpu = usage.user + usage.system
+            conn.send(ReplayLog(requests, state.replayed, state.forwarded, cpu))
             state.replayed, state.forwarded = 0, []
+
+
+def _request(method: str, target: str, headers: dict[str, str], body: bytes) -> Request:
+    """A logged request as the simulators log theirs (what bench.estate's workload reads)."""
+    path, _, query = target.partition("?")
+    return Request(
+        method=method,
+        path=path,
+        query=parse_qs(query, keep_blank_values=True),
+        headers={k.lower(): v for k, v in headers.items()},
+        body=body,
+        target=target,
+    )
 
 
 def _handler(state: _State, upstream: Upstream, session: Any, urls: dict[str, str]) -> Any:
@@ -206,18 +221,10 @@ def _handler(state: _State, upstream: Upstream, session: Any, urls: dict[str, st
 
     context = ssl.create_default_context(cafile=upstream.ca_file) if upstream.ca_file else None
 
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.BaseRequest) -> web.Response:
         body = await request.read()
-        path, _, query = request.raw_path.partition("?")
         state.log[upstream.name].append(
-            Request(
-                method=request.method,
-                path=path,
-                query=parse_qs(query, keep_blank_values=True),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                body=body,
-                target=request.raw_path,
-            )
+            (request.method, request.raw_path, dict(request.headers), body)
         )
         key = request_key(
             request.method, request.raw_path, request.headers.get("Authorization", ""), body
