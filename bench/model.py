@@ -2,7 +2,8 @@
 
 Pure arithmetic over request counts (taken from the simulators' request logs by ``bench.estate``):
 no I/O, no clock, nothing from syncd. A sync's wall time can be no shorter than its longest chain
-of dependent requests, with collector tasks sharing ``concurrency`` workers and zones sharing the
+of dependent requests, with each cloud vendor's tasks sharing ``concurrency`` workers (syncd runs
+each vendor's collectors in a process of their own, with that many workers) and zones sharing the
 zone workers. CPU time is deliberately not in the model: the ratio wall / bound shows it.
 """
 
@@ -27,9 +28,11 @@ class Task:
 class Workload:
     """One sync's requests, as chains.
 
-    ``tasks`` run on the collector pool (cloud latency). Cloudflare (its latency): ``cf_setup``
-    sequential requests first (supported regions), then each zone's read chain (mapping pages and
-    DNS pages) at the same time as collection; a zone's writes start when both are done.
+    ``tasks`` run on their vendor's collector pool (cloud latency); a task's vendor is its key's
+    first part without digits (``oci0/...`` and ``oci1/...`` share OCI's pool). Cloudflare (its
+    latency): ``cf_setup`` sequential requests first (supported regions), then each zone's read
+    chain (mapping pages and DNS pages) at the same time as collection; a zone's writes start when
+    both are done.
     """
 
     tasks: tuple[Task, ...] = ()
@@ -109,6 +112,14 @@ def floor(tasks: Sequence[Task], workers: int, latency: float) -> float:
     return max(longest, work / workers) * latency
 
 
+def by_vendor(tasks: Iterable[Task]) -> dict[str, list[Task]]:
+    """Tasks grouped by the vendor whose process runs them (the module's docstring)."""
+    groups: dict[str, list[Task]] = {}
+    for task in tasks:
+        groups.setdefault(task.key.split("/", 1)[0].rstrip("0123456789"), []).append(task)
+    return groups
+
+
 def rate_floor(requests: int, limit: int, period: float) -> float:
     """The least time ``requests`` take under at most ``limit`` per sliding ``period``."""
     # Request k (from 0) can go no earlier than (k // limit) periods after the first.
@@ -129,7 +140,8 @@ def lower_bound(
     reads = [Task(f"read/{i}", n) for i, n in enumerate(work.cf_reads)]
     writes = [Task(f"write/{i}", n) for i, n in enumerate(work.cf_writes)]
     setup = work.cf_setup * cloudflare_latency
-    collect = makespan(work.tasks, concurrency, cloud_latency)
+    vendors = by_vendor(work.tasks).values()
+    collect = max((makespan(t, concurrency, cloud_latency) for t in vendors), default=0.0)
     cf_read = setup + makespan(reads, zones, cloudflare_latency)
     # Writes wait for the plan, so the rate limit paces them on their own.
     writes_total = sum(work.cf_writes)
@@ -137,7 +149,7 @@ def lower_bound(
     push = max(makespan(writes, zones, cloudflare_latency), paced)
     rate = rate_floor(work.cloudflare_requests, *rate_limit)
     floor_total = max(
-        floor(work.tasks, concurrency, cloud_latency),
+        max((floor(t, concurrency, cloud_latency) for t in vendors), default=0.0),
         setup + floor(reads, zones, cloudflare_latency),
     ) + max(floor(writes, zones, cloudflare_latency), paced)
     return Bound(

@@ -7,6 +7,7 @@ import pytest
 from bench.model import (
     Task,
     Workload,
+    by_vendor,
     floor,
     lower_bound,
     makespan,
@@ -78,6 +79,20 @@ def test_lower_bound_overlaps_collection_with_reads_then_adds_the_pushes():
     assert bound.floor <= bound.total
     assert 65 == work.cloudflare_requests
     assert 17 == work.cloud_requests
+
+
+def test_each_vendor_collects_on_its_own_workers():
+    # syncd runs each vendor's collectors in a process of their own with `concurrency` workers:
+    # AWS's 10 requests and OCI's two tenancies' 4 + 4 overlap, even at concurrency 1.
+    work = Workload(
+        tasks=(Task("aws/list", 10), Task("oci0/list", 4), Task("oci1/list", 4)),
+    )
+    bound = lower_bound(
+        work, concurrency=1, zone_workers=1, cloud_latency=0.5, cloudflare_latency=0.1
+    )
+    assert 5.0 == pytest.approx(bound.collect)  # AWS alone; OCI's 8 share one worker (4 s)
+    assert {"aws": 1, "oci": 2} == {k: len(v) for k, v in by_vendor(work.tasks).items()}
+    assert bound.floor <= bound.total
 
 
 def test_lower_bound_is_never_below_what_the_rate_limit_allows():
