@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import ctypes
 import json
 import math
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +50,7 @@ from bench.estate import (
 
 # 2026-12-08 (issue 26): 39.7 s of process-tree CPU for a steady run of 50,000 addresses.
 STEADY_CPU_PER_ADDRESS = 39.7 / 50_000
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 ZONE_WORKERS = 32  # syncd.run.once pushes up to 32 zones at once (its _ZONE_WORKERS)
 RSS_ADDRESSES = 100_000
 PLAN_ADDRESSES = 100_000  # whatever --scale: the planner's CPU target is for 100,000
@@ -84,6 +87,7 @@ class Phase:
     replayed: int = 0  # cloud requests answered from memory by the replayers
     forwarded: int = 0  # cloud requests passed on to a simulator (not rehearsed)
     forwarded_requests: tuple[str, ...] = field(default=(), repr=False)
+    outside_cpu: float | None = None  # the same run as a `syncd sync` process (steady state)
     cpu_bound: float = 0.0  # syncd's CPU over the cores it can use: a floor as real as latency
     expected_writes: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -169,6 +173,14 @@ def _main_scenario(
         limiter = api.rate_limiter(settings.cloudflare)
         phases.append(_timed(host, settings, "first sync", c, limiter, expected=first_writes))
         phases.append(_timed(host, settings, "steady state", c, limiter, expected=0))
+        outside = _outside(host, info, work / "main")
+        phases[1].notes.append(
+            f"the same steady run as `syncd sync` in a fresh process, measured from outside: "
+            f"{outside['cpu']:.1f}s of process-tree CPU ({outside['wall']:.1f}s wall, exit "
+            f"{outside['exit']}; starting Python, importing syncd and the collectors' fork server "
+            "importing the SDKs included)"
+        )
+        phases[1].outside_cpu = outside["cpu"]
         churn = host.churn(args.churn)
         phases.append(_timed(host, settings, "after 1% churn", c, limiter, churn=churn))
         if args.stress_limit != "off":
@@ -178,6 +190,45 @@ def _main_scenario(
         if not args.skip_naive:
             naive = _naive(host, info, work, phases[0])
     return phases, naive
+
+
+def _outside(host: Host, info: Info, directory: Path) -> dict[str, Any]:
+    """``syncd sync`` on ``directory``'s configuration as a process of its own (a CronJob's run):
+    its wall time and the CPU of its whole process tree, the collectors' fork server and the
+    vendor processes included. This process is made a child subreaper, so that the fork server,
+    which syncd leaves to end on its own, is reparented here and its CPU (with its children's)
+    is counted when it is reaped."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    host.drain()
+    env = {**os.environ, **info.env}
+    command = [sys.executable, "-m", "syncd", "sync", "--config", str(directory / "syncd.yaml")]
+    ours = _children()  # the simulators' host, this process's own fork server
+    t0 = time.perf_counter()
+    try:
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        _, code, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        child.returncode = status = os.waitstatus_to_exitcode(code)
+        cpu = usage.ru_utime + usage.ru_stime  # syncd and the children it reaped
+        while left := _children() - ours:  # what it left to end on its own: the fork server
+            for pid in left:
+                cpu += sum(os.wait4(pid, 0)[2][:2])  # with the vendor processes it reaped
+    finally:
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    host.drain()
+    return {"cpu": cpu, "wall": wall, "exit": status}
+
+
+def _children() -> set[int]:
+    """This process's live children (/proc)."""
+    me, found = str(os.getpid()), set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().rpartition(")")[2].split()[1] == me:
+                found.add(int(stat.parent.name))
+    return found
 
 
 def _stress(host: Host, info: Info, work: Path, args: argparse.Namespace, writes: int) -> Phase:
@@ -394,6 +445,7 @@ def _in_child(func: Any, *args: Any) -> Any:
 def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 10's targets, each with the measured value and whether it is met."""
     first, steady, churned = out["phases"][:3]
+    steady_cpu = steady.cpu if steady.outside_cpu is None else steady.outside_cpu
     rows = [
         _target(
             f"first sync within 1.5x of the larger bound (latency or syncd's CPU / {CORES} cores)",
@@ -411,11 +463,12 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
             for p in [*out["phases"], *([out["naive"]["phase"]] if "naive" in out else [])]
         ),
         _target(
-            "steady state: syncd's process-tree CPU at most half of 2026-12-08's "
-            f"({STEADY_CPU_PER_ADDRESS * 1e6:.0f} us an address, so "
+            "steady state: `syncd sync`'s process-tree CPU, measured from outside, at most half "
+            f"of 2026-12-08's ({STEADY_CPU_PER_ADDRESS * 1e6:.0f} us an address, so "
             f"{STEADY_CPU_PER_ADDRESS * steady.addresses / 2:.1f}s here)",
-            f"{steady.cpu:.1f}s",
-            steady.cpu <= STEADY_CPU_PER_ADDRESS * steady.addresses / 2,
+            f"{steady_cpu:.1f}s (the same run inside a process that has imported everything "
+            f"already, as `syncd run`'s: {steady.cpu:.1f}s)",
+            steady_cpu <= STEADY_CPU_PER_ADDRESS * steady.addresses / 2,
         ),
         _target("steady state: zero Cloudflare writes", steady.writes, steady.writes == 0),
         _target(
