@@ -97,3 +97,45 @@ def _python_says(ip) -> str:
 def test_the_range_table_agrees_with_python_ipaddress(ip):
     ours = non_public_reason(ip)
     assert (ours == "") == (_python_says(ip) == ""), ours
+
+
+_EDGES = [
+    "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.04", "0.0.0.0", "0x1.2.3.4",
+    "1.2.3.4/32", "", "::", "::1", "::ffff:01.2.3.4", "1::2::3", "1:2:3:4:5:6:7:8:9",
+    "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4", "::00001", "12345::1", "::ffff:1.2.3", "1.2.3.4\n",
+    "\u0663.2.3.4", "1:2:3:4:5:6:7::", "FE80::A",
+]  # fmt: skip
+
+
+def _reference(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("text", _EDGES)
+def test_parse_ip_accepts_exactly_what_ipaddress_accepts(text: str):
+    expected = _reference(text)
+    if expected is None:
+        with pytest.raises(ValueError, match="not an IP address"):
+            parse_ip(text)
+    else:
+        assert expected == parse_ip(text)
+        assert type(expected) is type(parse_ip(text))
+
+
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.ip_addresses().map(lambda ip: ip.exploded),
+        st.text(alphabet="0123456789abcdefABCDEF.:x/% ", max_size=45),
+    )
+)
+def test_parse_ip_agrees_with_ipaddress_on_any_text(text: str):
+    expected = _reference(text)
+    if expected is None:
+        with pytest.raises(ValueError, match="not an IP address"):
+            parse_ip(text)
+    else:
+        assert expected == parse_ip(text)
