@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -55,7 +56,7 @@ def _token(http: httpx.Client, sim: AzureSimulator) -> str:
     return str(answer.json()["access_token"])
 
 
-def _pages(http: httpx.Client, token: str) -> list[dict[str, object]]:
+def _pages(http: httpx.Client, token: str) -> list[dict[str, Any]]:
     """Every page of the public IP list, following ``nextLink`` as the SDK does."""
     pages = []
     url: str | None = f"{PIPS}?api-version=2024-05-01"
@@ -63,7 +64,7 @@ def _pages(http: httpx.Client, token: str) -> list[dict[str, object]]:
         answer = http.get(url, headers={"Authorization": f"Bearer {token}"})
         assert 200 == answer.status_code, answer.text
         pages.append(answer.json())
-        url = pages[-1].get("nextLink")  # type: ignore[assignment]
+        url = pages[-1].get("nextLink")
     return pages
 
 
@@ -82,9 +83,7 @@ def test_an_answer_is_passed_on_once_then_replayed_byte_for_byte(
         replayed_in = time.monotonic() - started
     assert first == again
     assert ["20.40.0.1", "20.40.0.2", "20.40.0.3"] == [
-        item["properties"]["ipAddress"]  # type: ignore[index]
-        for page in first
-        for item in page["value"]  # type: ignore[attr-defined]
+        item["properties"]["ipAddress"] for page in first for item in page["value"]
     ]
     # The simulator saw the token request and both pages once; the replayer saw everything twice.
     assert 3 == len(sim.requests)
@@ -117,7 +116,7 @@ def test_after_forget_the_estate_as_it_is_now_is_seen(
         replayer.forget()
         fresh = _pages(http, _token(http, sim))
     assert before == stale  # kept answers, as the benchmark wants between rehearsals
-    ips = [i["properties"]["ipAddress"] for p in fresh for i in p["value"]]  # type: ignore[attr-defined,index]
+    ips = [i["properties"]["ipAddress"] for p in fresh for i in p["value"]]
     assert "20.40.0.99" in ips
     sim.remove_public_ip(SUB, "pip-new")
     replayer.forget()
