@@ -26,7 +26,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,7 @@ class PhaseLog:
     cloudflare_kinds: dict[str, int]
     cloudflare_times: tuple[tuple[float, str], ...]  # (arrival, kind), monotonic seconds
     simulator_cpu: float
+    cloud_bytes: dict[str, int] = field(default_factory=dict)  # answers' body bytes per cloud
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +360,7 @@ class _AwsCall:
     key: str
     region: str
     role_account: str
+    sent: int = 0  # bytes of the answer's body
 
 
 class _TimedCloudflare(CloudflareSimulator):
@@ -429,14 +431,15 @@ class _Moto:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
-            self._note(environ, body)
             if self.latency:
                 time.sleep(self.latency)
-            return app(environ, start_response)
+            answer = b"".join(app(environ, start_response))
+            self._note(environ, body, len(answer))
+            return [answer]
 
         return call
 
-    def _note(self, environ: dict[str, Any], body: bytes) -> None:
+    def _note(self, environ: dict[str, Any], body: bytes, sent: int) -> None:
         auth = environ.get("HTTP_AUTHORIZATION", "")
         scope = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", auth)
         key, region, service = scope.groups() if scope else ("", "", "")
@@ -446,7 +449,7 @@ class _Moto:
         role = form.get("RoleArn", [""])[0]
         account = role.split(":")[4] if role.count(":") >= 5 else ""
         with self._lock:
-            self.calls.append(_AwsCall(service, action, key, region, account))
+            self.calls.append(_AwsCall(service, action, key, region, account, sent))
 
 
 class _Estate:
@@ -758,6 +761,12 @@ class _Estate:
             cloudflare_kinds=dict(Counter(kind for _, kind in kinds)),
             cloudflare_times=tuple(kinds),
             simulator_cpu=usage.user + usage.system,
+            cloud_bytes={
+                "aws": sum(call.sent for call in aws),
+                "gcp": sum(r.sent for r in gcp),
+                "azure": sum(r.sent for r in azure),
+                "oci": sum(r.sent for log in ocis for r in log),
+            },
         )
 
 
