@@ -64,6 +64,8 @@ _LIST_PARAMS = frozenset(
 _SEARCH_PARAMS = frozenset({"query", "pageSize", "pageToken", "alt", "$alt", "prettyPrint"})
 _QUERY_FIELDS = {"state": "state", "id": "projectId", "projectid": "projectId", "name": "name"}
 _FILTER = re.compile(r'\s*\(?\s*([A-Za-z][A-Za-z0-9_]*)\s*(=|!=)\s*"?([^"()]*?)"?\s*\)?\s*')
+# Between the parenthesized expressions of a compound filter: ") OR (", ") AND (" or ") (".
+_FILTER_TERMS = re.compile(r"\)\s*(OR |AND |)\s*\(")
 _PROJECT_STATES = {"ACTIVE": 1, "DELETE_REQUESTED": 2}
 
 # collection -> (aggregated kind, list kind, scope prefix of its aggregated items)
@@ -811,13 +813,29 @@ def _page_size(request: Request, name: str, limit: int | None) -> int | Response
 
 
 def _parse_filter(text: str) -> Callable[[Mapping[str, Any]], bool] | None:
-    """The one filter form supported: ``field = "value"`` or ``field != "value"``."""
+    """``field = "value"`` or ``field != "value"``, or parenthesized ones joined by ``OR`` (or
+    by ``AND``, or by nothing, which is AND), as Compute documents; None if malformed. Mixing
+    ``OR`` with ``AND`` is not supported here (Compute's precedence for it is not documented)."""
     if not text.strip():
         return lambda _body: True
     match = _FILTER.fullmatch(text)
-    if match is None:
+    if match is not None:
+        return _comparison(*match.groups())
+    text = text.strip()
+    if not (text.startswith("(") and text.endswith(")")):
         return None
-    name, op, value = match.groups()
+    terms = _FILTER_TERMS.split(text[1:-1])
+    joins = {join.strip() or "AND" for join in terms[1::2]}
+    parts = [_FILTER.fullmatch(part) for part in terms[::2]]
+    if len(joins) != 1 or not all(part is not None for part in parts):
+        return None
+    tests = [_comparison(*part.groups()) for part in parts if part is not None]
+    if joins == {"OR"}:
+        return lambda body: any(test(body) for test in tests)
+    return lambda body: all(test(body) for test in tests)
+
+
+def _comparison(name: str, op: str, value: str) -> Callable[[Mapping[str, Any]], bool]:
     if op == "=":
         return lambda body: str(body.get(name, "")) == value
     return lambda body: str(body.get(name, "")) != value

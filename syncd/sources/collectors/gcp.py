@@ -69,7 +69,8 @@ _TRANSIENT: tuple[type[Exception], ...] = (
 # Ask for less (issue 26): Compute answers with only the fields syncd reads (a field mask, sent as
 # the X-Goog-FieldMask header, the system parameter's header form, through the public `metadata`
 # argument), and leaves INTERNAL addresses out itself. The mask must name nextPageToken, or the
-# answer has no link to the next page. JSON names, as the REST API spells them.
+# answer has no link to the next page. JSON names, as the REST API spells them. The filters are
+# the collector's own tests of EXTERNAL (which it keeps), in Compute's filter syntax.
 _ADDRESS_FIELDS = "name,address,addressType,region,labels"
 _RULE_FIELDS = "name,region,labels,IPAddress,loadBalancingScheme"
 _VM_FIELDS = (
@@ -82,7 +83,8 @@ _FIELDS = {
     "forwarding_rules": f"items/*/forwardingRules({_RULE_FIELDS}),nextPageToken",
     "global forwarding rules": f"items({_RULE_FIELDS}),nextPageToken",
 }
-EXTERNAL_ONLY = 'addressType = "EXTERNAL"'
+_EXTERNAL_ADDRESSES = 'addressType = "EXTERNAL"'
+_EXTERNAL_RULES = " OR ".join(f'(loadBalancingScheme = "{s}")' for s in sorted(_EXTERNAL_SCHEMES))
 _BACKOFF_FIRST = 0.25
 _BACKOFF_MAX = 8.0
 _MIN_ATTEMPT_TIMEOUT = 0.05
@@ -263,7 +265,7 @@ class _ProjectReader:
 
     def addresses(self) -> Iterator[_Found]:
         request = compute_v1.AggregatedListAddressesRequest(
-            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_ONLY
+            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_ADDRESSES
         )
         call = self._clients.addresses.aggregated_list
         for scope_key, address in self._aggregated(call, request, "addresses"):
@@ -271,7 +273,7 @@ class _ProjectReader:
 
     def global_addresses(self) -> Iterator[_Found]:
         request = compute_v1.ListGlobalAddressesRequest(
-            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_ONLY
+            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_ADDRESSES
         )
         call = self._clients.global_addresses.list
         where = self._where("global addresses")
@@ -299,7 +301,7 @@ class _ProjectReader:
 
     def forwarding_rules(self) -> Iterator[_Found]:
         request = compute_v1.AggregatedListForwardingRulesRequest(
-            project=self._project, max_results=PAGE_SIZE
+            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_RULES
         )
         call = self._clients.forwarding_rules.aggregated_list
         for scope_key, rule in self._aggregated(call, request, "forwarding_rules"):
@@ -307,7 +309,7 @@ class _ProjectReader:
 
     def global_forwarding_rules(self) -> Iterator[_Found]:
         request = compute_v1.ListGlobalForwardingRulesRequest(
-            project=self._project, max_results=PAGE_SIZE
+            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_RULES
         )
         call = self._clients.global_forwarding_rules.list
         where = self._where("global forwarding rules")

@@ -202,23 +202,36 @@ def replayed(sim: GcpSimulator, call: Request, *, drop: str) -> httpx.Response:
     return httpx.get(sim.url + call.path, params=query, headers=headers)
 
 
-def test_the_api_leaves_internal_addresses_out_of_both_address_lists(
-    sim: GcpSimulator, key_file: Path
+EXTERNAL_RULES = '(loadBalancingScheme = "EXTERNAL") OR (loadBalancingScheme = "EXTERNAL_MANAGED")'
+
+
+@pytest.mark.parametrize(
+    ("path", "expected_filter"),
+    [
+        ("/aggregated/addresses$", 'addressType = "EXTERNAL"'),
+        ("/global/addresses$", 'addressType = "EXTERNAL"'),
+        ("/aggregated/forwardingRules$", EXTERNAL_RULES),
+        ("/global/forwardingRules$", EXTERNAL_RULES),
+    ],
+)
+def test_the_api_leaves_internal_addresses_and_rules_out(
+    sim: GcpSimulator, key_file: Path, path: str, expected_filter: str
 ) -> None:
     seed_estate(sim)
     sim.add_address(PROJECT, None, "psa-range", "10.200.0.0", address_type="INTERNAL")
+    sim.add_forwarding_rule(PROJECT, "us-east1", "gke-ilb", "10.142.0.6", scheme="INTERNAL_MANAGED")
+    sim.add_forwarding_rule(PROJECT, None, "td", "10.0.0.9", scheme="INTERNAL_SELF_MANAGED")
     sim.page_size = 500  # one page per list, to compare with the same list unfiltered
     found = collect(make_collector(sim, key_file))
 
     assert EXPECTED == summary(found)
-    for path in ("/aggregated/addresses$", "/global/addresses$"):
-        [call] = sim.requests_matching("GET", path)
-        assert 'addressType = "EXTERNAL"' == call.param("filter"), path
-        assert b"INTERNAL" not in replayed(sim, call, drop="").content, path
-        # Without the filter the same page would have carried the INTERNAL address too.
-        unfiltered = replayed(sim, call, drop="filter").content
-        assert b"INTERNAL" in unfiltered, path
-        assert call.sent < len(unfiltered), path
+    [call] = sim.requests_matching("GET", path)
+    assert expected_filter == call.param("filter")
+    assert b"INTERNAL" not in replayed(sim, call, drop="").content
+    # Without the filter the same page would have carried the INTERNAL ones too.
+    unfiltered = replayed(sim, call, drop="filter").content
+    assert b"INTERNAL" in unfiltered
+    assert call.sent < len(unfiltered)
 
 
 def test_every_compute_list_asks_only_for_the_fields_syncd_reads(

@@ -273,6 +273,29 @@ def test_filter_keeps_matching_resources(http: httpx.Client) -> None:
     assert 400 == http.get(ADDRESSES, params={"filter": "addressType ~ EXT OR"}).status_code
 
 
+def test_filter_joins_parenthesized_expressions_with_or_and_and(
+    sim: GcpSimulator, http: httpx.Client
+) -> None:
+    rules = "/compute/v1/projects/p1/aggregated/forwardingRules"
+    for name, scheme in (("e", "EXTERNAL"), ("m", "EXTERNAL_MANAGED"), ("i", "INTERNAL")):
+        sim.add_forwarding_rule("p1", "us-east1", name, "34.1.1.1", scheme=scheme)
+    either = '(loadBalancingScheme = "EXTERNAL") OR (loadBalancingScheme = "EXTERNAL_MANAGED")'
+    both = '(loadBalancingScheme = "EXTERNAL") (name = "m")'
+
+    def rule_names(text: str) -> list[str]:
+        pages = every_page(http, rules, filter=text)
+        return sorted(r["name"] for p in pages for s in p["items"].values() for r in s.get(
+            "forwardingRules", []))  # fmt: skip
+
+    assert (["e", "i", "m"], ["e", "m"], []) == (
+        rule_names(""),
+        rule_names(either),
+        rule_names(both),
+    )
+    for malformed in ("(name = e) OR (name = m) AND (name = i)", "(name = e) XOR (name = m)"):
+        assert 400 == http.get(rules, params={"filter": malformed}).status_code
+
+
 def test_a_field_mask_keeps_only_what_it_selects_as_parameter_or_header(
     sim: GcpSimulator, http: httpx.Client
 ) -> None:
