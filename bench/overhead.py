@@ -117,6 +117,8 @@ def _bare_gcp(info: Info) -> int:
     from google.cloud import compute_v1, resourcemanager_v3
     from google.oauth2 import service_account
 
+    from syncd.sources.collectors import gcp
+
     creds = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
         info.gcp_key_file, scopes=GCP_SCOPES
     )
@@ -132,20 +134,26 @@ def _bare_gcp(info: Info) -> int:
     rules = compute_v1.ForwardingRulesClient(credentials=creds, client_options=options)
     global_rules = compute_v1.GlobalForwardingRulesClient(credentials=creds, client_options=options)
     found = 0
+
+    def mask(name: str) -> dict[str, Any]:  # the same filters and field masks as syncd's
+        return {"metadata": (("x-goog-fieldmask", gcp.FIELDS[name]),)}
+
     for project in projects:
         agg = {"project": project, "max_results": 500}
-        for _, scoped in addresses.aggregated_list(request=agg):
+        ext = {**agg, "filter": gcp.EXTERNAL_ADDRESSES}
+        ext_rules = {**agg, "filter": gcp.EXTERNAL_RULES}
+        for _, scoped in addresses.aggregated_list(request=ext, **mask("addresses")):
             found += sum(1 for a in scoped.addresses if a.address)
-        for a in global_addresses.list(request=agg):
+        for a in global_addresses.list(request=ext, **mask("global_addresses")):
             found += bool(a.address)
-        for _, scoped in instances.aggregated_list(request=agg):
+        for _, scoped in instances.aggregated_list(request=agg, **mask("instances")):
             for vm in scoped.instances:
                 for nic in vm.network_interfaces:
                     found += sum(1 for c in nic.access_configs if c.nat_i_p)
                     found += sum(1 for c in nic.ipv6_access_configs if c.external_ipv6)
-        for _, scoped in rules.aggregated_list(request=agg):
+        for _, scoped in rules.aggregated_list(request=ext_rules, **mask("forwarding_rules")):
             found += sum(1 for r in scoped.forwarding_rules if r.I_p_address)
-        for r in global_rules.list(request=agg):
+        for r in global_rules.list(request=ext_rules, **mask("global_forwarding_rules")):
             found += bool(r.I_p_address)
     return found
 

@@ -76,15 +76,15 @@ _RULE_FIELDS = "name,region,labels,IPAddress,loadBalancingScheme"
 _VM_FIELDS = (
     "name,zone,labels,networkInterfaces(accessConfigs/natIP,ipv6AccessConfigs/externalIpv6)"
 )
-_FIELDS = {
+FIELDS = {
     "addresses": f"items/*/addresses({_ADDRESS_FIELDS}),nextPageToken",
-    "global addresses": f"items({_ADDRESS_FIELDS}),nextPageToken",
+    "global_addresses": f"items({_ADDRESS_FIELDS}),nextPageToken",
     "instances": f"items/*/instances({_VM_FIELDS}),nextPageToken",
     "forwarding_rules": f"items/*/forwardingRules({_RULE_FIELDS}),nextPageToken",
-    "global forwarding rules": f"items({_RULE_FIELDS}),nextPageToken",
+    "global_forwarding_rules": f"items({_RULE_FIELDS}),nextPageToken",
 }
-_EXTERNAL_ADDRESSES = 'addressType = "EXTERNAL"'
-_EXTERNAL_RULES = " OR ".join(f'(loadBalancingScheme = "{s}")' for s in sorted(_EXTERNAL_SCHEMES))
+EXTERNAL_ADDRESSES = 'addressType = "EXTERNAL"'
+EXTERNAL_RULES = " OR ".join(f'(loadBalancingScheme = "{s}")' for s in sorted(_EXTERNAL_SCHEMES))
 _BACKOFF_FIRST = 0.25
 _BACKOFF_MAX = 8.0
 _MIN_ATTEMPT_TIMEOUT = 0.05
@@ -265,7 +265,7 @@ class _ProjectReader:
 
     def addresses(self) -> Iterator[_Found]:
         request = compute_v1.AggregatedListAddressesRequest(
-            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_ADDRESSES
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_ADDRESSES
         )
         call = self._clients.addresses.aggregated_list
         for scope_key, address in self._aggregated(call, request, "addresses"):
@@ -273,11 +273,11 @@ class _ProjectReader:
 
     def global_addresses(self) -> Iterator[_Found]:
         request = compute_v1.ListGlobalAddressesRequest(
-            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_ADDRESSES
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_ADDRESSES
         )
         call = self._clients.global_addresses.list
         where = self._where("global addresses")
-        for page in self._pages.pages(call, request, where, _FIELDS["global addresses"]):
+        for page in self._pages.pages(call, request, where, FIELDS["global_addresses"]):
             for address in page.items:
                 yield from _address(address, GLOBAL)
 
@@ -301,7 +301,7 @@ class _ProjectReader:
 
     def forwarding_rules(self) -> Iterator[_Found]:
         request = compute_v1.AggregatedListForwardingRulesRequest(
-            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_RULES
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_RULES
         )
         call = self._clients.forwarding_rules.aggregated_list
         for scope_key, rule in self._aggregated(call, request, "forwarding_rules"):
@@ -309,11 +309,11 @@ class _ProjectReader:
 
     def global_forwarding_rules(self) -> Iterator[_Found]:
         request = compute_v1.ListGlobalForwardingRulesRequest(
-            project=self._project, max_results=PAGE_SIZE, filter=_EXTERNAL_RULES
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_RULES
         )
         call = self._clients.global_forwarding_rules.list
         where = self._where("global forwarding rules")
-        for page in self._pages.pages(call, request, where, _FIELDS["global forwarding rules"]):
+        for page in self._pages.pages(call, request, where, FIELDS["global_forwarding_rules"]):
             for rule in page.items:
                 yield from _forwarding_rule(rule, GLOBAL)
 
@@ -322,7 +322,7 @@ class _ProjectReader:
     ) -> Iterator[tuple[str, Any]]:
         """``(scope key, resource)`` over every page; empty scopes carry only a warning."""
         where = self._where(f"aggregated {field.replace('_', ' ')}")
-        for page in self._pages.pages(call, request, where, _FIELDS[field]):
+        for page in self._pages.pages(call, request, where, FIELDS[field]):
             for scope_key, scoped in page.items.items():
                 for resource in getattr(scoped, field):
                     yield str(scope_key), resource
