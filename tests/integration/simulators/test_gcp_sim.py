@@ -316,6 +316,16 @@ def test_a_field_mask_keeps_only_what_it_selects_as_parameter_or_header(
     assert len(json.dumps(by_param)) < len(json.dumps(whole))
 
 
+def test_the_request_log_holds_the_size_of_each_answer(
+    sim: GcpSimulator, http: httpx.Client
+) -> None:
+    sim.clear_requests()
+    whole = http.get(ADDRESSES)
+    refused = http.get(ADDRESSES, params={"fields": "bogus"})
+
+    assert [len(whole.content), len(refused.content)] == [r.sent for r in sim.requests]
+
+
 def test_a_field_mask_without_next_page_token_drops_the_link_to_the_next_page(
     http: httpx.Client,
 ) -> None:
