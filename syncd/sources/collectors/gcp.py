@@ -66,11 +66,15 @@ _TRANSIENT: tuple[type[Exception], ...] = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
-# Ask for less (issue 26): Compute answers with only the fields syncd reads (a field mask, sent as
-# the X-Goog-FieldMask header, the system parameter's header form, through the public `metadata`
-# argument), and leaves INTERNAL addresses out itself. The mask must name nextPageToken, or the
-# answer has no link to the next page. JSON names, as the REST API spells them. The filters are
-# the collector's own tests of EXTERNAL (which it keeps), in Compute's filter syntax.
+_BACKOFF_FIRST = 0.25
+_BACKOFF_MAX = 8.0
+_MIN_ATTEMPT_TIMEOUT = 0.05
+
+# Ask for less (issue 26 item 4). Compute leaves INTERNAL addresses and forwarding rules out
+# itself (the filters are the collector's own tests, which it keeps, in Compute's filter syntax)
+# and answers with only the fields syncd reads: a field mask per list, in JSON names, sent as
+# X-Goog-FieldMask (the `fields` system parameter's header form, through the SDK's public
+# `metadata`). Each mask names nextPageToken: without it an answer has no link to the next page.
 _ADDRESS_FIELDS = "name,address,addressType,region,labels"
 _RULE_FIELDS = "name,region,labels,IPAddress,loadBalancingScheme"
 _VM_FIELDS = (
@@ -85,9 +89,6 @@ FIELDS = {
 }
 EXTERNAL_ADDRESSES = 'addressType = "EXTERNAL"'
 EXTERNAL_RULES = " OR ".join(f'(loadBalancingScheme = "{s}")' for s in sorted(_EXTERNAL_SCHEMES))
-_BACKOFF_FIRST = 0.25
-_BACKOFF_MAX = 8.0
-_MIN_ATTEMPT_TIMEOUT = 0.05
 
 # Errors from outside the API's answers (token refresh, the wire, the body). An API's answer
 # (GoogleAPICallError) is classified by its HTTP status instead.
