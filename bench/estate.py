@@ -26,7 +26,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,7 @@ class PhaseLog:
     replay_cpu: float = 0.0  # of which the replayers'
     replayed: int = 0  # cloud requests answered from memory (bench.replay)
     forwarded: tuple[str, ...] = ()  # cloud requests passed to a simulator (not rehearsed)
+    cloud_bytes: dict[str, int] = field(default_factory=dict)  # answers' body bytes per cloud
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +370,7 @@ class _AwsCall:
     key: str
     region: str
     role_account: str
+    sent: int = 0  # bytes of the answer's body
 
 
 class _TimedCloudflare(CloudflareSimulator):
@@ -439,30 +441,32 @@ class _Moto:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
-            self._note(environ, body)
             if self.latency:
                 time.sleep(self.latency)
-            return app(environ, start_response)
+            answer = b"".join(app(environ, start_response))
+            self._note(environ, body, len(answer))
+            return [answer]
 
         return call
 
-    def _note(self, environ: dict[str, Any], body: bytes) -> None:
+    def _note(self, environ: dict[str, Any], body: bytes, sent: int) -> None:
         call = _aws_call(
-            environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_X_AMZ_TARGET", ""), body
+            environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_X_AMZ_TARGET", ""), body, sent
         )
         with self._lock:
             self.calls.append(call)
 
 
-def _aws_call(authorization: str, target: str, body: bytes) -> _AwsCall:
-    """What an AWS request was: service, action, key and region from its signature's scope."""
+def _aws_call(authorization: str, target: str, body: bytes, sent: int) -> _AwsCall:
+    """What an AWS request was: service, action, key and region from its signature's scope;
+    ``sent``: the bytes of its answer's body."""
     scope = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", authorization)
     key, region, service = scope.groups() if scope else ("", "", "")
     form = parse_qs(body.decode(errors="replace")) if body else {}
     action = target.rsplit(".", 1)[-1] if target else form.get("Action", [""])[0]
     role = form.get("RoleArn", [""])[0]
     account = role.split(":")[4] if role.count(":") >= 5 else ""
-    return _AwsCall(service, action, key, region, account)
+    return _AwsCall(service, action, key, region, account, sent)
 
 
 class _Estate:
@@ -795,7 +799,10 @@ class _Estate:
             seen = {vendor: r.drain() for vendor, r in self.replayers.items()}
             aws = [
                 _aws_call(
-                    r.headers.get("authorization", ""), r.headers.get("x-amz-target", ""), r.body
+                    r.headers.get("authorization", ""),
+                    r.headers.get("x-amz-target", ""),
+                    r.body,
+                    r.sent,
                 )
                 for r in seen["aws"].requests["aws"]
             ]
@@ -823,6 +830,12 @@ class _Estate:
             replay_cpu=replay_cpu,
             replayed=replayed,
             forwarded=tuple(forwarded),
+            cloud_bytes={
+                "aws": sum(call.sent for call in aws),
+                "gcp": sum(r.sent for r in gcp),
+                "azure": sum(r.sent for r in azure),
+                "oci": sum(r.sent for log in ocis for r in log),
+            },
         )
 
 

@@ -75,8 +75,9 @@ class _Answer:
 class _State:
     latency: float
     answers: dict[tuple[str, str, str, bytes], _Answer] = field(default_factory=dict)
-    # upstream name -> (method, target, headers, body) of each request, made Requests at drain
-    log: dict[str, list[tuple[str, str, dict[str, str], bytes]]] = field(default_factory=dict)
+    # upstream name -> (method, target, headers, body, answer's body size) of each request,
+    # made Requests at drain
+    log: dict[str, list[tuple[str, str, dict[str, str], bytes, int]]] = field(default_factory=dict)
     replayed: int = 0
     forwarded: list[str] = field(default_factory=list)
 
@@ -201,7 +202,7 @@ async def _commands(conn: Connection, state: _State) -> None:
             state.replayed, state.forwarded = 0, []
 
 
-def _request(method: str, target: str, headers: dict[str, str], body: bytes) -> Request:
+def _request(method: str, target: str, headers: dict[str, str], body: bytes, sent: int) -> Request:
     """A logged request as the simulators log theirs (what bench.estate's workload reads)."""
     path, _, query = target.partition("?")
     return Request(
@@ -211,6 +212,7 @@ def _request(method: str, target: str, headers: dict[str, str], body: bytes) -> 
         headers={k.lower(): v for k, v in headers.items()},
         body=body,
         target=target,
+        sent=sent,
     )
 
 
@@ -223,9 +225,6 @@ def _handler(state: _State, upstream: Upstream, session: Any, urls: dict[str, st
 
     async def handle(request: web.BaseRequest) -> web.Response:
         body = await request.read()
-        state.log[upstream.name].append(
-            (request.method, request.raw_path, dict(request.headers), body)
-        )
         key = request_key(
             request.method, request.raw_path, request.headers.get("Authorization", ""), body
         )
@@ -251,6 +250,9 @@ def _handler(state: _State, upstream: Upstream, session: Any, urls: dict[str, st
             state.answers[key] = answer
         else:
             state.replayed += 1
+        state.log[upstream.name].append(
+            (request.method, request.raw_path, dict(request.headers), body, len(answer.body))
+        )
         if state.latency:
             await asyncio.sleep(state.latency)
         return web.Response(

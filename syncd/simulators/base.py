@@ -35,6 +35,7 @@ class Request:
     body: bytes
     status: int = 0
     target: str = ""  # the raw request target (path and query as sent), for signatures
+    sent: int = 0  # bytes of the answer's body (what a client had to receive and parse)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -296,15 +297,15 @@ class _Handler(BaseHTTPRequestHandler):
                 ).encode()
             # Logged before answering, so a client never holds an answer to an
             # unlogged request.
-            self.sim._record(_with_status(request, fault.status))
             response = Response(fault.status, answer, fault.headers)
+            self.sim._record(_with_status(request, fault.status, len(response.raw)))
             self._send(response, reset=fault.reset_mid_body, trickle=fault.trickle)
             return
         try:
             response = self.sim.handle(request)
         except Exception as exc:  # noqa: BLE001 (a simulator bug must show as a 500, not hang)
             response = Response(500, {"error": f"simulator error: {exc!r}"})
-        self.sim._record(_with_status(request, response.status))
+        self.sim._record(_with_status(request, response.status, len(response.raw)))
         self._send(response)
 
     def _send(self, response: Response, *, reset: bool = False, trickle: float = 0.0) -> None:
@@ -334,8 +335,8 @@ def _make_handler(sim: SimulatorServer) -> type[BaseHTTPRequestHandler]:
     return type("Handler", (_Handler,), {"sim": sim})
 
 
-def _with_status(request: Request, status: int) -> Request:
-    return dataclasses.replace(request, status=status)
+def _with_status(request: Request, status: int, sent: int = 0) -> Request:
+    return dataclasses.replace(request, status=status, sent=sent)
 
 
 class _Server(ThreadingHTTPServer):

@@ -2,8 +2,9 @@
 
 It serves the aggregated and global address, instance and forwarding-rule lists and
 ``projects:search`` in the JSON shapes Google returns (so the real client parses them), pages with
-``maxResults``/``pageToken``, and demands a bearer token it issued or a JWT signed by the
-service-account key it generated. It imports nothing from syncd except ``simulators.base``.
+``maxResults``/``pageToken``, applies a list ``filter`` and a field mask (the ``fields`` system
+parameter or its ``X-Goog-FieldMask`` header), and demands a bearer token it issued or a JWT signed
+by the service-account key it generated. It imports nothing from syncd except ``simulators.base``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ _LIST_PARAMS = frozenset(
 _SEARCH_PARAMS = frozenset({"query", "pageSize", "pageToken", "alt", "$alt", "prettyPrint"})
 _QUERY_FIELDS = {"state": "state", "id": "projectId", "projectid": "projectId", "name": "name"}
 _FILTER = re.compile(r'\s*\(?\s*([A-Za-z][A-Za-z0-9_]*)\s*(=|!=)\s*"?([^"()]*?)"?\s*\)?\s*')
+# Between the parenthesized expressions of a compound filter: ") OR (", ") AND (" or ") (".
+_FILTER_TERMS = re.compile(r"\)\s*(OR |AND |)\s*\(")
 _PROJECT_STATES = {"ACTIVE": 1, "DELETE_REQUESTED": 2}
 
 # collection -> (aggregated kind, list kind, scope prefix of its aggregated items)
@@ -548,6 +551,9 @@ class GcpSimulator(SimulatorServer):
             return google_error(
                 400, f"Invalid value for field 'filter': '{text}'. Invalid list filter expression."
             )
+        mask = _field_mask(request, collection, aggregated=aggregated)
+        if isinstance(mask, Response):
+            return mask
         offset = self._cursor(request, text)
         if isinstance(offset, Response):
             return offset
@@ -575,7 +581,7 @@ class GcpSimulator(SimulatorServer):
                 body["items"] = [item for _, item in page]
         if more:
             body["nextPageToken"] = self._new_cursor(request.path, text, offset + len(page))
-        return Response(200, body)
+        return Response(200, body if mask is None else _masked(body, mask))
 
     def _scoped_items(
         self, collection: str, page: list[tuple[str, dict[str, Any]]]
@@ -807,13 +813,29 @@ def _page_size(request: Request, name: str, limit: int | None) -> int | Response
 
 
 def _parse_filter(text: str) -> Callable[[Mapping[str, Any]], bool] | None:
-    """The one filter form supported: ``field = "value"`` or ``field != "value"``."""
+    """``field = "value"`` or ``field != "value"``, or parenthesized ones joined by ``OR`` (or
+    by ``AND``, or by nothing, which is AND), as Compute documents; None if malformed. Mixing
+    ``OR`` with ``AND`` is not supported here (Compute's precedence for it is not documented)."""
     if not text.strip():
         return lambda _body: True
     match = _FILTER.fullmatch(text)
-    if match is None:
+    if match is not None:
+        return _comparison(*match.groups())
+    text = text.strip()
+    if not (text.startswith("(") and text.endswith(")")):
         return None
-    name, op, value = match.groups()
+    terms = _FILTER_TERMS.split(text[1:-1])
+    joins = {join.strip() or "AND" for join in terms[1::2]}
+    parts = [_FILTER.fullmatch(part) for part in terms[::2]]
+    if len(joins) != 1 or not all(part is not None for part in parts):
+        return None
+    tests = [_comparison(*part.groups()) for part in parts if part is not None]
+    if joins == {"OR"}:
+        return lambda body: any(test(body) for test in tests)
+    return lambda body: all(test(body) for test in tests)
+
+
+def _comparison(name: str, op: str, value: str) -> Callable[[Mapping[str, Any]], bool]:
     if op == "=":
         return lambda body: str(body.get(name, "")) == value
     return lambda body: str(body.get(name, "")) != value
@@ -829,3 +851,166 @@ def _parse_query(query: str) -> list[tuple[str, str]] | None:
             return None
         terms.append((fieldname, value.lower()))
     return terms
+
+
+# --- field masks (partial responses) ----------------------------------------------------------
+#
+# Google's partial-response syntax: comma-separated paths, ``/`` between a field and its
+# sub-field, ``(a,b)`` for several sub-fields, ``*`` for every field or map entry. Paths descend
+# through arrays. What is not selected is left out, ``nextPageToken`` included: a client that
+# does not ask for it sees one page. A name the resource does not have is a 400, as at Google.
+
+# A schema maps each JSON field to its own schema, or to None for a value with no sub-fields.
+# ``{"*": schema}`` is a map with free keys (labels, an aggregated list's scopes). It holds the
+# fields this simulator serves, which are the fields syncd reads and their neighbours.
+_Schema = dict[str, Any]
+_MAP = "*"
+_FREE_MAP: _Schema = {_MAP: None}
+_ACCESS_CONFIG: _Schema = dict.fromkeys(
+    ["kind", "type", "name", "natIP", "externalIpv6", "externalIpv6PrefixLength", "networkTier"]
+)
+_RESOURCES: dict[str, _Schema] = {
+    "addresses": {
+        **dict.fromkeys(["kind", "id", "name", "address", "addressType", "ipVersion", "status"]),
+        **dict.fromkeys(["region", "selfLink", "users", "networkTier", "purpose"]),
+        **dict.fromkeys(["prefixLength", "ipv6EndpointType"]),
+        "labels": _FREE_MAP,
+    },
+    "instances": {
+        **dict.fromkeys(["kind", "id", "name", "status", "zone", "machineType", "selfLink"]),
+        "labels": _FREE_MAP,
+        "networkInterfaces": {
+            **dict.fromkeys(["kind", "name", "networkIP", "stackType"]),
+            "accessConfigs": _ACCESS_CONFIG,
+            "ipv6AccessConfigs": _ACCESS_CONFIG,
+        },
+    },
+    "forwardingRules": {
+        **dict.fromkeys(["kind", "id", "name", "IPAddress", "IPProtocol", "portRange"]),
+        **dict.fromkeys(["loadBalancingScheme", "ipVersion", "networkTier", "region"]),
+        "selfLink": None,
+        "labels": _FREE_MAP,
+    },
+}
+_WARNING: _Schema = {"code": None, "message": None, "data": {"key": None, "value": None}}
+_ENVELOPE: _Schema = dict.fromkeys(["kind", "id", "selfLink", "nextPageToken", "unreachables"])
+_MASK_NAME = re.compile(r"\*|[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _list_schema(collection: str, *, aggregated: bool) -> _Schema:
+    resource = _RESOURCES[collection]
+    if aggregated:
+        scoped = {collection: resource, "warning": _WARNING}
+        return {**_ENVELOPE, "warning": _WARNING, "items": {_MAP: scoped}}
+    return {**_ENVELOPE, "warning": _WARNING, "items": resource}
+
+
+def _field_mask(
+    request: Request, collection: str, *, aggregated: bool
+) -> _Schema | Response | None:
+    """The response's field mask as a tree (None: no mask, every field); 400 if it is malformed
+    or names a field the list does not have. ``fields`` and ``X-Goog-FieldMask`` are one system
+    parameter, sent as a query parameter or as a header."""
+    text = request.param("fields") or request.headers.get("x-goog-fieldmask")
+    if text is None or text.strip() in ("", "*"):
+        return None
+    tree = _parse_mask(text)
+    if tree is None:
+        return _invalid_fields(f"Invalid field selection {text}")
+    unknown = _unknown_field(tree, _list_schema(collection, aggregated=aggregated))
+    if unknown is not None:
+        return _invalid_fields(f"Invalid field selection {unknown}")
+    return tree
+
+
+def _parse_mask(text: str) -> _Schema | None:
+    """``a/b(c,d),e`` as ``{"a": {"b": {"c": None, "d": None}}, "e": None}``; None if malformed."""
+    tree, rest = _parse_selections(text)
+    return tree if rest == "" else None
+
+
+def _parse_selections(text: str) -> tuple[_Schema | None, str | None]:
+    """Selections up to an unmatched ``)`` or the end: (tree, what follows), or (None, None)."""
+    tree: _Schema = {}
+    while True:
+        path: list[str] = []
+        while True:
+            match = _MASK_NAME.match(text)
+            if match is None:
+                return None, None
+            path.append(match.group())
+            text = text[match.end() :]
+            if not text.startswith("/"):
+                break
+            text = text[1:]
+        sub: _Schema | None = None
+        if text.startswith("("):
+            sub, rest = _parse_selections(text[1:])
+            if sub is None or rest is None or not rest.startswith(")"):
+                return None, None
+            text = rest[1:]
+        _merge(tree, path, sub)
+        if not text.startswith(","):
+            return tree, text
+        text = text[1:]
+
+
+def _merge(tree: _Schema, path: list[str], sub: _Schema | None) -> None:
+    """Add one selection; a field selected whole stays whole."""
+    head, *tail = path
+    if head in tree and tree[head] is None:
+        return
+    if not tail and sub is None:
+        tree[head] = None
+        return
+    child = tree.setdefault(head, {})
+    if tail:
+        _merge(child, tail, sub)
+    elif sub is not None:
+        for name, value in sub.items():
+            _merge(child, [name], value)
+
+
+def _unknown_field(tree: _Schema, schema: _Schema | None, where: str = "") -> str | None:
+    """The first selected path the schema does not have, or None."""
+    for name, sub in tree.items():
+        path = f"{where}/{name}" if where else name
+        if schema is None:
+            return path  # a sub-field of a value that has none
+        if _MAP in schema:  # a map: any key
+            known = schema[_MAP]
+        elif name == _MAP:  # every field of an object: nothing to check by name
+            continue
+        elif name in schema:
+            known = schema[name]
+        else:
+            return path
+        if sub is not None:
+            found = _unknown_field(sub, known, path)
+            if found is not None:
+                return found
+    return None
+
+
+def _masked(value: Any, tree: _Schema) -> Any:
+    """``value`` with only what ``tree`` selects; objects left empty by the mask are dropped."""
+    if isinstance(value, list):
+        return [_masked(item, tree) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    for name, item in value.items():
+        if name not in tree and _MAP not in tree:
+            continue
+        sub = tree[name] if name in tree else tree[_MAP]
+        if sub is None:
+            kept[name] = item
+            continue
+        masked = _masked(item, sub)
+        if masked not in ({}, []):
+            kept[name] = masked
+    return kept
+
+
+def _invalid_fields(message: str) -> Response:
+    return google_error(400, message, reason="invalidParameter")

@@ -70,6 +70,26 @@ _BACKOFF_FIRST = 0.25
 _BACKOFF_MAX = 8.0
 _MIN_ATTEMPT_TIMEOUT = 0.05
 
+# Ask for less (issue 26 item 4). Compute leaves INTERNAL addresses and forwarding rules out
+# itself (the filters are the collector's own tests, which it keeps, in Compute's filter syntax)
+# and answers with only the fields syncd reads: a field mask per list, in JSON names, sent as
+# X-Goog-FieldMask (the `fields` system parameter's header form, through the SDK's public
+# `metadata`). Each mask names nextPageToken: without it an answer has no link to the next page.
+_ADDRESS_FIELDS = "name,address,addressType,region,labels"
+_RULE_FIELDS = "name,region,labels,IPAddress,loadBalancingScheme"
+_VM_FIELDS = (
+    "name,zone,labels,networkInterfaces(accessConfigs/natIP,ipv6AccessConfigs/externalIpv6)"
+)
+FIELDS = {
+    "addresses": f"items/*/addresses({_ADDRESS_FIELDS}),nextPageToken",
+    "global_addresses": f"items({_ADDRESS_FIELDS}),nextPageToken",
+    "instances": f"items/*/instances({_VM_FIELDS}),nextPageToken",
+    "forwarding_rules": f"items/*/forwardingRules({_RULE_FIELDS}),nextPageToken",
+    "global_forwarding_rules": f"items({_RULE_FIELDS}),nextPageToken",
+}
+EXTERNAL_ADDRESSES = 'addressType = "EXTERNAL"'
+EXTERNAL_RULES = " OR ".join(f'(loadBalancingScheme = "{s}")' for s in sorted(_EXTERNAL_SCHEMES))
+
 # Errors from outside the API's answers (token refresh, the wire, the body). An API's answer
 # (GoogleAPICallError) is classified by its HTTP status instead.
 _OTHER_ERRORS: ByType = (
@@ -246,7 +266,7 @@ class _ProjectReader:
 
     def addresses(self) -> Iterator[_Found]:
         request = compute_v1.AggregatedListAddressesRequest(
-            project=self._project, max_results=PAGE_SIZE
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_ADDRESSES
         )
         call = self._clients.addresses.aggregated_list
         for scope_key, address in self._aggregated(call, request, "addresses"):
@@ -254,10 +274,11 @@ class _ProjectReader:
 
     def global_addresses(self) -> Iterator[_Found]:
         request = compute_v1.ListGlobalAddressesRequest(
-            project=self._project, max_results=PAGE_SIZE
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_ADDRESSES
         )
         call = self._clients.global_addresses.list
-        for page in self._pages.pages(call, request, self._where("global addresses")):
+        where = self._where("global addresses")
+        for page in self._pages.pages(call, request, where, FIELDS["global_addresses"]):
             for address in page.items:
                 yield from _address(address, GLOBAL)
 
@@ -281,7 +302,7 @@ class _ProjectReader:
 
     def forwarding_rules(self) -> Iterator[_Found]:
         request = compute_v1.AggregatedListForwardingRulesRequest(
-            project=self._project, max_results=PAGE_SIZE
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_RULES
         )
         call = self._clients.forwarding_rules.aggregated_list
         for scope_key, rule in self._aggregated(call, request, "forwarding_rules"):
@@ -289,10 +310,11 @@ class _ProjectReader:
 
     def global_forwarding_rules(self) -> Iterator[_Found]:
         request = compute_v1.ListGlobalForwardingRulesRequest(
-            project=self._project, max_results=PAGE_SIZE
+            project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_RULES
         )
         call = self._clients.global_forwarding_rules.list
-        for page in self._pages.pages(call, request, self._where("global forwarding rules")):
+        where = self._where("global forwarding rules")
+        for page in self._pages.pages(call, request, where, FIELDS["global_forwarding_rules"]):
             for rule in page.items:
                 yield from _forwarding_rule(rule, GLOBAL)
 
@@ -301,7 +323,7 @@ class _ProjectReader:
     ) -> Iterator[tuple[str, Any]]:
         """``(scope key, resource)`` over every page; empty scopes carry only a warning."""
         where = self._where(f"aggregated {field.replace('_', ' ')}")
-        for page in self._pages.pages(call, request, where):
+        for page in self._pages.pages(call, request, where, FIELDS[field]):
             for scope_key, scoped in page.items.items():
                 for resource in getattr(scoped, field):
                     yield str(scope_key), resource
@@ -363,7 +385,11 @@ class _Pager:
         self._deadline = deadline
         self._settings = settings
 
-    def pages(self, call: Callable[..., Any], request: Any, where: str) -> Iterator[Any]:
+    def pages(
+        self, call: Callable[..., Any], request: Any, where: str, fields: str | None = None
+    ) -> Iterator[Any]:
+        """Every page of ``call``; ``fields``: the field mask of each answer."""
+        metadata = () if fields is None else (("x-goog-fieldmask", fields),)
         while True:
             remaining = self._deadline.left(where)
             retry = gretry.Retry(
@@ -376,7 +402,7 @@ class _Pager:
             timeout = _AttemptTimeout(self._settings.request_timeout, self._deadline)
             with _translated(where):
                 try:
-                    page = call(request=request, retry=retry, timeout=timeout)
+                    page = call(request=request, retry=retry, timeout=timeout, metadata=metadata)
                 except (AttributeError, TypeError, KeyError) as exc:
                     # google-api-core reading an error body that is JSON but not an object.
                     raise CollectorError(

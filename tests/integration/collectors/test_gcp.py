@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from syncd.config import GcpCollectorConfig
 from syncd.model import Address, Scope, ScopeStatus, Skip, SkipReason, Vendor, parse_ip
-from syncd.simulators.base import Fault
+from syncd.simulators.base import Fault, Request
 from syncd.simulators.gcp import GcpSimulator
 from syncd.sources.collectors.base import CollectorSettings, Discovery
 from syncd.sources.collectors.failures import CollectorError, ScopeDenied
@@ -187,6 +188,87 @@ def test_internal_addresses_and_forwarding_rules_are_left_out(
 
     ips = {str(a.ip) for a in addresses(found)} | {s.subject for s in found if isinstance(s, Skip)}
     assert set() == ips & {"10.128.0.9", "10.142.0.5"}
+
+
+# --- asking for less (issue 26): a filter and field masks the API applies -----------------
+
+
+def replayed(sim: GcpSimulator, call: Request, *, drop: str) -> httpx.Response:
+    """``call`` sent again by hand without its filter (``drop="filter"``) or its field mask."""
+    query = {k: v for k, v in call.query.items() if k != drop}
+    headers = {k: v for k, v in call.headers.items() if k in ("authorization",)}
+    if drop != "fields" and "x-goog-fieldmask" in call.headers:
+        headers["x-goog-fieldmask"] = call.headers["x-goog-fieldmask"]
+    return httpx.get(sim.url + call.path, params=query, headers=headers)
+
+
+EXTERNAL_RULES = '(loadBalancingScheme = "EXTERNAL") OR (loadBalancingScheme = "EXTERNAL_MANAGED")'
+
+
+@pytest.mark.parametrize(
+    ("path", "expected_filter"),
+    [
+        ("/aggregated/addresses$", 'addressType = "EXTERNAL"'),
+        ("/global/addresses$", 'addressType = "EXTERNAL"'),
+        ("/aggregated/forwardingRules$", EXTERNAL_RULES),
+        ("/global/forwardingRules$", EXTERNAL_RULES),
+    ],
+)
+def test_the_api_leaves_internal_addresses_and_rules_out(
+    sim: GcpSimulator, key_file: Path, path: str, expected_filter: str
+) -> None:
+    seed_estate(sim)
+    sim.add_address(PROJECT, None, "psa-range", "10.200.0.0", address_type="INTERNAL")
+    sim.add_forwarding_rule(PROJECT, "us-east1", "gke-ilb", "10.142.0.6", scheme="INTERNAL_MANAGED")
+    sim.add_forwarding_rule(PROJECT, None, "td", "10.0.0.9", scheme="INTERNAL_SELF_MANAGED")
+    sim.page_size = 500  # one page per list, to compare with the same list unfiltered
+    found = collect(make_collector(sim, key_file))
+
+    assert EXPECTED == summary(found)
+    [call] = sim.requests_matching("GET", path)
+    assert expected_filter == call.param("filter")
+    assert b"INTERNAL" not in replayed(sim, call, drop="").content
+    # Without the filter the same page would have carried the INTERNAL ones too.
+    unfiltered = replayed(sim, call, drop="filter").content
+    assert b"INTERNAL" in unfiltered
+    assert call.sent < len(unfiltered)
+
+
+def test_every_compute_list_asks_only_for_the_fields_syncd_reads(
+    sim: GcpSimulator, key_file: Path
+) -> None:
+    seed_estate(sim)
+    found = collect(make_collector(sim, key_file))
+
+    assert EXPECTED == summary(found)
+    for path in LISTS:
+        calls = sim.requests_matching("GET", path)
+        masks = {c.headers.get("x-goog-fieldmask", "") for c in calls}
+        assert 1 == len(masks), path
+        assert "nextPageToken" in masks.pop().split(","), path  # or paging would stop
+        whole = replayed(sim, calls[0], drop="fields")
+        assert 200 == whole.status_code
+        assert calls[0].sent < len(whole.content), path
+
+
+def test_what_the_masks_leave_out_changes_nothing_syncd_reports(
+    sim: GcpSimulator, key_file: Path
+) -> None:
+    """Labels, regions, zones and resource names, IPv4 and IPv6 alike, survive the masks."""
+    seed_estate(sim)
+    found = addresses(collect(make_collector(sim, key_file)))
+
+    by_resource = {a.resource: (str(a.ip), a.region, a.tags) for a in found}
+    assert ("34.120.0.10", "us-central1", (("team", "edge"),)) == by_resource[
+        "address/us-central1/lb-ip"
+    ]
+    assert ("35.192.0.1", "us-central1", (("o", "1"),)) == by_resource[
+        "instance/us-central1-a/vm-a"
+    ]
+    assert {"35.195.0.3", "2600:1900:4010:1a2b:0:1::"} == {
+        str(a.ip) for a in found if a.resource == "instance/europe-west1-b/vm-c"
+    }
+    assert ("34.77.0.50", "europe-west1", ()) == by_resource["forwardingRule/europe-west1/alb"]
 
 
 def test_an_ip_both_reserved_and_in_use_is_reported_once_as_the_address(

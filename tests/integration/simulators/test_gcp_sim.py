@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,6 +271,105 @@ def test_filter_keeps_matching_resources(http: httpx.Client) -> None:
 
     assert (6, ["private"]) == (len(external), internal)
     assert 400 == http.get(ADDRESSES, params={"filter": "addressType ~ EXT OR"}).status_code
+
+
+def test_filter_joins_parenthesized_expressions_with_or_and_and(
+    sim: GcpSimulator, http: httpx.Client
+) -> None:
+    rules = "/compute/v1/projects/p1/aggregated/forwardingRules"
+    for name, scheme in (("e", "EXTERNAL"), ("m", "EXTERNAL_MANAGED"), ("i", "INTERNAL")):
+        sim.add_forwarding_rule("p1", "us-east1", name, "34.1.1.1", scheme=scheme)
+    either = '(loadBalancingScheme = "EXTERNAL") OR (loadBalancingScheme = "EXTERNAL_MANAGED")'
+    both = '(loadBalancingScheme = "EXTERNAL") (name = "m")'
+
+    def rule_names(text: str) -> list[str]:
+        pages = every_page(http, rules, filter=text)
+        return sorted(r["name"] for p in pages for s in p["items"].values() for r in s.get(
+            "forwardingRules", []))  # fmt: skip
+
+    assert (["e", "i", "m"], ["e", "m"], []) == (
+        rule_names(""),
+        rule_names(either),
+        rule_names(both),
+    )
+    for malformed in ("(name = e) OR (name = m) AND (name = i)", "(name = e) XOR (name = m)"):
+        assert 400 == http.get(rules, params={"filter": malformed}).status_code
+
+
+def test_a_field_mask_keeps_only_what_it_selects_as_parameter_or_header(
+    sim: GcpSimulator, http: httpx.Client
+) -> None:
+    sim.page_size = 500
+    mask = "items/*/addresses(name,address),nextPageToken"
+
+    by_param = http.get(ADDRESSES, params={"fields": mask}).json()
+    by_header = http.get(ADDRESSES, headers={"X-Goog-FieldMask": mask}).json()
+    whole = http.get(ADDRESSES).json()
+
+    assert by_param == by_header
+    assert {"items"} == set(by_param)  # one page: no nextPageToken to keep
+    kept = [a for scoped in by_param["items"].values() for a in scoped["addresses"]]
+    assert 7 == len(kept)
+    assert {frozenset({"name", "address"})} == {frozenset(a) for a in kept}
+    # Scopes with nothing selected (only a warning) are left out with the rest.
+    assert {"global", "regions/us-central1", "regions/us-east1"} == set(by_param["items"])
+    assert len(json.dumps(by_param)) < len(json.dumps(whole))
+
+
+def test_the_request_log_holds_the_size_of_each_answer(
+    sim: GcpSimulator, http: httpx.Client
+) -> None:
+    sim.clear_requests()
+    whole = http.get(ADDRESSES)
+    refused = http.get(ADDRESSES, params={"fields": "bogus"})
+
+    assert [len(whole.content), len(refused.content)] == [r.sent for r in sim.requests]
+
+
+def test_a_field_mask_without_next_page_token_drops_the_link_to_the_next_page(
+    http: httpx.Client,
+) -> None:
+    masked = http.get(ADDRESSES, params={"fields": "items/*/addresses/name"}).json()
+    kept = http.get(ADDRESSES, params={"fields": "items/*/addresses/name,nextPageToken"}).json()
+
+    assert "nextPageToken" not in masked
+    assert kept["nextPageToken"]
+
+
+def test_a_field_mask_applies_to_global_lists_and_nested_fields(
+    sim: GcpSimulator, http: httpx.Client
+) -> None:
+    sim.add_instance("p1", "us-central1-a", "vm", nat_ips=["35.192.0.1"], labels={"o": "1"})
+    mask = "items/*/instances(name,networkInterfaces(accessConfigs/natIP))"
+
+    vms = http.get("/compute/v1/projects/p1/aggregated/instances", params={"fields": mask})
+    names_only = http.get(GLOBAL_ADDRESSES, params={"fields": "items/name"}).json()
+
+    assert {"zones/us-central1-a": {"instances": [
+        {"name": "vm", "networkInterfaces": [{"accessConfigs": [{"natIP": "35.192.0.1"}]}]}
+    ]}} == vms.json()["items"]  # fmt: skip
+    assert {"items": [{"name": "anycast"}]} == names_only
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        "items/*/addresses(name,bogus)",
+        "items/*/addresses/name/first",
+        "itemz",
+        "items/*/addresses(name",
+        "items//name",
+        "items,,nextPageToken",
+    ],
+)
+def test_a_field_mask_naming_what_the_list_does_not_have_is_400(
+    http: httpx.Client, mask: str
+) -> None:
+    response = http.get(ADDRESSES, headers={"X-Goog-FieldMask": mask})
+
+    assert 400 == response.status_code
+    assert ["invalidParameter"] == reasons(response)
+    assert "Invalid field selection" in error_of(response)["message"]
 
 
 def test_instances_and_forwarding_rules_have_the_real_field_names(
