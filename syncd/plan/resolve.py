@@ -232,18 +232,18 @@ def resolve(inventory: Inventory, regions: RegionMatcher) -> Resolved:
     # of regions for 100,000 addresses, matched once each.
     spelled: dict[tuple[Vendor, str], str | None] = {}
     for key in sorted(first):
-        ip = first[key].ip
+        address = first[key]
         found = more.get(key) if more else None  # one lookup less per address: 100,000 a run
         merged = (
-            _single(key, first[key], regions, spelled)
+            _single(key, address, regions, spelled)
             if found is None
             else _merge(key, found, regions, spelled)
         )
         if isinstance(merged, Skip):
             skips.append(merged)
-            held[ip] = merged.reason
+            held[address.ip] = merged.reason
         else:
-            candidates[ip] = merged
+            candidates[address.ip] = merged
     return Resolved(candidates=candidates, skips=tuple(skips), held=held)
 
 
