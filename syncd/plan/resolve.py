@@ -145,11 +145,8 @@ class Candidate(NamedTuple):
     others: tuple[Address, ...] = ()  # the other sources, when several reported the IP
 
     @property
-    def ip(self) -> IPAddress:
-        return self.source.ip
-
-    @property
     def mapping(self) -> RegionMapping:
+        """The desired mapping, made anew on each read: read it where a mapping is written."""
         return RegionMapping(ip=self.source.ip, vendor=self.vendor, region=self.region)
 
     def maps_as(self, mapping: RegionMapping) -> bool:
