@@ -27,7 +27,7 @@ from syncd.model import (
     ZonePlan,
     canonical,
 )
-from syncd.plan.resolve import Candidate, Resolved, first_order, ip_order
+from syncd.plan.resolve import Candidate, Resolved, ip_order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,7 +136,7 @@ def _select(
         # thousand lookups a zone instead of every address of the estate.
         chosen = sorted(
             ((ip, c) for ip in dns_origins if (c := candidates.get(ip)) is not None),
-            key=first_order,
+            key=_in_order,
         )
     for ip, cand in chosen:
         if wanted is not None and not cand.collectors & wanted:
@@ -180,6 +180,10 @@ def _select(
     return desired, skips, ignored
 
 
+def _in_order(item: tuple[IPAddress, Candidate]) -> int:
+    return item[1].order
+
+
 def _diff(
     zone: ZoneConfig,
     desired: Mapping[IPAddress, Candidate],
@@ -192,8 +196,8 @@ def _diff(
     foreign: list[Skip] = []
     for ip, cand in desired.items():
         now = current.get(ip)
-        item = Upsert(mapping=cand.mapping, previous=now, scope_key=cand.scope_key)
-        if now == cand.mapping:
+        if now is not None and cand.maps_as(now):
+            item = Upsert(mapping=now, previous=now, scope_key=cand.scope_key)
             unchanged.append(item)
             mine = owned.get(ip)
             # Adopt on request; re-record an owned one whose scope moved (a renamed collector,
@@ -201,7 +205,7 @@ def _diff(
             if (mine is None and zone.adopt) or (mine and mine.scope_key != cand.scope_key):
                 adopted.append(item)
         elif now is None or ip in owned:
-            upserts.append(item)
+            upserts.append(Upsert(mapping=cand.mapping, previous=now, scope_key=cand.scope_key))
         else:
             foreign.append(
                 _skip(
@@ -228,8 +232,10 @@ def _deletions(
         return [], [], ""
     deletes: list[RegionMapping] = []
     protected: list[Skip] = []
-    both = owned.keys() & current.keys()
-    for ip in sorted((ip for ip in both if ip not in desired), key=ip_order):
+    # Sets made from the dicts take their stored hashes: an IP's hash is Python code, and
+    # these are every owned mapping of the zone.
+    both = set(owned) & set(current)
+    for ip in sorted(both.difference(desired), key=ip_order):
         mapping = current[ip]
         if not health.trusted(owned[ip].scope_key):
             detail = f"scope {owned[ip].scope_key} is incomplete this run; deletion deferred"

@@ -85,25 +85,40 @@ _SPECIAL: tuple[tuple[str, str], ...] = (
 )
 
 
-def _segments(version: int) -> tuple[list[int], list[str]]:
-    """``_SPECIAL`` flattened into disjoint segments (start, reason) for a binary search."""
+# IPv6 addresses' offset in ``order_key``'s space: past every IPv4 address.
+_V6 = 1 << 128
+
+
+def order_key(ip: IPAddress) -> int:
+    """``ip_order`` as one int: made and compared several times faster than the tuple (a
+    Python ``ipaddress`` hash or property is a function call; an int's is not), 100,000 times
+    a run."""
+    return int(ip) | _V6 if isinstance(ip, ipaddress.IPv6Address) else int(ip)
+
+
+def _segments() -> tuple[list[int], list[str]]:
+    """``_SPECIAL`` flattened into disjoint segments of ``order_key``'s space (start, reason)
+    for a binary search."""
     ranges = [
-        (int(net.network_address), int(net.broadcast_address), reason)
+        (order_key(net.network_address), order_key(net.broadcast_address), reason)
         for net, reason in ((ipaddress.ip_network(n), r) for n, r in _SPECIAL)
-        if net.version == version
     ]
     edges = sorted({0} | {lo for lo, _, _ in ranges} | {hi + 1 for _, hi, _ in ranges})
     reasons = [next((r for lo, hi, r in ranges if lo <= edge <= hi), "") for edge in edges]
     return edges, reasons
 
 
-_SEGMENTS = {4: _segments(4), 6: _segments(6)}
+_EDGES, _REASONS = _segments()
 
 
 def non_public_reason(ip: IPAddress) -> str:
     """Why ``ip`` is not publicly routable, or "" when it is."""
-    edges, reasons = _SEGMENTS[ip.version]
-    return reasons[bisect.bisect_right(edges, int(ip)) - 1]
+    return _non_public(order_key(ip))
+
+
+def _non_public(key: int) -> str:
+    """``non_public_reason`` of the address whose ``order_key`` is ``key``."""
+    return _REASONS[bisect.bisect_right(_EDGES, key) - 1]
 
 
 def ip_order(ip: IPAddress) -> tuple[int, int]:
@@ -117,16 +132,38 @@ def ip_order(ip: IPAddress) -> tuple[int, int]:
 class Candidate(NamedTuple):
     """One IP's desired mapping and every source that reported it.
 
-    A NamedTuple rather than a frozen dataclass: one is built per address, 100,000 a run, and
-    a tuple is several times cheaper to make.
+    One tuple, holding the mapping's fields rather than a ``RegionMapping`` and its first
+    source rather than a tuple of one: one is built per address, 100,000 a run, and a single
+    tuple is several times cheaper to make (and for the garbage collector to walk) than a
+    frozen dataclass and two tuples. A zone makes the ``RegionMapping`` where it writes one.
     """
 
-    mapping: RegionMapping
-    sources: tuple[Address, ...]
+    order: int  # order_key(ip): a zone sorts its share of the run by it
+    vendor: Vendor
+    region: str  # as Cloudflare lists it
+    source: Address  # the first source in (collector, resource) order: its scope is the IP's
+    others: tuple[Address, ...] = ()  # the other sources, when several reported the IP
+
+    @property
+    def mapping(self) -> RegionMapping:
+        """The desired mapping, made anew on each read: read it where a mapping is written."""
+        return RegionMapping(ip=self.source.ip, vendor=self.vendor, region=self.region)
+
+    def maps_as(self, mapping: RegionMapping) -> bool:
+        """Whether ``mapping`` equals this candidate's, compared without making one."""
+        return (
+            mapping.region == self.region
+            and mapping.vendor == self.vendor
+            and mapping.ip == self.source.ip
+        )
+
+    @property
+    def sources(self) -> tuple[Address, ...]:
+        return (self.source, *self.others)
 
     @property
     def scope_key(self) -> ScopeKey:
-        return self.sources[0].scope_key
+        return self.source.scope_key
 
     @property
     def collectors(self) -> frozenset[str]:
@@ -171,55 +208,53 @@ def _loose(region: str) -> str:
 def resolve(inventory: Inventory, regions: RegionMatcher) -> Resolved:
     """Normalize, merge sources per IP, and drop what cannot be mapped, with reasons."""
     skips: list[Skip] = list(inventory.skips)
-    # Nearly every IP has one source: keep just that, and a list only for the others. (This
-    # runs over every address of the estate; fewer objects per address is less CPU, the
-    # garbage collector's included.)
-    first: dict[IPAddress, Address] = {}
-    more: dict[IPAddress, list[Address]] = {}
+    # The public addresses by their IP's order_key: an int, hashed and sorted in C where an IP
+    # object's hash is Python code. Nearly every IP has one source: keep just that, and a list
+    # only for the others. (This runs over every address of the estate; fewer objects per
+    # address is less CPU, the garbage collector's included.)
+    first: dict[int, Address] = {}
+    more: dict[int, list[Address]] = {}
     for address in inventory.addresses:
-        if reason := non_public_reason(address.ip):
+        key = order_key(address.ip)
+        if reason := _non_public(key):
             skips.append(_address_skip(address, SkipReason.NON_PUBLIC, reason))
             continue
-        seen = first.setdefault(address.ip, address)
+        seen = first.setdefault(key, address)
         if seen is not address:
-            more.setdefault(address.ip, [seen]).append(address)
+            more.setdefault(key, [seen]).append(address)
 
     candidates: dict[IPAddress, Candidate] = {}
     held: dict[IPAddress, SkipReason] = {}
     # Cloudflare's spelling of each (vendor, region) seen, None where it lists none: a handful
     # of regions for 100,000 addresses, matched once each.
     spelled: dict[tuple[Vendor, str], str | None] = {}
-    for ip, address in sorted(first.items(), key=first_order):
-        found = more.get(ip) if more else None  # one hash less per address: 100,000 a run
+    for key in sorted(first):
+        address = first[key]
+        found = more.get(key) if more else None  # one lookup less per address: 100,000 a run
         merged = (
-            Candidate(mapping=_mapping(address, regions, spelled), sources=(address,))
+            _single(key, address, regions, spelled)
             if found is None
-            else _merge([(_mapping(a, regions, spelled), a) for a in found])
+            else _merge(key, found, regions, spelled)
         )
         if isinstance(merged, Skip):
             skips.append(merged)
-            held[ip] = SkipReason.CONFLICT
-        elif _spelling(merged.mapping.vendor, merged.mapping.region, regions, spelled) is None:
-            m = merged.mapping
-            detail = f"Cloudflare lists no region {m.region!r} for {m.vendor.value}"
-            skips.append(_address_skip(merged.sources[0], SkipReason.UNSUPPORTED_REGION, detail))
-            held[ip] = SkipReason.UNSUPPORTED_REGION
+            held[address.ip] = merged.reason
         else:
-            candidates[ip] = merged
+            candidates[address.ip] = merged
     return Resolved(candidates=candidates, skips=tuple(skips), held=held)
 
 
-def first_order(item: tuple[IPAddress, object]) -> tuple[int, int]:
-    ip = item[0]
-    return ip.version, int(ip)  # ip_order's, inline: it runs for every address
-
-
-def _mapping(
-    address: Address, regions: RegionMatcher, spelled: dict[tuple[Vendor, str], str | None]
-) -> RegionMapping:
-    """The address's mapping, its region spelled as Cloudflare lists it when it does."""
-    region = _spelling(address.vendor, address.region, regions, spelled) or address.region
-    return RegionMapping(ip=address.ip, vendor=address.vendor, region=region)
+def _single(
+    key: int,
+    address: Address,
+    regions: RegionMatcher,
+    spelled: dict[tuple[Vendor, str], str | None],
+) -> Candidate | Skip:
+    """The candidate of an IP one source reported (nearly every IP), or why it has none."""
+    region = _spelling(address.vendor, address.region, regions, spelled)
+    if region is None:
+        return _unsupported(address, address.vendor, address.region)
+    return Candidate(key, address.vendor, region, address)
 
 
 def _spelling(
@@ -237,6 +272,11 @@ def _spelling(
         return found
 
 
+def _unsupported(source: Address, vendor: Vendor, region: str) -> Skip:
+    detail = f"Cloudflare lists no region {region!r} for {vendor.value}"
+    return _address_skip(source, SkipReason.UNSUPPORTED_REGION, detail)
+
+
 def _address_skip(address: Address, reason: SkipReason, detail: str) -> Skip:
     return Skip(
         subject=canonical(address.ip),
@@ -249,23 +289,33 @@ def _address_skip(address: Address, reason: SkipReason, detail: str) -> Skip:
     )
 
 
-def _merge(found: list[tuple[RegionMapping, Address]]) -> Candidate | Skip:
-    """One candidate per IP; a static entry beats discovery; disagreement is a conflict."""
-    if len(found) == 1:  # the common case
-        return Candidate(mapping=found[0][0], sources=(found[0][1],))
-    static = [(m, a) for m, a in found if a.collector == STATIC]
-    pool = static or found
-    mappings = {m for m, _ in pool}
-    sources = tuple(a for _, a in sorted(found, key=lambda f: (f[1].collector, f[1].resource)))
+def _merge(
+    key: int,
+    found: list[Address],
+    regions: RegionMatcher,
+    spelled: dict[tuple[Vendor, str], str | None],
+) -> Candidate | Skip:
+    """One candidate per IP several sources reported; a static entry beats discovery;
+    disagreement is a conflict, a region Cloudflare does not list unsupported."""
+    # Each source's (vendor, region), the region as Cloudflare spells it when it lists it.
+    said = [
+        (a, a.vendor, _spelling(a.vendor, a.region, regions, spelled) or a.region) for a in found
+    ]
+    static = [s for s in said if s[0].collector == STATIC]
+    pool = static or said
+    mappings = {(vendor, region) for _, vendor, region in pool}
+    sources = sorted(found, key=lambda a: (a.collector, a.resource))
     if len(mappings) == 1:
-        return Candidate(mapping=next(iter(mappings)), sources=sources)
-    seen = ", ".join(
-        sorted(f"{m.vendor.value}/{m.region} from {a.collector} {a.resource}" for m, a in pool)
-    )
+        ((vendor, region),) = mappings
+        if _spelling(vendor, region, regions, spelled) is None:
+            return _unsupported(sources[0], vendor, region)
+        return Candidate(key, vendor, region, sources[0], tuple(sources[1:]))
+    seen = ", ".join(sorted(f"{v.value}/{r} from {a.collector} {a.resource}" for a, v, r in pool))
+    ip = found[0].ip
     return Skip(
-        subject=canonical(found[0][0].ip),
+        subject=canonical(ip),
         reason=SkipReason.CONFLICT,
         detail=f"sources disagree: {seen}",
         collector=sources[0].collector,
-        ip=found[0][0].ip,
+        ip=ip,
     )

@@ -75,6 +75,28 @@ def test_public_and_documentation_addresses_are_accepted(text: str):
     assert "" == non_public_reason(ipaddress.ip_address(text))
 
 
+@pytest.mark.parametrize(
+    ("ip", "reason"),
+    [
+        # The table is one sorted key space, IPv6 offset past IPv4: the same integer names a
+        # different range in each family, and the edges between the two stay where they are.
+        (ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.0.0.1"))), "private"),
+        (ipaddress.IPv6Address(int(ipaddress.IPv4Address("10.0.0.1"))), "reserved"),
+        (ipaddress.IPv4Address(int(ipaddress.IPv4Address("8.8.8.8"))), ""),
+        (ipaddress.IPv6Address(int(ipaddress.IPv4Address("8.8.8.8"))), "reserved"),
+        (ipaddress.IPv4Address(0), "unspecified"),
+        (ipaddress.IPv6Address(0), "unspecified"),
+        (ipaddress.IPv4Address(1), "private"),
+        (ipaddress.IPv6Address(1), "loopback"),
+        (ipaddress.IPv4Address(2**32 - 1), "reserved"),
+        (ipaddress.IPv6Address(2**32 - 1), "reserved"),
+        (ipaddress.IPv6Address(2**128 - 1), "multicast"),
+    ],
+)
+def test_each_family_is_read_against_its_own_ranges(ip, reason: str):
+    assert reason == non_public_reason(ip)
+
+
 def _python_says(ip) -> str:
     """The reference classification, straight from ipaddress's properties (slow)."""
     doc = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")

@@ -311,6 +311,18 @@ def test_planning_again_after_applying_yields_no_upserts(items, existing):
     assert () == again.upserts
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.permutations(
+        ["1.0.0.0", "34.1.2.3", "34.1.2.30", "203.0.113.254", "2600:1f18::1", "2600:1f18::1:0"]
+    )
+)
+def test_candidates_are_in_ip_order_whatever_order_they_were_collected_in(texts):
+    resolved = plan.resolve(Inventory(addresses=tuple(addr(t) for t in texts)), REGIONS)
+    assert sorted(resolved.candidates, key=plan.ip_order) == list(resolved.candidates)
+    assert {parse_ip(t) for t in texts} == set(resolved.candidates)
+
+
 def test_still_discovered_but_unmappable_addresses_are_never_deleted():
     """A region Cloudflare stops listing (a vendor absent from supported_regions) is no reason
     to delete: the address still exists."""
