@@ -182,9 +182,7 @@ def preload(vendors: Iterable[Vendor]) -> None:
     its parent never sends). Without them every vendor's child of every run imported syncd's CLI
     and all below it: 0.3-0.4 s of CPU each (issue 26)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(
-        [__name__, _ENTRY, *_main_module(), *(_MODULES[v] for v in vendors)]
-    )
+    ctx.set_forkserver_preload([__name__, _ENTRY, *_main_module(), *(_MODULES[v] for v in vendors)])
 
 
 def _main_module() -> list[str]:
