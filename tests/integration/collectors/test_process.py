@@ -223,6 +223,16 @@ def _fork_servers() -> list[int]:
     return found
 
 
+def _ended(pid: int) -> bool:
+    """``pid`` has exited (a zombie, or reaped): not merely dying, whose parent would still
+    see it running."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
 def test_a_fork_server_that_died_is_started_again_by_the_next_collection(
     sim: GcpSimulator, tmp_path: Path
 ):
@@ -236,7 +246,7 @@ def test_a_fork_server_that_died_is_started_again_by_the_next_collection(
     (server,) = _fork_servers()
 
     os.kill(server, signal.SIGKILL)
-    eventually(lambda: server not in _fork_servers(), "the fork server to end")
+    eventually(lambda: _ended(server), "the fork server to end")
     second = process.collect(job, concurrency=1)
 
     assert second.complete()
