@@ -896,9 +896,13 @@ def rss_mb() -> float:
 
 def fresh_sync(config_path: str, env: dict[str, str]) -> dict[str, Any]:
     """One ``run_once`` in this (fresh) process, as ``syncd run`` makes it: the peak RSS of this
-    process and of its largest collector child (the cloud SDKs live there), and this process's
+    process and of the largest vendor process (the cloud SDKs live there), and this process's
     RSS once the run is over, its report dropped and ``release_memory`` called, as ``syncd run``
-    does between runs."""
+    does between runs, beside the collectors' fork server's.
+
+    The vendor processes are the fork server's children, not this process's, and end with their
+    vendor's collection: their peaks (VmHWM, which counts the pages they share with the fork
+    server) are sampled from /proc every 20 ms while the run lasts."""
     os.environ.update(env)
     quiet_logs()
     from syncd import config
@@ -906,40 +910,69 @@ def fresh_sync(config_path: str, env: dict[str, str]) -> dict[str, Any]:
     from syncd.run import once as sync
 
     settings = config.load(Path(config_path))
+    peaks: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            for pid, mb in children_rss_mb("VmHWM", depth=2).items():
+                peaks[pid] = max(mb, peaks.get(pid, 0.0))
+
+    sampler = threading.Thread(target=sample, name="bench-rss-sampler", daemon=True)
     start = rss_mb()
     t0 = time.perf_counter()
-    report = sync.run_once(settings)
+    sampler.start()
+    try:
+        report = sync.run_once(settings)
+    finally:
+        done.set()
+        sampler.join()
     out = {
         "addresses": len(report.inventory.addresses),
         "result": report.result.value,
         "wall": time.perf_counter() - t0,
         "start_rss_mb": start,
         "peak_rss_mb": peak_rss_mb(),
-        # ru_maxrss of children carries the parent's size at fork over exec: an upper bound.
-        "child_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
+        "child_peak_rss_mb": max(peaks.values(), default=0.0),
         "allocator": os.environ.get("PYTHONMALLOC", "pymalloc"),
     }
     del report
     release_memory()
     out["idle_rss_mb"] = rss_mb()
     # The fork server stays between runs with the SDKs it imported: memory syncd run keeps.
-    out["fork_server_rss_mb"] = children_rss_mb()
+    out["fork_server_rss_mb"] = sum(children_rss_mb().values())
     return out
 
 
-def children_rss_mb() -> float:
-    """RSS of this process's live children (/proc), in MB."""
-    me, total = str(os.getpid()), 0.0
+def children_rss_mb(field: str = "VmRSS", depth: int = 1) -> dict[int, float]:
+    """``field`` of /proc/<pid>/status (VmRSS: resident now; VmHWM: its peak), in MB, of every
+    live process at least ``depth`` levels below this one (1: children and all below them;
+    2: grandchildren and below, such as the vendor processes of the collectors' fork server),
+    by pid. Those that ended, or are ending (no memory left), are not in it."""
+    parents: dict[int, int] = {}
+    values: dict[int, float] = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(
                 line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
             )
-        except OSError:
+            pid, ppid = int(status.parent.name), int(fields["PPid"])
+        except (OSError, KeyError, ValueError):
             continue
-        if fields.get("PPid", "").strip() == me and "VmRSS" in fields:
-            total += int(fields["VmRSS"].split()[0]) / 1024.0
-    return total
+        parents[pid] = ppid
+        if field in fields:
+            values[pid] = int(fields[field].split()[0]) / 1024.0
+
+    def level(pid: int) -> int:
+        """How far below this process ``pid`` is (0: not below it)."""
+        me, steps = os.getpid(), 0
+        while pid in parents and steps < 64:
+            pid, steps = parents[pid], steps + 1
+            if pid == me:
+                return steps
+        return 0
+
+    return {pid: mb for pid, mb in values.items() if level(pid) >= depth}
 
 
 # planning / calibration loop, best of 5 (plan_cpu, the inventory in collection order), on

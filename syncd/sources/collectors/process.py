@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,9 @@ _GRACE = 2.0  # seconds, plus 10% of scope_timeout: a scope's own deadline fires
 _STARTUP = 120.0  # seconds for the child to start and import its SDK (a loaded host)
 _STOP_POLL = 0.25  # seconds between looks at the shutdown event while the child is quiet
 _EXIT = 10.0  # seconds for a child that said it is done to exit before it is killed
+
+# The console script's module (``syncd = "syncd.cli:main"``), which each child's start imports.
+_ENTRY = "syncd.cli"
 
 # Each vendor's collector module: what the fork server imports once, so that its children do not.
 _MODULES = {
@@ -169,9 +173,27 @@ def preload(vendors: Iterable[Vendor]) -> None:
     first collection and kept for this process's life (``syncd run``'s every run): it imports
     the SDKs once, not this process, and each child starts with them loaded instead of a fresh
     interpreter importing syncd and its SDK every run (1-1.5 s of CPU a vendor; issue 26). The
-    server forks nothing but children, from a single thread. Only the first call counts."""
+    server forks nothing but children, from a single thread. Only the first call counts.
+
+    The server also imports what each child would otherwise import again: multiprocessing runs
+    this process's main module anew in every child it starts (``multiprocessing.spawn.prepare``),
+    the ``syncd`` console script (``from syncd.cli import main``) or a ``python -m`` module, and
+    the forkserver's own ``"__main__"`` preload never takes effect (Python 3.11 looks for a key
+    its parent never sends). Without them every vendor's child of every run imported syncd's CLI
+    and all below it: 0.3-0.4 s of CPU each (issue 26)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__, *(_MODULES[v] for v in vendors)])
+    ctx.set_forkserver_preload([__name__, _ENTRY, *_main_module(), *(_MODULES[v] for v in vendors)])
+
+
+def _main_module() -> list[str]:
+    """This process's main module by name when it was run as ``python -m name`` (a package's
+    ``__main__`` is not run again in a child: multiprocessing skips those, and importing one
+    would run it)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    name = getattr(spec, "name", None)
+    if not isinstance(name, str) or name == "__main__" or name.endswith(".__main__"):
+        return []
+    return [name]
 
 
 def logger_levels() -> tuple[tuple[str, int], ...]:

@@ -188,3 +188,122 @@ def test_shutdown_ends_a_vendors_process_at_once(sim: GcpSimulator, tmp_path: Pa
     assert "the gcp collector process was stopped: syncd is shutting down" in scope.error
     assert took < 10, f"the child outlived the shutdown by {took:.1f}s"
     assert not inventory.complete()
+
+
+def test_a_child_that_crashes_before_listing_fails_every_collector_of_its_vendor(
+    sim: GcpSimulator, tmp_path: Path
+):
+    """A child that raises before its collectors list anything (here: a pool of no threads)
+    exits with code 1: the vendor's collectors are not listed, so none of their mappings can be
+    deleted, and the error says how the child ended."""
+    sim.add_project("web-prod")
+    cfg = CollectorsConfig.model_validate({"gcp": [gcp_section(sim, tmp_path, ["web-prod"])]})
+    job = process.Job(vendor=Vendor.GCP, config=cfg, settings=SETTINGS)
+
+    inventory = process.collect(job, concurrency=0)
+
+    (collector,) = inventory.collectors
+    assert (collector.collector, collector.enumerated, collector.reason) == ("gcp", False, "error")
+    assert collector.error == "gcp: scopes not listed: the gcp collector process exited with code 1"
+    assert (inventory.addresses, inventory.scopes) == ((), ())
+    assert not inventory.complete()
+
+
+def _fork_servers() -> list[int]:
+    """This process's children that are multiprocessing fork servers (from /proc)."""
+    me, found = str(os.getpid()), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = stat.read_text().rpartition(")")[2].split()[1]
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == me and b"multiprocessing.forkserver" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _ended(pid: int) -> bool:
+    """``pid`` has exited (a zombie, or reaped): not merely dying, whose parent would still
+    see it running."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_a_fork_server_that_died_is_started_again_by_the_next_collection(
+    sim: GcpSimulator, tmp_path: Path
+):
+    """An OOM kill of the fork server between two runs of ``syncd run``: the next collection
+    starts a new one and collects everything."""
+    seed_estate(sim, "web-prod")
+    cfg = CollectorsConfig.model_validate({"gcp": [gcp_section(sim, tmp_path, ["web-prod"])]})
+    job = process.Job(vendor=Vendor.GCP, config=cfg, settings=SETTINGS)
+    first = process.collect(job, concurrency=1)
+    assert first.complete()
+    (server,) = _fork_servers()
+
+    os.kill(server, signal.SIGKILL)
+    eventually(lambda: _ended(server), "the fork server to end")
+    second = process.collect(job, concurrency=1)
+
+    assert second.complete()
+    assert shape(first) == shape(second)
+    assert [server] != _fork_servers()
+
+
+def test_the_childs_side_streams_chunks_outcomes_and_log_records(sim: GcpSimulator, tmp_path: Path):
+    """``child_main`` run here, in a thread, over a real pipe: the parent reads the child's
+    start, each collector's listing, each scope's start, its chunks and outcome, the SDK's log
+    records at the levels asked for, and the end, in that order, and the chunks' records rebuild
+    the in-process collection's addresses."""
+    seed_estate(sim, "web-prod")
+    cfg = CollectorsConfig.model_validate({"gcp": [gcp_section(sim, tmp_path, ["web-prod"])]})
+    job = process.Job(
+        vendor=Vendor.GCP,
+        config=cfg,
+        settings=SETTINGS,
+        levels=(("", logging.WARNING), ("urllib3", logging.DEBUG)),
+        chunk=2,
+    )
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    urllib3_level = logging.getLogger("urllib3").level
+    messages: list[Any] = []
+    try:
+        child = threading.Thread(
+            target=process.child_main, args=(job, writer, 1, dict(os.environ), str(Path.cwd()))
+        )
+        child.start()
+        while True:
+            message = reader.recv()
+            messages.append(message)
+            if type(message).__name__ == "_ChildEnd":
+                break
+        child.join(30)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        logging.getLogger("urllib3").setLevel(urllib3_level)
+        reader.close()
+
+    kinds = [type(m).__name__ for m in messages if type(m).__name__ != "_ChildLog"]
+    assert kinds[:3] == ["_ChildReady", "_ScopesListed", "_ScopeStarted"]
+    assert kinds[-2:] == ["_ScopeDone", "_ChildEnd"]
+    assert set(kinds[3:-2]) == {"_ChunkFound"}
+    logs = [m for m in messages if type(m).__name__ == "_ChildLog"]
+    assert any(m.logger.startswith("urllib3") and m.level == logging.DEBUG for m in logs)
+    records = [r for m in messages if hasattr(m, "records") for r in m.records]
+    with ThreadPoolExecutor(1) as pool:
+        here = runner.run(
+            process.vendor_collectors(cfg, Vendor.GCP, settings=SETTINGS), executor=pool
+        )
+    expected = [(a.ip.packed, a.region, a.resource, a.tags) for a in here.addresses]
+    assert sorted(expected) == sorted(records)
+    assert len(records) > job.chunk
