@@ -53,6 +53,7 @@ _EXIT = 10.0  # seconds for a child that said it is done to exit before it is ki
 
 # The console script's module (``syncd = "syncd.cli:main"``), which each child's start imports.
 _ENTRY = "syncd.cli"
+_FREEZE = "syncd.sources.collectors.frozen"  # the fork server's imports out of the GC's walks
 
 # Each vendor's collector module: what the fork server imports once, so that its children do not.
 _MODULES = {
@@ -180,9 +181,11 @@ def preload(vendors: Iterable[Vendor]) -> None:
     the ``syncd`` console script (``from syncd.cli import main``) or a ``python -m`` module, and
     the forkserver's own ``"__main__"`` preload never takes effect (Python 3.11 looks for a key
     its parent never sends). Without them every vendor's child of every run imported syncd's CLI
-    and all below it: 0.3-0.4 s of CPU each (issue 26)."""
+    and all below it: 0.3-0.4 s of CPU each (issue 26). Last, ``frozen`` moves all of it out of
+    the garbage collector's walks in the children (its docstring says why)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__, _ENTRY, *_main_module(), *(_MODULES[v] for v in vendors)])
+    modules = [__name__, _ENTRY, *_main_module(), *(_MODULES[v] for v in vendors)]
+    ctx.set_forkserver_preload([*modules, _FREEZE])  # last: it freezes what came before
 
 
 def _main_module() -> list[str]:

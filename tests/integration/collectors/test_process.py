@@ -4,6 +4,7 @@ trusted, and the SDK's log records logged by the parent."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -307,3 +308,14 @@ def test_the_childs_side_streams_chunks_outcomes_and_log_records(sim: GcpSimulat
     expected = [(a.ip.packed, a.region, a.resource, a.tags) for a in here.addresses]
     assert sorted(expected) == sorted(records)
     assert len(records) > job.chunk
+
+
+def test_a_vendor_process_starts_with_the_fork_servers_imports_out_of_the_gcs_walks():
+    """What the fork server imported (syncd, the SDK) is frozen before it forks: a vendor
+    process's collections never walk those objects (syncd/sources/collectors/frozen.py)."""
+    process.preload([Vendor.GCP])
+    ctx = multiprocessing.get_context("forkserver")
+    with ctx.Pool(1) as pool:
+        frozen = pool.apply(gc.get_freeze_count)
+    # syncd's modules and the SDK's message types (0 without the freeze).
+    assert frozen > 50_000
