@@ -184,8 +184,7 @@ def _main_scenario(
         churn = host.churn(args.churn)
         phases.append(_timed(host, settings, "after 1% churn", c, limiter, churn=churn))
         if args.stress_limit != "off":
-            batch = settings.cloudflare.batch_size
-            writes = sum(math.ceil(n / batch) for n in host.origins().values())
+            writes = _first_writes(host, settings.cloudflare.batch_size)
             phases.append(_stress(host, info, work, args, writes))
         if not args.skip_naive:
             naive = _naive(host, info, work, phases[0])
@@ -245,17 +244,16 @@ def _naive(host: Host, info: Info, work: Path, first: Phase) -> dict[str, Any]:
     """The first sync again at concurrency 1, on the same replayed estate (Cloudflare emptied,
     a state database of its own): the baseline the concurrent first sync is compared with."""
     host.reset_cloudflare()
-    batch = _settings(info, work / "naive", 1).cloudflare.batch_size
-    writes = sum(math.ceil(n / batch) for n in host.origins().values())
-    phase = _timed(
-        host,
-        _settings(info, work / "naive", 1),
-        "first sync, concurrency 1",
-        1,
-        None,
-        expected=writes,
-    )
+    settings = _settings(info, work / "naive", 1)
+    writes = _first_writes(host, settings.cloudflare.batch_size)
+    phase = _timed(host, settings, "first sync, concurrency 1", 1, None, expected=writes)
     return {"phase": phase, "speedup": phase.wall / first.wall}
+
+
+def _first_writes(host: Host, batch: int) -> int:
+    """The batch writes a first sync of the estate as it is now must make: each zone's origins
+    in batches of ``batch``."""
+    return sum(math.ceil(n / batch) for n in host.origins().values())
 
 
 def _rss_probe(spec: Spec, args: argparse.Namespace, work: Path) -> dict[str, Any]:

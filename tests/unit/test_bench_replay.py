@@ -154,6 +154,11 @@ def test_the_replayer_stops_with_its_context(tmp_path: Path) -> None:
         with replayer:
             url = replayer.urls[sim.url]
             ca_file = replayer.ca_file
-        assert ca_file is not None
+            assert ca_file is not None
+            # It answers while it runs (the simulator's own refusal of a bare request)...
+            assert (
+                401 == httpx.get(f"{url}{PIPS}?api-version=2024-05-01", verify=ca_file).status_code
+            )
+        # ...and nothing listens once it has stopped.
         with pytest.raises(httpx.ConnectError):
             httpx.get(url, verify=ca_file, timeout=2)

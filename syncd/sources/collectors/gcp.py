@@ -286,11 +286,10 @@ class _ProjectReader:
         request = compute_v1.ListGlobalAddressesRequest(
             project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_ADDRESSES
         )
-        call = self._clients.global_addresses.list
-        where = self._where("global addresses")
-        for page in self._pages.pages(call, request, where, FIELDS["global_addresses"]):
-            for address in _raw(page).items:
-                yield from _address(address, GLOBAL)
+        for address in self._listed(
+            self._clients.global_addresses.list, request, "global_addresses"
+        ):
+            yield from _address(address, GLOBAL)
 
     def instances(self) -> Iterator[_Found]:
         request = compute_v1.AggregatedListInstancesRequest(
@@ -323,10 +322,14 @@ class _ProjectReader:
             project=self._project, max_results=PAGE_SIZE, filter=EXTERNAL_RULES
         )
         call = self._clients.global_forwarding_rules.list
-        where = self._where("global forwarding rules")
-        for page in self._pages.pages(call, request, where, FIELDS["global_forwarding_rules"]):
-            for rule in _raw(page).items:
-                yield from _forwarding_rule(rule, GLOBAL)
+        for rule in self._listed(call, request, "global_forwarding_rules"):
+            yield from _forwarding_rule(rule, GLOBAL)
+
+    def _listed(self, call: Callable[..., Any], request: Any, field: str) -> Iterator[Any]:
+        """Every resource of a global list's pages (``field`` names the list and its mask)."""
+        where = self._where(field.replace("_", " "))
+        for page in self._pages.pages(call, request, where, FIELDS[field]):
+            yield from _raw(page).items
 
     def _aggregated(
         self, call: Callable[..., Any], request: Any, field: str
