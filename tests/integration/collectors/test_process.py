@@ -4,6 +4,7 @@ trusted, and the SDK's log records logged by the parent."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import multiprocessing
@@ -314,8 +315,11 @@ def test_a_vendor_process_starts_with_the_fork_servers_imports_out_of_the_gcs_wa
     """What the fork server imported (syncd, the SDK) is frozen before it forks: a vendor
     process's collections never walk those objects (syncd/sources/collectors/frozen.py)."""
     process.preload([Vendor.GCP])
+    for server in _fork_servers():  # one an earlier test started (process.collect preloads nothing)
+        os.kill(server, signal.SIGKILL)
+        eventually(functools.partial(_ended, server), "the fork server to end")
     ctx = multiprocessing.get_context("forkserver")
-    with ctx.Pool(1) as pool:
+    with ctx.Pool(1) as pool:  # a server started now, with syncd's preload
         frozen = pool.apply(gc.get_freeze_count)
     # syncd's modules and the SDK's message types (0 without the freeze).
     assert frozen > 50_000
